@@ -1,0 +1,69 @@
+// The contract between the TCP layer, protocol parsers and everything that consumes exchanges.
+// A protocol is detected apart from parsed (deepflow check_payload / parse_payload).
+
+import type { Limits } from '../config.js'
+import type { Counters } from '../metrics/counters.js'
+import type { Dir, StreamHandler } from '../tcp/types.js'
+
+export type ProtocolId =
+  | 'http'
+  | 'http2'
+  | 'grpc'
+  | 'mysql'
+  | 'postgresql'
+  | 'redis'
+  | 'kafka'
+  | 'mongodb'
+  | 'rocketmq'
+
+/**
+ * One request paired with its response, as a parser sees it: no addresses (the connection layer adds
+ * client, server, protocol and tls to make an Exchange, see records.ts).
+ */
+export interface ParsedExchange {
+  /** set only when the parser reports another protocol than its own (http2 -> grpc) */
+  protocol?: ProtocolId
+  /** bounded: 'GET', 'SELECT', 'Produce', '/pkg.Svc/Method'; 'unknown' when not decodable */
+  method: string
+  /** path without query, normalized SQL, topic, db.collection; undefined where DESIGN.md says absent */
+  resource?: string
+  /** HTTP status, gRPC status, SQL error code or 'OK', Redis 'OK' or error prefix, ...; null when no response */
+  status: number | string | null
+  /** server-side failure (DESIGN.md "error"), or no response before the connection ended */
+  error: boolean
+  /** request's first byte, µs since epoch */
+  startUs: number
+  /** response's last byte, µs since epoch; when there was no response, the time it was given up */
+  endUs: number
+  /** L7 bytes of the request and the response (body included, framing included) */
+  reqBytes: number
+  respBytes: number
+  /** extra detail for traces and xlsx (HTTP version, host, user-agent...); secrets never stored */
+  attrs?: Record<string, string>
+}
+
+export type ExchangeSink = (e: ParsedExchange) => void
+
+/** What a parser instance gets: where to send exchanges, the caps, and where to count problems. */
+export interface ParserContext {
+  emit: ExchangeSink
+  limits: Limits
+  /** count a malformed frame, a cap hit, an unmatched response: reason is a short snake_case word */
+  count(reason: string, n?: number): void
+  /** count a response whose request was never seen (capture began mid-stream): counted, not invented */
+  unmatchedResponse(n?: number): void
+}
+
+export interface ProtocolParser {
+  readonly id: ProtocolId
+  /** ports where this protocol is usual: a hint for detection order only */
+  readonly ports: readonly number[]
+  /**
+   * Pure check of a direction's first bytes: does `head` look like the start of this protocol's
+   * client message (dir 'c2s') or server message (dir 's2c')? `head` may be short; answer false
+   * when unsure. Detection never consumes bytes.
+   */
+  detect(head: Buffer, dir: Dir): boolean
+  /** A fresh parser for one connection. It receives every byte from the first one detection saw. */
+  create(ctx: ParserContext): StreamHandler
+}

@@ -1,0 +1,71 @@
+// What the TCP layer hands to the layers above it (gopacket reassembly.Stream, packetbeat TCPPlugin).
+
+/** Direction within a connection: client to server, server to client. */
+export type Dir = 'c2s' | 's2c'
+
+export function flip(d: Dir): Dir {
+  return d === 'c2s' ? 's2c' : 'c2s'
+}
+
+export interface Endpoint {
+  ip: string
+  port: number
+}
+
+/** How the client/server roles of a flow were decided, most certain first. */
+export type RoleSource = 'syn' | 'synack' | 'content' | 'port' | 'guess'
+
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown'
+
+/**
+ * One TCP connection as the layers above see it. Owned by the flow table; the fields are kept up to
+ * date while the flow lives and are final when StreamHandler.end() is called.
+ */
+export interface FlowInfo {
+  /** unique per process run, increasing */
+  readonly id: number
+  client: Endpoint
+  server: Endpoint
+  roleSource: RoleSource
+  /** interface the flow was first seen on (ifindex or pcapng interface id) */
+  readonly ifindex: number
+  readonly startUs: number
+  lastUs: number
+  /** payload bytes delivered in order, per direction (retransmissions counted once) */
+  bytes: { c2s: number; s2c: number }
+  /** packets seen, per direction, retransmissions included */
+  packets: { c2s: number; s2c: number }
+  retransmits: number
+  /** bytes lost to gaps, per direction (unknown-size gaps count 0) */
+  gapBytes: { c2s: number; s2c: number }
+  /**
+   * Swap client and server (and every per-direction counter). Only the layer above may call it, only
+   * when roleSource is weaker than 'syn' and content proves the guess wrong (a response seen going
+   * "c2s"). From then on the direction passed to the handler follows the new roles.
+   */
+  swapRoles(source: RoleSource): void
+}
+
+/**
+ * Receives one connection's bytes, in order, per direction. Call order: data/gap in any interleaving
+ * that follows capture order, then end() exactly once. Nothing is called after end().
+ *
+ * Buffer lifetime: `chunk` is borrowed for the duration of the call (it may be a view into a ring or
+ * a reused buffer); copy whatever must outlive the call.
+ */
+export interface StreamHandler {
+  /**
+   * In-order payload bytes of direction `dir`, first seen at `tsUs`.
+   * `peerAcked` is how many bytes of the other direction the sender of this chunk had acknowledged
+   * when it sent it (a stream offset, gaps included), or -1 when unknown. Parsers can use it to pair
+   * a response with the request it answers after a gap lost a whole response.
+   */
+  data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void
+  /** `lostBytes` of direction `dir` will never arrive. -1 = unknown size (joined mid-stream). */
+  gap(dir: Dir, lostBytes: number, tsUs: number): void
+  /** The connection is over. Report what is pending (requests without response) now. */
+  end(reason: EndReason, tsUs: number): void
+}
+
+/** The flow table asks for one handler per new flow. */
+export type StreamHandlerFactory = (flow: FlowInfo) => StreamHandler
