@@ -26,6 +26,8 @@ export class Framer {
   private skip = 0
   /** time of the first byte of the frame being assembled */
   private frameStartUs = 0
+  /** set by stop() from inside a callback: feed() returns at once */
+  private stopped = false
   broken = false
 
   constructor(private readonly o: FramerOptions) {}
@@ -53,7 +55,19 @@ export class Framer {
     return false
   }
 
-  feed(chunk: Buffer, tsUs: number): void {
+  /**
+   * Call from inside onFrame/onOversize to stop cutting frames (the parser lost the framing and will
+   * look for a clean start itself): feed() returns the bytes after the current frame and keeps nothing.
+   */
+  stop(): void {
+    this.stopped = true
+  }
+
+  /**
+   * Cuts whole frames from `chunk` (plus what was held). Returns undefined, or, when a callback called
+   * stop(), the bytes after that frame: a view valid only until the next feed().
+   */
+  feed(chunk: Buffer, tsUs: number): Buffer | undefined {
     if (this.broken) return
     if (this.skip > 0) {
       const s = Math.min(this.skip, chunk.length)
@@ -86,8 +100,10 @@ export class Framer {
         if (have >= len) {
           off += len
           this.frameStartUs = tsUs
+          if (this.stopped) return this.halt(buf, off)
           continue
         }
+        if (this.stopped) return this.halt(buf, buf.length)
         this.skip = len - have
         this.tailLen = 0
         return
@@ -96,8 +112,16 @@ export class Framer {
       this.o.onFrame(buf.subarray(off, off + len), this.frameStartUs)
       off += len
       this.frameStartUs = tsUs
+      if (this.stopped) return this.halt(buf, off)
     }
     this.keepTail(buf, off, fromTail)
+  }
+
+  private halt(buf: Buffer, off: number): Buffer {
+    this.stopped = false
+    this.tailLen = 0
+    this.skip = 0
+    return buf.subarray(off)
   }
 
   private append(chunk: Buffer): void {

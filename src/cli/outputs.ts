@@ -1,0 +1,239 @@
+// The outputs every command shares (DESIGN.md "The command line": [outputs]): InfluxDB, Prometheus
+// /metrics and --metrics-out, xlsx. The flags, their validation, and OutputHub, which feeds exchanges,
+// links and RED windows (one RedAggregator for all outputs) to every output and closes them.
+//
+// Call order: exchange()/link() from the synchronous pipeline (outputs only queue, never block),
+// tick() from a timer during live capture, close() once at the end (bounded in time: each output
+// flushes what it can within its own deadline).
+
+import * as fs from 'node:fs'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { limitsWith, type Limits } from '../config.js'
+import { PodtapError, SinkError, UsageError } from '../errors.js'
+import type { Counters } from '../metrics/counters.js'
+import { RedAggregator, type RedSnapshot } from '../metrics/red.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+import type { Exchange } from '../records.js'
+import { InfluxSink } from '../sinks/influx.js'
+import { PrometheusSink } from '../sinks/prometheus.js'
+import { XlsxSink } from '../sinks/xlsx.js'
+import type { Endpoint } from '../tcp/types.js'
+
+export interface Output {
+  readonly name: string
+  /** synchronous, must not block: queue */
+  onExchange?(e: Exchange): void
+  onLink?(l: LinkRecord): void
+  /** a closed RED window (l7_rpc series and the links that ended in it) */
+  onWindow?(s: RedSnapshot): void
+  /**
+   * Endpoints this output's own traffic uses, which live capture must leave out: remote servers it
+   * writes to (InfluxDB) and local ports it serves (metrics; ip 0.0.0.0 or :: = any local address).
+   */
+  ownEndpoints?(): Endpoint[]
+  /** flush what is queued (bounded time), release sockets and files */
+  close(): Promise<void>
+}
+
+export interface OutputOptions {
+  influxUrl?: string
+  influxToken?: string
+  influxTokenFile?: string
+  influxOrg?: string
+  influxBucket?: string
+  influxTraces?: boolean
+  metricsPort?: number
+  metricsHost?: string
+  metricsOut?: string
+  xlsx?: string
+  /** l7_rpc window in seconds (default 15) */
+  window?: number
+  /** points queued per sink before the oldest are dropped (limits.maxSinkQueue) */
+  sinkQueue?: number
+  /** caps (maxSinkQueue, maxMethodsPerServer, maxSeriesPerWindow) */
+  limits?: Partial<Limits>
+  /** environment for PODTAP_INFLUX_TOKEN (default process.env) */
+  env?: NodeJS.ProcessEnv
+  /** where sinks log (default stderr, prefixed "podtap: ") */
+  log?: (msg: string) => void
+  /** InfluxDB close deadline in ms (default 10 s) */
+  influxCloseTimeoutMs?: number
+}
+
+export const DEFAULT_WINDOW_SECONDS = 15
+
+function intArg(flag: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`)
+    return n
+  }
+}
+
+/** Adds the output flags to a command (replay, capture, demo), under an "Outputs" help heading. */
+export function addOutputOptions(cmd: Command): Command {
+  const g = 'Outputs:'
+  return cmd
+    .addOption(new Option('--influx-url <url>', 'write l7_rpc, l7_link, l7_status (and with --influx-traces l7_trace) to InfluxDB at this URL, e.g. http://influxdb:8086 (InfluxDB 2.x/3.x, or 1.8+ through /api/v2/write)').env('PODTAP_INFLUX_URL').helpGroup(g))
+    .addOption(new Option('--influx-token <token>', 'InfluxDB API token (1.8: "user:password"); visible in ps, so prefer the PODTAP_INFLUX_TOKEN environment variable or --influx-token-file').helpGroup(g))
+    .addOption(new Option('--influx-token-file <file>', 'read the InfluxDB token from this file (e.g. a mounted Kubernetes secret)').helpGroup(g))
+    .addOption(new Option('--influx-org <org>', 'InfluxDB organization (2.x/3.x; 1.8 ignores it)').env('PODTAP_INFLUX_ORG').helpGroup(g))
+    .addOption(new Option('--influx-bucket <bucket>', 'InfluxDB bucket (1.8: "database/retention-policy" or "database")').env('PODTAP_INFLUX_BUCKET').helpGroup(g))
+    .addOption(new Option('--influx-traces', 'also write one l7_trace point per request (heavy: use on short captures or low rates)').helpGroup(g))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics (and /healthz)').argParser(intArg('--metrics-port', 0, 65_535)).helpGroup(g))
+    .addOption(new Option('--metrics-host <addr>', 'address --metrics-port listens on (default 0.0.0.0, every interface)').helpGroup(g))
+    .addOption(new Option('--metrics-out <file>', 'at the end, write the Prometheus exposition text to this file (for replay and offline checks)').helpGroup(g))
+    .addOption(new Option('--xlsx <file>', 'write every request as a row of an Excel workbook, one sheet per protocol').helpGroup(g))
+    .addOption(new Option('--window <seconds>', 'l7_rpc aggregation window (rate, errors, p50/p90/p99 per window)').argParser(intArg('--window', 1, 3600)).default(DEFAULT_WINDOW_SECONDS).helpGroup(g))
+    .addOption(new Option('--sink-queue <points>', 'points an output queues while its destination is slow or down; past this the oldest are dropped and counted').argParser(intArg('--sink-queue', 100, 100_000_000)).helpGroup(g))
+}
+
+/** InfluxDB token: --influx-token, else --influx-token-file, else PODTAP_INFLUX_TOKEN. */
+export function resolveInfluxToken(o: OutputOptions): string | undefined {
+  if (o.influxToken !== undefined && o.influxTokenFile !== undefined) {
+    throw new UsageError('give the InfluxDB token once: --influx-token or --influx-token-file, not both')
+  }
+  if (o.influxToken !== undefined) return o.influxToken
+  if (o.influxTokenFile !== undefined) {
+    let t: string
+    try {
+      t = fs.readFileSync(o.influxTokenFile, 'utf8').trim()
+    } catch (e) {
+      throw new UsageError(`--influx-token-file ${o.influxTokenFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
+    }
+    if (t === '') throw new UsageError(`--influx-token-file ${o.influxTokenFile} is empty`)
+    return t
+  }
+  const env = (o.env ?? process.env).PODTAP_INFLUX_TOKEN
+  return env !== undefined && env !== '' ? env : undefined
+}
+
+/** Checks the flags and opens every output asked for. Bad combinations are a UsageError (exit 2). */
+export async function buildOutputs(o: OutputOptions, counters: Counters): Promise<Output[]> {
+  const limits = limitsWith({ ...o.limits, ...(o.sinkQueue !== undefined ? { maxSinkQueue: o.sinkQueue } : {}) })
+  const log = o.log ?? ((m: string) => process.stderr.write(`podtap: ${m}\n`))
+  const influxAsked = o.influxUrl !== undefined
+  if (!influxAsked) {
+    const stray = (
+      [
+        ['--influx-bucket', o.influxBucket],
+        ['--influx-org', o.influxOrg],
+        ['--influx-token', o.influxToken],
+        ['--influx-token-file', o.influxTokenFile],
+        ['--influx-traces', o.influxTraces ? true : undefined],
+      ] as const
+    ).filter(([, v]) => v !== undefined)
+    if (stray.length) throw new UsageError(`${stray.map(([f]) => f).join(', ')} given without --influx-url; add --influx-url http://HOST:8086`)
+  } else if (!o.influxBucket) {
+    throw new UsageError('--influx-url needs --influx-bucket (InfluxDB 1.8: the database name)')
+  }
+  if (o.metricsHost !== undefined && o.metricsPort === undefined) {
+    throw new UsageError('--metrics-host needs --metrics-port')
+  }
+  const outs: Output[] = []
+  try {
+    if (influxAsked) {
+      outs.push(
+        new InfluxSink({
+          url: o.influxUrl!,
+          token: resolveInfluxToken(o),
+          org: o.influxOrg ?? '',
+          bucket: o.influxBucket!,
+          traces: Boolean(o.influxTraces),
+          counters,
+          limits,
+          closeTimeoutMs: o.influxCloseTimeoutMs,
+          log,
+        }),
+      )
+    }
+    if (o.metricsPort !== undefined || o.metricsOut !== undefined) {
+      if (o.metricsOut !== undefined) {
+        try {
+          fs.closeSync(fs.openSync(o.metricsOut, 'w'))
+        } catch (e) {
+          throw new UsageError(`--metrics-out ${o.metricsOut}: cannot write it: ${(e as Error).message}`)
+        }
+      }
+      outs.push(await PrometheusSink.start({ counters, limits, port: o.metricsPort, host: o.metricsHost, outFile: o.metricsOut }))
+    }
+    if (o.xlsx !== undefined) outs.push(new XlsxSink({ file: o.xlsx, counters }))
+  } catch (e) {
+    await Promise.allSettled(outs.map((x) => x.close()))
+    throw e
+  }
+  return outs
+}
+
+/**
+ * Feeds every output: exchanges and links as they come, RED windows from one shared RedAggregator
+ * (only when some output wants windows). Hand exchange/link to the pipeline's onExchange/onLink.
+ */
+export class OutputHub {
+  readonly red: RedAggregator | null
+  private readonly onEx: ((e: Exchange) => void)[]
+  private readonly onLk: ((l: LinkRecord) => void)[]
+  private closed = false
+
+  constructor(
+    readonly outputs: Output[],
+    o: { counters: Counters; limits?: Partial<Limits>; windowSeconds?: number },
+  ) {
+    const windowed = outputs.filter((x) => x.onWindow !== undefined)
+    this.red =
+      windowed.length === 0
+        ? null
+        : new RedAggregator({
+            windowUs: (o.windowSeconds ?? DEFAULT_WINDOW_SECONDS) * 1e6,
+            limits: limitsWith(o.limits),
+            counters: o.counters,
+            onWindow: (s) => {
+              for (const x of windowed) x.onWindow!(s)
+            },
+          })
+    this.onEx = outputs.filter((x) => x.onExchange).map((x) => x.onExchange!.bind(x))
+    this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
+  }
+
+  /** one exchange, in request-start order */
+  readonly exchange = (e: Exchange): void => {
+    if (this.closed) return
+    // windows that this exchange closes go out first, so per-window counts stay in their window
+    this.red?.add(e)
+    for (const f of this.onEx) f(e)
+  }
+
+  /** one ended connection */
+  readonly link = (l: LinkRecord): void => {
+    if (this.closed) return
+    this.red?.addLink(l)
+    for (const f of this.onLk) f(l)
+  }
+
+  /** the capture clock moved (live capture: call about once a second so quiet windows still close) */
+  tick(nowUs: number): void {
+    this.red?.advance(nowUs)
+  }
+
+  get empty(): boolean {
+    return this.outputs.length === 0
+  }
+
+  /** endpoints live capture must leave out (see Output.ownEndpoints) */
+  ownEndpoints(): Endpoint[] {
+    return this.outputs.flatMap((x) => x.ownEndpoints?.() ?? [])
+  }
+
+  /** Emits the last window, then closes every output; rejects with the first failure after all closed. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.red?.flush()
+    this.closed = true
+    // metrics last: its final exposition (--metrics-out) then includes what the other sinks dropped
+    const last = this.outputs.filter((x) => x.name === 'prometheus')
+    const results = await Promise.allSettled(this.outputs.filter((x) => !last.includes(x)).map((x) => x.close()))
+    results.push(...(await Promise.allSettled(last.map((x) => x.close()))))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason instanceof PodtapError ? failed.reason : new SinkError('PODTAP_OUTPUT_CLOSE', String(failed.reason), { cause: failed.reason })
+  }
+}

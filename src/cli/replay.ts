@@ -1,0 +1,109 @@
+// `podtap replay FILE...`: capture files through the same pipeline live capture uses.
+
+import { SingleBar } from 'cli-progress'
+import { openCaptureFile } from '../capture/pcap-file.js'
+import type { Limits } from '../config.js'
+import { Counters } from '../metrics/counters.js'
+import { Summary } from '../metrics/summary.js'
+import { Pipeline } from '../pipeline/pipeline.js'
+import type { Exchange } from '../records.js'
+import { JsonlWriter } from '../sinks/jsonl.js'
+import { renderSummary, renderTotals } from './table.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+
+export interface ReplayOptions {
+  format: 'table' | 'jsonl'
+  summary: boolean
+  protocols?: string[]
+  /** also write every exchange as JSONL to this file */
+  jsonlFile?: string
+  limits?: Partial<Limits>
+  progress: boolean
+  /** extra consumers (outputs: InfluxDB, Prometheus, xlsx...) */
+  onExchange?: (e: Exchange) => void
+  onLink?: (l: LinkRecord) => void
+  /** called with the pipeline when created (outputs that read its counters) */
+  onPipeline?: (p: Pipeline) => void
+}
+
+export interface ReplayResult {
+  summary: Summary
+  counters: Counters
+  packets: number
+  bytes: number
+  seconds: number
+  warnings: string[]
+  pipeline: Pipeline
+}
+
+/** packets between yields to the event loop (progress bar, async sinks) */
+const BATCH = 20_000
+
+export async function replay(files: string[], o: ReplayOptions): Promise<ReplayResult> {
+  const t0 = performance.now()
+  const summary = new Summary()
+  const counters = new Counters()
+  const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
+  const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile) : null
+  const warnings: string[] = []
+  const pipeline = new Pipeline({
+    counters,
+    limits: o.limits,
+    protocols: o.protocols,
+    onExchange: (e) => {
+      summary.add(e)
+      stdoutJsonl?.write(e)
+      fileJsonl?.write(e)
+      o.onExchange?.(e)
+    },
+    onLink: o.onLink,
+  })
+  o.onPipeline?.(pipeline)
+  // open every file first: a bad file name fails before any output
+  const sources = files.map((f) => openCaptureFile(f))
+  const totalBytes = sources.reduce((a, s) => a + s.bytesTotal, 0)
+  const bar =
+    o.progress && totalBytes > 8 * 1024 * 1024
+      ? new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} MB | {exchanges} exchanges | eta {eta}s', stream: process.stderr, hideCursor: true, clearOnComplete: true }, undefined)
+      : null
+  bar?.start(Math.ceil(totalBytes / 1e6), 0, { exchanges: 0 })
+  let doneBytes = 0
+  try {
+    for (const src of sources) {
+      try {
+        for (;;) {
+          let n = 0
+          let p
+          while (n < BATCH && (p = src.next()) !== null) {
+            pipeline.packet(p)
+            n++
+          }
+          bar?.update(Math.floor((doneBytes + src.bytesRead) / 1e6), { exchanges: summary.totals.exchanges })
+          if (n < BATCH) break
+          await new Promise<void>((r) => setImmediate(r))
+        }
+        const tail = (src as { truncatedTail?: { offset: number; message?: string } | null }).truncatedTail
+        if (tail) warnings.push(`${src.name}: the last record is cut short at byte offset ${tail.offset}; everything before it was replayed`)
+      } finally {
+        doneBytes += src.bytesTotal
+        src.close()
+      }
+    }
+  } finally {
+    bar?.stop()
+    pipeline.finish()
+  }
+  await stdoutJsonl?.close()
+  await fileJsonl?.close()
+  const seconds = (performance.now() - t0) / 1000
+  return { summary, counters, packets: pipeline.packets, bytes: pipeline.bytes, seconds, warnings, pipeline }
+}
+
+export function printReplayResult(r: ReplayResult, o: ReplayOptions): void {
+  const out = o.format === 'table' ? process.stdout : process.stderr
+  if (o.format === 'table' || o.summary) {
+    out.write(renderSummary(r.summary, { width: process.stdout.columns }))
+    out.write(renderTotals(r.summary, r.counters, r))
+  }
+  for (const w of r.warnings) process.stderr.write(`podtap: warning: ${w}\n`)
+}

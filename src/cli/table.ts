@@ -1,0 +1,50 @@
+// Terminal rendering of the summary (cli-table3): one row per server, protocol, method, resource, status.
+
+import Table from 'cli-table3'
+import type { Counters } from '../metrics/counters.js'
+import { C } from '../metrics/counters.js'
+import { rowPercentiles, type Summary } from '../metrics/summary.js'
+
+function ms(v: number): string {
+  if (v === 0) return '-'
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+}
+
+export function renderSummary(summary: Summary, opts: { maxRows?: number; width?: number } = {}): string {
+  const rows = summary.sortedRows()
+  const maxRows = opts.maxRows ?? 200
+  const resWidth = Math.max(16, Math.min(60, (opts.width ?? 160) - 100))
+  const t = new Table({
+    head: ['server', 'proto', 'method', 'resource', 'status', 'count', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+    style: { head: [], border: [], compact: true },
+    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  })
+  for (const r of rows.slice(0, maxRows)) {
+    const p = rowPercentiles(r)
+    const res = r.resource.length > resWidth ? r.resource.slice(0, resWidth - 1) + '…' : r.resource
+    t.push([r.server, r.protocol, r.method, res, r.status, r.count, r.errors, ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)])
+  }
+  let out = t.toString() + '\n'
+  if (rows.length > maxRows) out += `… ${rows.length - maxRows} more rows (use --format jsonl for every exchange)\n`
+  return out
+}
+
+export function renderTotals(summary: Summary, counters: Counters, extra: { packets: number; bytes: number; seconds: number }): string {
+  const t = summary.totals
+  const parseErrors = counters.total(C.parseErrors)
+  const unmatched = sumWhere(counters, C.unmatched, 'side', 'response')
+  const lines = [
+    `${t.exchanges} exchanges on ${t.servers} server endpoints: ${t.errors} errors, ${t.unanswered} without response`,
+    `${extra.packets} packets, ${(extra.bytes / 1e6).toFixed(1)} MB, ${counters.get(C.flowsCreated)} TCP connections` +
+      ` (${counters.total(C.detectUnknown)} of unrecognised protocol), ${counters.get(C.tcpGaps)} gaps` +
+      `, ${unmatched} responses without request, ${parseErrors} parse errors` +
+      (extra.seconds > 0 ? `, in ${extra.seconds.toFixed(2)} s` : ''),
+  ]
+  return lines.join('\n') + '\n'
+}
+
+function sumWhere(c: Counters, name: string, label: string, value: string): number {
+  let n = 0
+  for (const s of c.snapshot()) if (s.name === name && s.labels[label] === value) n += s.value
+  return n
+}

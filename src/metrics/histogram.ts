@@ -1,0 +1,29 @@
+// Latency histograms: HdrHistogram (hdr-histogram-js) in microseconds, 3 significant digits
+// (±0.1 %), 1 µs to 1 hour. Mergeable (add) and resettable, so windows and summaries share the code.
+
+import * as hdr from 'hdr-histogram-js'
+
+export type LatencyHistogram = hdr.Histogram
+
+const HOUR_US = 3_600_000_000
+
+export function newLatencyHistogram(): LatencyHistogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HOUR_US,
+    numberOfSignificantValueDigits: 3,
+    bitBucketSize: 'packed',
+    useWebAssembly: false,
+  })
+}
+
+/** Records a latency in µs, clamped to the histogram's range (0 → 1 µs, > 1 h → 1 h). */
+export function recordUs(h: LatencyHistogram, us: number): void {
+  h.recordValue(Math.min(HOUR_US, Math.max(1, Math.round(us))))
+}
+
+/** The p-th percentile (0-100) in milliseconds, 0 for an empty histogram. */
+export function percentileMs(h: LatencyHistogram, p: number): number {
+  // HdrHistogram answers with the top of the value's bucket; never report more than the true maximum
+  return h.totalCount === 0 ? 0 : Math.min(h.getValueAtPercentile(p), h.maxValue) / 1000
+}

@@ -1,0 +1,82 @@
+// Whole-run summary for `podtap replay` (and the live table): one row per server endpoint, protocol,
+// method, resource and status, with counts and latency percentiles. Rows are capped; what does not fit
+// is folded into an '(other)' row of its server so totals stay exact.
+
+import type { Exchange } from '../records.js'
+import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } from './histogram.js'
+
+export interface SummaryRow {
+  server: string
+  protocol: string
+  method: string
+  resource: string
+  status: string
+  count: number
+  errors: number
+  /** exchanges without response */
+  unanswered: number
+  hist: LatencyHistogram
+  reqBytes: number
+  respBytes: number
+}
+
+export interface SummaryTotals {
+  exchanges: number
+  errors: number
+  unanswered: number
+  servers: number
+}
+
+export class Summary {
+  private rows = new Map<string, SummaryRow>()
+  readonly totals: SummaryTotals = { exchanges: 0, errors: 0, unanswered: 0, servers: 0 }
+  private servers = new Set<string>()
+
+  constructor(private readonly maxRows = 2000) {}
+
+  add(e: Exchange): void {
+    const server = e.server.ip.includes(':') ? `[${e.server.ip}]:${e.server.port}` : `${e.server.ip}:${e.server.port}`
+    const status = e.status === null ? '-' : String(e.status)
+    let resource = e.resource ?? ''
+    let method = e.method
+    let key = `${server}\0${e.protocol}\0${method}\0${resource}\0${status}`
+    let r = this.rows.get(key)
+    if (!r && this.rows.size >= this.maxRows) {
+      method = '(other)'
+      resource = ''
+      key = `${server}\0${e.protocol}\0(other)\0\0${status}`
+      r = this.rows.get(key)
+    }
+    if (!r) {
+      r = { server, protocol: e.protocol, method, resource, status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram(), reqBytes: 0, respBytes: 0 }
+      this.rows.set(key, r)
+    }
+    r.count++
+    r.reqBytes += e.reqBytes
+    r.respBytes += e.respBytes
+    if (e.error) r.errors++
+    if (e.status === null) r.unanswered++
+    else recordUs(r.hist, e.endUs - e.startUs)
+    this.totals.exchanges++
+    if (e.error) this.totals.errors++
+    if (e.status === null) this.totals.unanswered++
+    if (!this.servers.has(server)) {
+      this.servers.add(server)
+      this.totals.servers++
+    }
+  }
+
+  /** rows sorted by server, then count (descending) */
+  sortedRows(): SummaryRow[] {
+    return [...this.rows.values()].sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : b.count - a.count))
+  }
+}
+
+export function rowPercentiles(r: SummaryRow): { p50: number; p90: number; p99: number; max: number } {
+  return {
+    p50: percentileMs(r.hist, 50),
+    p90: percentileMs(r.hist, 90),
+    p99: percentileMs(r.hist, 99),
+    max: r.hist.totalCount ? r.hist.maxValue / 1000 : 0,
+  }
+}

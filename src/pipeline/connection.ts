@@ -1,0 +1,238 @@
+// One TCP connection above the reassembler: holds the first bytes until a protocol is recognised by
+// content (DESIGN.md "protocol detection (by content, port only as a hint)"), then hands every byte,
+// from the first one, to that protocol's parser, and turns its ParsedExchanges into Exchanges.
+
+import type { Limits } from '../config.js'
+import { C, type Counters } from '../metrics/counters.js'
+import type { Exchange } from '../records.js'
+import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
+import { flip, type Dir, type EndReason, type FlowInfo, type StreamHandler } from '../tcp/types.js'
+
+/** l7_link: one per connection, at its end (DESIGN.md "The records"). Roles as seen from the client. */
+export interface LinkRecord {
+  flowId: number
+  client: FlowInfo['client']
+  server: FlowInfo['server']
+  protocol: ProtocolId | 'tls' | 'unknown'
+  tls: boolean
+  startUs: number
+  endUs: number
+  /** client to server payload bytes, and back */
+  bytesSent: number
+  bytesReceived: number
+  packetsSent: number
+  packetsReceived: number
+  retransmits: number
+  gapBytes: number
+  endReason: EndReason
+}
+
+export interface ConnectionDeps {
+  parsers: readonly ProtocolParser[]
+  limits: Limits
+  counters: Counters
+  onExchange: (e: Exchange) => void
+  onLink?: (l: LinkRecord) => void
+}
+
+type Held =
+  | { kind: 'data'; dir: Dir; buf: Buffer; tsUs: number; acked: number }
+  | { kind: 'gap'; dir: Dir; n: number; tsUs: number }
+
+const enum State {
+  Detecting,
+  Parsing,
+  Tls, // encrypted: bytes counted, not parsed
+  Unknown, // no parser recognised it: bytes counted, not parsed
+}
+
+/** TLS record header of a handshake: content type 22, version 3.x (SSL 3.0 to TLS 1.3 all use 0x03) */
+function looksLikeTlsHandshake(b: Buffer): boolean {
+  return b.length >= 3 && b[0] === 0x16 && b[1] === 0x03 && b[2] <= 0x04
+}
+
+export class Connection implements StreamHandler {
+  private state = State.Detecting
+  private parser: ProtocolParser | null = null
+  private inner: StreamHandler | null = null
+  private held: Held[] = []
+  private heldBytes = 0
+  /** per direction: bytes seen while detecting, whether the direction started mid-stream */
+  private seen = { c2s: 0, s2c: 0 }
+  private midStream = { c2s: false, s2c: false }
+  private readonly ctx: ParserContext
+  private readonly candidates: ProtocolParser[]
+  private tls = false
+
+  constructor(
+    private readonly flow: FlowInfo,
+    private readonly d: ConnectionDeps,
+  ) {
+    // port hint: parsers that usually live on the server's port are asked first
+    const port = flow.server.port
+    const hinted = d.parsers.filter((p) => p.ports.includes(port))
+    this.candidates = hinted.length ? [...hinted, ...d.parsers.filter((p) => !hinted.includes(p))] : [...d.parsers]
+    this.ctx = {
+      emit: (e) => this.emit(e),
+      limits: d.limits,
+      count: (reason, n = 1) => d.counters.inc(C.parseErrors, { protocol: this.parser?.id ?? 'unknown', reason }, n),
+      unmatchedResponse: (n = 1) =>
+        d.counters.inc(C.unmatched, { protocol: this.parser?.id ?? 'unknown', side: 'response' }, n),
+    }
+  }
+
+  get protocol(): ProtocolId | 'tls' | 'unknown' | null {
+    if (this.parser) return this.parser.id
+    if (this.state === State.Tls) return 'tls'
+    if (this.state === State.Unknown) return 'unknown'
+    return null
+  }
+
+  data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void {
+    if (this.state === State.Parsing) {
+      this.inner!.data(dir, chunk, tsUs, peerAcked)
+      return
+    }
+    if (this.state !== State.Detecting) return
+    this.detectOn(dir, chunk, tsUs, peerAcked)
+  }
+
+  gap(dir: Dir, lostBytes: number, tsUs: number): void {
+    if (this.state === State.Parsing) {
+      this.inner!.gap(dir, lostBytes, tsUs)
+      return
+    }
+    if (this.state !== State.Detecting) return
+    if (lostBytes < 0 || this.seen[dir] > 0) {
+      // joined mid-stream, or a hole before detection: what came before is useless for detection
+      this.midStream[dir] = true
+      this.dropHeld(dir)
+    }
+    this.held.push({ kind: 'gap', dir, n: lostBytes, tsUs })
+  }
+
+  end(reason: EndReason, tsUs: number): void {
+    if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
+    else if (this.state === State.Detecting) {
+      if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
+      this.state = State.Unknown
+      this.held = []
+    }
+    this.d.onLink?.(this.link(reason, tsUs))
+  }
+
+  private detectOn(dir: Dir, chunk: Buffer, tsUs: number, acked: number): void {
+    const lim = this.d.limits.maxDetectBytes
+    const firstOfDir = this.seen[dir] === 0
+    this.seen[dir] += chunk.length
+    if (firstOfDir && looksLikeTlsHandshake(chunk)) {
+      this.state = State.Tls
+      this.tls = true
+      this.held = []
+      return
+    }
+    // A clean start: the direction's head is everything held so far. Mid-stream: every chunk start is
+    // a chance of a message start (segments usually begin with one), so each is tried alone.
+    const head = this.midStream[dir] || firstOfDir ? chunk : this.headOf(dir, chunk)
+    const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
+    for (const p of this.candidates) {
+      if (p.detect(head, dir)) {
+        this.start(p, { kind: 'data', dir, buf: chunk, tsUs, acked }, false, head === chunk)
+        return
+      }
+      if (!roleKnown && p.detect(head, flip(dir))) {
+        this.start(p, { kind: 'data', dir, buf: chunk, tsUs, acked }, true, head === chunk)
+        return
+      }
+    }
+    // not recognised yet: hold a copy (the chunk is borrowed for this call only)
+    if (this.midStream[dir] || this.heldBytes + chunk.length > lim) {
+      // the head of this direction was not a message start: forget it, the parser will resync
+      this.dropHeld(dir)
+      this.held.push({ kind: 'gap', dir, n: -1, tsUs })
+    } else {
+      this.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
+      this.heldBytes += chunk.length
+    }
+    if (this.seen.c2s + this.seen.s2c >= lim * 4 || this.heldBytes >= lim) {
+      this.state = State.Unknown
+      this.held = []
+      this.d.counters.inc(C.detectUnknown)
+    }
+  }
+
+  /** everything held for `dir` since its last gap, then `chunk` */
+  private headOf(dir: Dir, chunk: Buffer): Buffer {
+    const parts: Buffer[] = []
+    for (const h of this.held) if (h.kind === 'data' && h.dir === dir) parts.push(h.buf)
+    if (parts.length === 0) return chunk
+    parts.push(chunk)
+    return Buffer.concat(parts)
+  }
+
+  private dropHeld(dir: Dir): void {
+    const keep: Held[] = []
+    for (const h of this.held) {
+      if (h.dir !== dir) keep.push(h)
+      else if (h.kind === 'data') this.heldBytes -= h.buf.length
+    }
+    this.held = keep
+  }
+
+  private start(p: ProtocolParser, last: Held, swap: boolean, headIsChunk: boolean): void {
+    if (swap) this.flow.swapRoles('content')
+    else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
+    this.parser = p
+    this.inner = p.create(this.ctx)
+    this.state = State.Parsing
+    let events = this.held
+    this.held = []
+    this.heldBytes = 0
+    if (headIsChunk && last.kind === 'data') {
+      // detection matched this chunk alone (mid-stream): earlier bytes of its direction are not
+      // a message start; the parser learns only that something was lost before it
+      const dir = last.dir
+      events = events.filter((h) => h.dir !== dir)
+      if (this.seen[dir] > last.buf.length || this.midStream[dir]) events.push({ kind: 'gap', dir, n: -1, tsUs: last.tsUs })
+    }
+    events.push(last)
+    for (const h of events) {
+      const dir = swap ? flip(h.dir) : h.dir
+      if (h.kind === 'data') this.inner.data(dir, h.buf, h.tsUs, h.acked)
+      else this.inner.gap(dir, h.n, h.tsUs)
+    }
+  }
+
+  private emit(e: ParsedExchange): void {
+    const protocol = e.protocol ?? this.parser!.id
+    this.d.counters.inc(C.exchanges, { protocol })
+    if (e.status === null) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })
+    const x = e as Exchange
+    x.protocol = protocol
+    x.tls = this.tls
+    x.client = { ip: this.flow.client.ip, port: this.flow.client.port }
+    x.server = { ip: this.flow.server.ip, port: this.flow.server.port }
+    x.flowId = this.flow.id
+    this.d.onExchange(x)
+  }
+
+  private link(reason: EndReason, tsUs: number): LinkRecord {
+    const f = this.flow
+    return {
+      flowId: f.id,
+      client: { ...f.client },
+      server: { ...f.server },
+      protocol: this.protocol ?? 'unknown',
+      tls: this.tls,
+      startUs: f.startUs,
+      endUs: Math.max(f.lastUs, f.startUs),
+      bytesSent: f.bytes.c2s,
+      bytesReceived: f.bytes.s2c,
+      packetsSent: f.packets.c2s,
+      packetsReceived: f.packets.s2c,
+      retransmits: f.retransmits,
+      gapBytes: f.gapBytes.c2s + f.gapBytes.s2c,
+      endReason: reason,
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// The synchronous hot path: Packet -> decode -> flow table + reassembly -> detection -> parser ->
+// Exchange (in request-start order) -> consumers. Nothing here awaits; sinks do (DESIGN.md data path).
+
+import { decode } from '../capture/decode.js'
+import { newFrame, type Frame } from '../capture/frame.js'
+import type { Packet } from '../capture/source.js'
+import { limitsWith, type Limits } from '../config.js'
+import { C, Counters } from '../metrics/counters.js'
+import { parsersFor } from '../protocols/registry.js'
+import type { ProtocolParser } from '../protocols/types.js'
+import type { Exchange } from '../records.js'
+import { FlowTable } from '../tcp/flow-table.js'
+import { Connection, type LinkRecord } from './connection.js'
+import { StartOrderBuffer } from './ordered.js'
+
+export interface PipelineOptions {
+  limits?: Partial<Limits>
+  /** protocol ids to parse (default: all) */
+  protocols?: readonly string[]
+  counters?: Counters
+  /** exchanges, in order of request start (see ordered.ts for the bound on that order) */
+  onExchange: (e: Exchange) => void
+  /** l7_link records, one per connection at its end */
+  onLink?: (l: LinkRecord) => void
+  /** how long (capture time) an exchange is held to restore start order; default 60 s */
+  orderHorizonUs?: number
+  /** at most this many exchanges held for ordering; default 100 000 */
+  orderCap?: number
+}
+
+/** How often (capture time) idle flows are expired and held exchanges released. */
+const TICK_US = 1_000_000
+
+export class Pipeline {
+  readonly counters: Counters
+  readonly limits: Limits
+  readonly parsers: readonly ProtocolParser[]
+  private readonly frame: Frame = newFrame()
+  private readonly flows: FlowTable
+  private readonly ordered: StartOrderBuffer<Exchange>
+  private nextTickUs = 0
+  /** capture clock: the newest packet time seen */
+  nowUs = 0
+  packets = 0
+  bytes = 0
+
+  constructor(o: PipelineOptions) {
+    this.counters = o.counters ?? new Counters()
+    this.limits = limitsWith(o.limits)
+    this.parsers = parsersFor(o.protocols)
+    this.ordered = new StartOrderBuffer<Exchange>(o.onExchange, o.orderHorizonUs ?? 60_000_000, o.orderCap ?? 100_000)
+    const deps = {
+      parsers: this.parsers,
+      limits: this.limits,
+      counters: this.counters,
+      onExchange: (e: Exchange) => this.ordered.push(e),
+      onLink: o.onLink,
+    }
+    this.flows = new FlowTable({
+      limits: this.limits,
+      counters: this.counters,
+      onFlow: (flow) => new Connection(flow, deps),
+    })
+  }
+
+  /** One captured packet. `p` is borrowed for the call. */
+  packet(p: Packet): void {
+    this.packets++
+    this.bytes += p.data.length
+    if (p.tsUs > this.nowUs) this.nowUs = p.tsUs
+    const f = this.frame
+    const r = decode(p, f)
+    if (r === 'ok') this.flows.segment(f)
+    else this.counters.inc(C.decodeSkipped, { reason: r })
+    if (this.nowUs >= this.nextTickUs) this.tick(this.nowUs)
+  }
+
+  /** Moves the capture clock (live capture calls it from a timer when no packets come). */
+  tick(nowUs: number): void {
+    if (nowUs > this.nowUs) this.nowUs = nowUs
+    this.flows.advance(this.nowUs)
+    this.ordered.advance(this.nowUs)
+    this.counters.set(C.flowsActive, this.flows.size)
+    this.nextTickUs = this.nowUs + TICK_US
+  }
+
+  /** End of input: end every flow (reporting unanswered requests) and release every exchange. */
+  finish(): void {
+    this.flows.closeAll('shutdown', this.nowUs)
+    this.ordered.flush()
+    this.counters.set(C.flowsActive, this.flows.size)
+    this.counters.set('exchanges_out_of_order', this.ordered.late)
+  }
+
+  get flowsActive(): number {
+    return this.flows.size
+  }
+}

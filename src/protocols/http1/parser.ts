@@ -1,0 +1,1177 @@
+// HTTP/1.0 and HTTP/1.1 (RFC 9112 message syntax, RFC 9110 semantics).
+//
+//   HTTP-message   = start-line CRLF *( field-line CRLF ) CRLF [ message-body ]
+//   request-line   = method SP request-target SP HTTP-version
+//   status-line    = HTTP-version SP status-code SP [ reason-phrase ]
+//   chunked-body   = *( chunk-size [ ; chunk-ext ] CRLF chunk-data CRLF ) "0" [ ; chunk-ext ] CRLF
+//                    *( trailer-field CRLF ) CRLF
+//
+// Body length (RFC 9112 §6.3), in this order: no body for a response to HEAD, for 1xx, 204 and 304;
+// a 2xx to CONNECT starts a tunnel; Transfer-Encoding with chunked last is chunked (it wins over
+// Content-Length); Transfer-Encoding without chunked: a response runs to the close, a request is bad;
+// a valid Content-Length; otherwise a request has no body and a response runs to the close.
+//
+// One explicit state machine per direction (packetbeat http_parser.go: stateStart → stateHeaders →
+// stateBody / stateBodyChunked...): a `state` field, one `switch`, each case returns NEED_MORE,
+// CONTINUE or BAD. Lines are found in the borrowed chunk; only an incomplete line is copied (at most
+// maxLineBytes), bodies are counted down, never stored. Requests wait in a FifoMatcher: HTTP/1.x
+// answers in order, pipelining included; 1xx is not final; 101 and a 2xx to CONNECT end HTTP on the
+// connection. After a gap in the responses, peerAcked tells which request the next response answers.
+
+import { truncateText } from '../../records.js'
+import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
+import { FifoMatcher } from '../match.js'
+import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
+import * as detect from './detect.js'
+
+// module-local copies: hot loops then read a constant, not an import binding (which a CommonJS
+// transpilation, tsx outside an ESM package for one, turns into a getter call per byte)
+const SP = 0x20
+const HT = 0x09
+const CR = 0x0d
+const LF = 0x0a
+const Look = detect.Look
+const MAX_METHOD_BYTES = detect.MAX_METHOD_BYTES
+const METHOD_CHAR = detect.METHOD_CHAR
+const TCHAR = detect.TCHAR
+const lookRequestLine = detect.lookRequestLine
+const lookStatusLine = detect.lookStatusLine
+
+/** step results */
+const NEED_MORE = 0
+const CONTINUE = 1
+const BAD = 2
+type Step = typeof NEED_MORE | typeof CONTINUE | typeof BAD
+
+/** states of one direction */
+const S = {
+  /** expecting a start line; empty lines between messages are skipped (RFC 9112 §2.2) */
+  Start: 0,
+  /** field lines up to the empty line */
+  Headers: 1,
+  /** `remaining` bytes of a Content-Length body */
+  BodyLength: 2,
+  /** chunk-size [; chunk-ext] line */
+  ChunkSize: 3,
+  /** `remaining` bytes of chunk-data */
+  ChunkData: 4,
+  /** the CRLF after chunk-data */
+  ChunkEnd: 5,
+  /** trailer lines after the last chunk, up to the empty line */
+  Trailers: 6,
+  /** a response body that ends when the connection does */
+  BodyClose: 7,
+  /** discarding bytes until something that looks like a message start (after a gap or bad input) */
+  Resync: 8,
+  /** the connection switched protocols (101, CONNECT tunnel): everything is ignored */
+  Dead: 9,
+} as const
+type State = (typeof S)[keyof typeof S]
+
+const EMPTY = Buffer.alloc(0)
+const COLON = 0x3a
+const SEMI = 0x3b
+
+/** hex digit values, -1 for anything else */
+const HEX = new Int8Array(256).fill(-1)
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c
+for (let c = 0; c < 6; c++) HEX[0x41 + c] = HEX[0x61 + c] = 10 + c
+
+/** 13 hex digits = 2^52: the largest chunk size kept exact in a double; more is hostile */
+const MAX_CHUNK_SIZE_DIGITS = 13
+/** 15 decimal digits < 2^53: larger Content-Length values are hostile, not real bodies */
+const MAX_CONTENT_LENGTH_DIGITS = 15
+
+const lower = (s: string) => Buffer.from(s, 'latin1')
+const F_HOST = lower('host')
+const F_EXPECT = lower('expect')
+const F_UPGRADE = lower('upgrade')
+const F_USER_AGENT = lower('user-agent')
+const F_CONTENT_LENGTH = lower('content-length')
+const F_TRANSFER_ENCODING = lower('transfer-encoding')
+const CHUNKED = lower('chunked')
+
+/** the fields the parser reads besides framing (Authorization, Cookie... are never looked at) */
+const Field = { Host: 0, UserAgent: 1, Upgrade: 2, Expect: 3 } as const
+type FieldId = (typeof Field)[keyof typeof Field]
+
+/** One request, from its start line until it is emitted. */
+class Req {
+  method = ''
+  resource = ''
+  version = ''
+  host: string | undefined = undefined
+  /** authority of an absolute-form or CONNECT target, the host when there is no Host field */
+  authority: string | undefined = undefined
+  userAgent: string | undefined = undefined
+  expect: string | undefined = undefined
+  /** asked to switch protocols (Upgrade field) or to open a tunnel (CONNECT) */
+  upgrade = false
+  startUs = 0
+  /** c2s stream offsets of the first byte and after the last byte (Infinity while incomplete) */
+  startOff = 0
+  endOff = Infinity
+  reqBytes = 0
+  /** in the matcher */
+  pushed = false
+  /** last byte seen (or given up on) */
+  done = false
+  /** cut by a gap, bad input or the connection's end */
+  partial = false
+  /** 1xx codes seen before the final response, '100' or '100,103' */
+  interim = ''
+  interimBytes = 0
+  answered = false
+  status = 0
+  respBytes = 0
+  endUs = 0
+  respPartial = false
+  upgradeTo: string | undefined = undefined
+  emitted = false
+}
+
+/** a header value or path as text, cut to `max` UTF-16 units and marked '…' (records.ts truncateText) */
+function text(b: Buffer, s: number, e: number, max: number): string {
+  if (e - s <= max) return b.toString('utf8', s, e)
+  let t = b.toString('utf8', s, s + Math.max(0, max - 1))
+  if (t.charCodeAt(t.length - 1) === 0xfffd) t = t.slice(0, -1) // a UTF-8 sequence cut in half
+  return truncateText(t + '…', max)
+}
+
+/** field name equality, ASCII case-insensitive; `lit` is lower case */
+function eqName(b: Buffer, s: number, lit: Buffer): boolean {
+  for (let k = 0; k < lit.length; k++) {
+    let x = b[s + k]
+    if (x >= 0x41 && x <= 0x5a) x += 32
+    if (x !== lit[k]) return false
+  }
+  return true
+}
+
+function eqBytes(b: Buffer, s: number, lit: string): boolean {
+  for (let k = 0; k < lit.length; k++) if (b[s + k] !== lit.charCodeAt(k)) return false
+  return true
+}
+
+/** the usual methods as shared strings; anything else is built from its bytes */
+function methodName(b: Buffer, s: number, e: number): string {
+  switch (e - s) {
+    case 3:
+      if (eqBytes(b, s, 'GET')) return 'GET'
+      if (eqBytes(b, s, 'PUT')) return 'PUT'
+      break
+    case 4:
+      if (eqBytes(b, s, 'POST')) return 'POST'
+      if (eqBytes(b, s, 'HEAD')) return 'HEAD'
+      break
+    case 5:
+      if (eqBytes(b, s, 'PATCH')) return 'PATCH'
+      if (eqBytes(b, s, 'TRACE')) return 'TRACE'
+      break
+    case 6:
+      if (eqBytes(b, s, 'DELETE')) return 'DELETE'
+      break
+    case 7:
+      if (eqBytes(b, s, 'OPTIONS')) return 'OPTIONS'
+      if (eqBytes(b, s, 'CONNECT')) return 'CONNECT'
+      break
+  }
+  return b.toString('latin1', s, e)
+}
+
+/** "HTTP/1." DIGIT at b[s..s+8) */
+function isHttp1(b: Buffer, s: number): boolean {
+  return eqBytes(b, s, 'HTTP/1.') && b[s + 7] >= 0x30 && b[s + 7] <= 0x39
+}
+
+function versionName(b: Buffer, s: number): string {
+  const d = b[s + 7]
+  return d === 0x31 ? 'HTTP/1.1' : d === 0x30 ? 'HTTP/1.0' : b.toString('latin1', s, s + 8)
+}
+
+/**
+ * Content-Length (RFC 9110 §8.6): 1*DIGIT, or a list of identical values ("5, 5") some proxies send.
+ * Returns -1 for anything else: empty, signs, different values, more than 15 digits.
+ */
+function parseContentLength(b: Buffer, s: number, e: number): number {
+  let n = -1
+  let i = s
+  for (;;) {
+    let v = 0
+    const d0 = i
+    while (i < e && b[i] >= 0x30 && b[i] <= 0x39) v = v * 10 + (b[i++] - 0x30)
+    const digits = i - d0
+    if (digits === 0 || digits > MAX_CONTENT_LENGTH_DIGITS) return -1
+    if (n >= 0 && v !== n) return -1
+    n = v
+    while (i < e && (b[i] === SP || b[i] === HT)) i++
+    if (i === e) return n
+    if (b[i] !== 0x2c) return -1
+    i++
+    while (i < e && (b[i] === SP || b[i] === HT)) i++
+  }
+}
+
+/** Transfer-Encoding: is "chunked" the last coding of the list? (RFC 9112 §6.1) */
+function lastCodingIsChunked(b: Buffer, s: number, e: number): boolean {
+  let ts = e
+  while (ts > s && b[ts - 1] !== 0x2c) ts--
+  while (ts < e && (b[ts] === SP || b[ts] === HT)) ts++
+  // a transfer-coding may carry parameters (";q=..."); chunked has none
+  return e - ts === CHUNKED.length && eqName(b, ts, CHUNKED)
+}
+
+/** index of the (offset, tsUs, peerAcked) triple that covers position p */
+function markAt(marks: number[], p: number): number {
+  let k = 0
+  while (k + 3 < marks.length && marks[k + 3] <= p) k += 3
+  return k
+}
+
+/**
+ * One direction of a connection: lines, fields, body framing, resync. The request and response
+ * sides add what their start lines mean and what to do when a message is done.
+ */
+abstract class MessageStream {
+  state: State = S.Start
+  protected abstract readonly isRequest: boolean
+
+  // the chunk being parsed: borrowed, valid only during feed()
+  protected buf: Buffer = EMPTY
+  protected off = 0
+  protected end = 0
+  /** stream offset of buf[0] (gaps included); outside feed() the offset of the next byte */
+  protected base = 0
+  protected tsUs = 0
+  protected peerAcked = -1
+  lastDataUs = 0
+  protected sawData = false
+  /** last byte of the previous chunk, -1 after a gap or before any data */
+  private lastByte = -1
+
+  // the current line: a view into buf, or into tail when it spanned chunks
+  protected line: Buffer = EMPTY
+  protected ls = 0
+  protected le = 0
+  /** bytes the line took, its CRLF included */
+  private lineBytes = 0
+  /** an incomplete line carried to the next chunk (at most maxLineBytes) */
+  private tail: Buffer = EMPTY
+  private tailLen = 0
+
+  // resync: a possible message start cut by the end of a chunk, and the byte before the next position
+  private carry: Buffer = EMPTY
+  private carryLen = 0
+  /**
+   * where each chunk's bytes begin in the carry: flat (offset, tsUs, peerAcked) triples, first offset 0,
+   * so a message found inside the carry gets the time of the chunk its first byte came in
+   */
+  private carryMarks: number[] = []
+  private prevByte = -1
+
+  // the message being parsed
+  /** stream offset, time and peerAcked of the message's first byte; -1 when no message has begun */
+  protected msgStartOff = -1
+  protected msgStartUs = 0
+  protected msgPeerAcked = -1
+  private hdrBytes = 0
+  protected remaining = 0
+  protected contentLength = -1
+  protected clBad = false
+  protected teSeen = false
+  protected chunked = false
+
+  protected readonly maxLineBytes: number
+  protected readonly maxHeaderBytes: number
+  protected readonly maxTextBytes: number
+
+  constructor(protected readonly ctx: ParserContext) {
+    this.maxLineBytes = Math.max(64, ctx.limits.maxLineBytes)
+    this.maxHeaderBytes = Math.max(this.maxLineBytes, ctx.limits.maxHeaderBytes)
+    this.maxTextBytes = Math.max(1, ctx.limits.maxTextBytes)
+  }
+
+  /** a start line has been read into line/ls/le: parse it, set the next state */
+  protected abstract startLine(): Step
+  /** the empty line after the fields: choose the body framing */
+  protected abstract headersDone(): Step
+  /** the message's last byte was consumed; set the next state */
+  protected abstract onDone(): void
+  /** the message cannot be finished (bad input, gap, end): report what is known of it */
+  protected abstract abandon(): void
+  protected abstract onField(id: FieldId, b: Buffer, vs: number, ve: number): void
+
+  /** stream offset of the next unparsed byte */
+  pos(): number {
+    return this.base + this.off
+  }
+
+  /** bytes held between calls (an incomplete line or resync candidate) */
+  get bufferedBytes(): number {
+    return this.tailLen + this.carryLen
+  }
+
+  feed(chunk: Buffer, tsUs: number, peerAcked: number): void {
+    if (chunk.length === 0) return
+    this.buf = chunk
+    this.off = 0
+    this.end = chunk.length
+    this.tsUs = tsUs
+    this.lastDataUs = tsUs
+    this.peerAcked = peerAcked
+    this.sawData = true
+    try {
+      this.run()
+    } catch {
+      // a bug, not bad input (bad input is counted and skipped); never let it escape to capture
+      this.ctx.count('parser_exception')
+      try {
+        this.abandon()
+      } catch {
+        // already counted
+      }
+      this.resetMessage()
+      this.enterResync(-1)
+    }
+    this.lastByte = this.end > 0 ? this.buf[this.end - 1] : this.lastByte
+    this.base += this.end
+    this.off = this.end = 0
+    this.buf = EMPTY
+    this.line = EMPTY
+  }
+
+  private run(): void {
+    for (;;) {
+      let r: Step
+      switch (this.state) {
+        case S.Start:
+          r = this.stepStart()
+          break
+        case S.Headers:
+          r = this.stepHeaders()
+          break
+        case S.BodyLength:
+          r = this.stepBodyLength()
+          break
+        case S.ChunkSize:
+          r = this.stepChunkSize()
+          break
+        case S.ChunkData:
+          r = this.stepChunkData()
+          break
+        case S.ChunkEnd:
+          r = this.stepChunkEnd()
+          break
+        case S.Trailers:
+          r = this.stepTrailers()
+          break
+        case S.BodyClose:
+          this.off = this.end
+          r = NEED_MORE
+          break
+        case S.Resync:
+          r = this.stepResync()
+          break
+        default: // S.Dead
+          this.off = this.end
+          r = NEED_MORE
+      }
+      if (r === NEED_MORE) return
+      if (r === BAD) {
+        this.abandon()
+        this.resetMessage()
+        this.enterResync(this.off > 0 ? this.buf[this.off - 1] : this.lastByte)
+      }
+    }
+  }
+
+  /** counts `reason` and fails the step; run() then salvages the message and resyncs */
+  protected bad(reason: string): Step {
+    this.ctx.count(reason)
+    return BAD
+  }
+
+  // ---- lines
+
+  /**
+   * Reads one line into line/ls/le (terminator not included, a CR before the LF dropped).
+   * 1: a line; 0: need more (the partial line is kept in `tail`); -1: longer than maxLineBytes.
+   */
+  private readLine(): number {
+    const buf = this.buf
+    const off = this.off
+    const end = this.end
+    const room = this.maxLineBytes - this.tailLen
+    const stop = end - off > room + 1 ? off + room + 1 : end
+    let i = buf.indexOf(LF, off)
+    if (i < 0 || i >= stop) i = stop
+    if (i === stop) {
+      if (stop < end || i - off > room) {
+        this.tailLen = 0
+        this.off = stop
+        return -1
+      }
+      this.stash(buf, off, end)
+      this.off = end
+      return 0
+    }
+    if (this.tailLen > 0) {
+      this.stash(buf, off, i)
+      this.line = this.tail
+      this.ls = 0
+      this.le = this.tailLen
+      this.lineBytes = this.tailLen + 1
+      this.tailLen = 0
+    } else {
+      this.line = buf
+      this.ls = off
+      this.le = i
+      this.lineBytes = i + 1 - off
+    }
+    if (this.le > this.ls && this.line[this.le - 1] === CR) this.le--
+    this.off = i + 1
+    return 1
+  }
+
+  private stash(b: Buffer, s: number, e: number): void {
+    const need = this.tailLen + (e - s)
+    if (need > this.tail.length) {
+      const nb = Buffer.allocUnsafe(Math.min(Math.max(need, this.tail.length * 2, 128), this.maxLineBytes + 1))
+      this.tail.copy(nb, 0, 0, this.tailLen)
+      this.tail = nb
+    }
+    b.copy(this.tail, this.tailLen, s, e)
+    this.tailLen = need
+  }
+
+  private mark(): void {
+    this.msgStartOff = this.base + this.off
+    this.msgStartUs = this.tsUs
+    this.msgPeerAcked = this.peerAcked
+  }
+
+  // ---- states
+
+  private stepStart(): Step {
+    for (;;) {
+      if (this.tailLen === 0) {
+        if (this.off === this.end) return NEED_MORE
+        if (this.msgStartOff < 0) this.mark()
+      }
+      const r = this.readLine()
+      if (r === 0) return NEED_MORE
+      if (r < 0) return this.bad('line_too_long')
+      if (this.le === this.ls) {
+        // an empty line between messages (RFC 9112 §2.2): not part of either
+        this.msgStartOff = -1
+        continue
+      }
+      this.hdrBytes = this.lineBytes
+      return this.startLine()
+    }
+  }
+
+  private stepHeaders(): Step {
+    for (;;) {
+      const r = this.readLine()
+      if (r === 0) return NEED_MORE
+      if (r < 0) return this.bad('line_too_long')
+      this.hdrBytes += this.lineBytes
+      if (this.hdrBytes > this.maxHeaderBytes) return this.bad('headers_too_large')
+      if (this.le === this.ls) return this.headersDone()
+      if (!this.field()) return this.bad('bad_header')
+    }
+  }
+
+  private stepBodyLength(): Step {
+    const avail = this.end - this.off
+    if (avail < this.remaining) {
+      this.remaining -= avail
+      this.off = this.end
+      return NEED_MORE
+    }
+    this.off += this.remaining
+    this.remaining = 0
+    return this.done()
+  }
+
+  private stepChunkSize(): Step {
+    const r = this.readLine()
+    if (r === 0) return NEED_MORE
+    if (r < 0) return this.bad('line_too_long')
+    const b = this.line
+    const le = this.le
+    let i = this.ls
+    let size = 0
+    while (i < le && HEX[b[i]] >= 0) size = size * 16 + HEX[b[i++]]
+    const digits = i - this.ls
+    if (digits === 0 || digits > MAX_CHUNK_SIZE_DIGITS) return this.bad('bad_chunk')
+    // BWS before a chunk-ext (RFC 9112 §7.1.1); the extension itself is ignored
+    while (i < le && (b[i] === SP || b[i] === HT)) i++
+    if (i < le && b[i] !== SEMI) return this.bad('bad_chunk')
+    if (size === 0) {
+      this.hdrBytes = 0
+      this.state = S.Trailers
+    } else {
+      this.remaining = size
+      this.state = S.ChunkData
+    }
+    return CONTINUE
+  }
+
+  private stepChunkData(): Step {
+    const avail = this.end - this.off
+    if (avail < this.remaining) {
+      this.remaining -= avail
+      this.off = this.end
+      return NEED_MORE
+    }
+    this.off += this.remaining
+    this.remaining = 0
+    this.state = S.ChunkEnd
+    return CONTINUE
+  }
+
+  private stepChunkEnd(): Step {
+    // fast path: CRLF right there
+    if (this.end - this.off >= 2 && this.buf[this.off] === CR && this.buf[this.off + 1] === LF && this.tailLen === 0) {
+      this.off += 2
+      this.state = S.ChunkSize
+      return CONTINUE
+    }
+    const r = this.readLine()
+    if (r === 0) return NEED_MORE
+    if (r < 0 || this.le !== this.ls) return this.bad('bad_chunk')
+    this.state = S.ChunkSize
+    return CONTINUE
+  }
+
+  private stepTrailers(): Step {
+    for (;;) {
+      const r = this.readLine()
+      if (r === 0) return NEED_MORE
+      if (r < 0) return this.bad('line_too_long')
+      this.hdrBytes += this.lineBytes
+      if (this.hdrBytes > this.maxHeaderBytes) return this.bad('headers_too_large')
+      // trailer fields (grpc-status, checksums...) carry nothing the records need
+      if (this.le === this.ls) return this.done()
+    }
+  }
+
+  /**
+   * Looks for a message start from off on, carrying a cut candidate over chunk boundaries so that
+   * where the chunks were cut does not change what is found. Candidates: for responses every "HTTP/1."
+   * (bodies often lack a final LF, so the next status line starts mid-line); for requests a line start
+   * (after LF, or after a gap) that detect() accepts, or mid-line an upper-case method right after a
+   * byte that cannot be part of one ("}POST /x HTTP/1.1").
+   */
+  private stepResync(): Step {
+    let buf = this.buf
+    let p = this.off
+    let end = this.end
+    if (p === end) return NEED_MORE
+    let marks: number[] | null = null
+    if (this.carryLen > 0) {
+      // rare: join the carried candidate and this chunk into one buffer we own
+      const carried = this.carryLen
+      const joined = Buffer.allocUnsafe(carried + end - p)
+      this.carry.copy(joined, 0, 0, carried)
+      buf.copy(joined, carried, p, end)
+      marks = this.carryMarks
+      marks.push(carried, this.tsUs, this.peerAcked)
+      this.base += p - carried
+      this.buf = buf = joined
+      this.off = p = 0
+      this.end = end = joined.length
+      this.carryLen = 0
+    }
+    let prev = this.prevByte
+    for (; p < end; prev = buf[p], p++) {
+      const c = buf[p]
+      let r: number
+      if (this.isRequest) {
+        if (METHOD_CHAR[c] !== 1) continue
+        const lineStart = prev === LF || prev < 0
+        if (!lineStart && (METHOD_CHAR[prev] === 1 || c < 0x41 || c > 0x5a)) continue
+        r = lookRequestLine(buf, p, end, !lineStart)
+      } else {
+        if (c !== 0x48) continue // 'H'
+        r = lookStatusLine(buf, p, end)
+      }
+      if (r === Look.NO) continue
+      const k = marks === null ? -1 : markAt(marks, p)
+      if (r === Look.YES) {
+        this.off = p
+        this.msgStartOff = this.base + p
+        this.msgStartUs = k < 0 ? this.tsUs : marks![k + 1]
+        this.msgPeerAcked = k < 0 ? this.peerAcked : marks![k + 2]
+        this.state = S.Start
+        return CONTINUE
+      }
+      // valid up to the end of the bytes: keep it and decide when more arrive
+      if (end - p > this.maxLineBytes) continue
+      if (end - p > this.carry.length) this.carry = Buffer.allocUnsafe(Math.max(end - p, 64))
+      buf.copy(this.carry, 0, p, end)
+      this.carryLen = end - p
+      if (k < 0) this.carryMarks = [0, this.tsUs, this.peerAcked]
+      else {
+        const nm = [0, marks![k + 1], marks![k + 2]]
+        for (let j = k + 3; j < marks!.length; j += 3) nm.push(marks![j] - p, marks![j + 1], marks![j + 2])
+        this.carryMarks = nm
+      }
+      this.prevByte = prev
+      this.off = end
+      return NEED_MORE
+    }
+    this.prevByte = prev
+    this.off = end
+    return NEED_MORE
+  }
+
+  // ---- fields and framing
+
+  /** one field line: framing fields are read here, the few others go to onField */
+  private field(): boolean {
+    const b = this.line
+    const ls = this.ls
+    const le = this.le
+    if (b[ls] === SP || b[ls] === HT) {
+      // obs-fold (RFC 9112 §5.2): continues a field we do not need
+      this.ctx.count('obs_fold')
+      return true
+    }
+    let c = ls
+    while (c < le && b[c] !== COLON) c++
+    if (c === le || c === ls) return false
+    const nlen = c - ls
+    // the fields of interest are 4 to 17 bytes long
+    if (nlen < 4 || nlen > 17) return true
+    let vs = c + 1
+    let ve = le
+    while (vs < ve && (b[vs] === SP || b[vs] === HT)) vs++
+    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HT)) ve--
+    switch (nlen) {
+      case 4:
+        if (eqName(b, ls, F_HOST)) this.onField(Field.Host, b, vs, ve)
+        break
+      case 6:
+        if (eqName(b, ls, F_EXPECT)) this.onField(Field.Expect, b, vs, ve)
+        break
+      case 7:
+        if (eqName(b, ls, F_UPGRADE)) this.onField(Field.Upgrade, b, vs, ve)
+        break
+      case 10:
+        if (eqName(b, ls, F_USER_AGENT)) this.onField(Field.UserAgent, b, vs, ve)
+        break
+      case 14:
+        if (eqName(b, ls, F_CONTENT_LENGTH)) {
+          const n = parseContentLength(b, vs, ve)
+          if (n < 0 || (this.contentLength >= 0 && n !== this.contentLength)) this.clBad = true
+          else this.contentLength = n
+        }
+        break
+      case 17:
+        if (eqName(b, ls, F_TRANSFER_ENCODING)) {
+          // several Transfer-Encoding lines form one list: the last one holds the final coding
+          this.teSeen = true
+          this.chunked = lastCodingIsChunked(b, vs, ve)
+        }
+        break
+    }
+    return true
+  }
+
+  /** Transfer-Encoding beside Content-Length: a smuggling sign (RFC 9112 §6.3 rule 3), counted */
+  protected checkTeAndCl(): void {
+    if (this.contentLength >= 0 || this.clBad) this.ctx.count('te_and_cl')
+  }
+
+  protected bodyByLength(n: number): Step {
+    if (n === 0) return this.done()
+    this.remaining = n
+    this.state = S.BodyLength
+    return CONTINUE
+  }
+
+  protected bodyChunked(): Step {
+    this.state = S.ChunkSize
+    return CONTINUE
+  }
+
+  protected bodyUntilClose(): Step {
+    this.state = S.BodyClose
+    return CONTINUE
+  }
+
+  /** the message's last byte was consumed */
+  protected done(): Step {
+    this.state = S.Start
+    this.onDone()
+    this.resetMessage()
+    return CONTINUE
+  }
+
+  protected resetMessage(): void {
+    this.msgStartOff = -1
+    this.hdrBytes = 0
+    this.remaining = 0
+    this.contentLength = -1
+    this.clBad = false
+    this.teSeen = false
+    this.chunked = false
+  }
+
+  /** drop what is buffered and look for the next message start; prev = the byte before off */
+  protected enterResync(prev: number): void {
+    this.state = S.Resync
+    this.tailLen = 0
+    this.carryLen = 0
+    this.prevByte = prev
+  }
+
+  kill(): void {
+    this.state = S.Dead
+    this.tailLen = 0
+    this.carryLen = 0
+  }
+
+  /**
+   * `n` bytes of this direction are lost (-1: unknown). Inside a body of known remaining length the
+   * gap is stepped over and the message kept (packetbeat eatBody); otherwise the message is given up
+   * and the direction resyncs. Returns true when the gap forced a resync.
+   */
+  gap(n: number, tsUs: number): boolean {
+    if (this.state === S.Dead || n === 0) return false
+    if (n > 0 && this.tailLen === 0) {
+      if ((this.state === S.BodyLength || this.state === S.ChunkData) && n <= this.remaining) {
+        this.base += n
+        this.remaining -= n
+        this.lastByte = -1
+        if (this.remaining === 0) {
+          if (this.state === S.ChunkData) this.state = S.ChunkEnd
+          else {
+            // the body's last byte was lost: it was sent before tsUs
+            this.tsUs = tsUs
+            this.done()
+          }
+        }
+        return false
+      }
+    }
+    if (this.state === S.BodyClose) {
+      // runs to the close whatever is lost; an unknown size only makes the byte count short
+      if (n > 0) this.base += n
+      return false
+    }
+    if (n < 0 && !this.sawData) {
+      // joined mid-stream: wait for a clean message start, nothing is lost that we knew of
+      this.enterResync(-1)
+      return false
+    }
+    this.ctx.count('gap_resync')
+    this.abandon()
+    this.resetMessage()
+    if (n > 0) this.base += n
+    this.lastByte = -1
+    this.enterResync(-1)
+    return true
+  }
+}
+
+/** The client side: request lines, Host/User-Agent, request bodies. */
+class RequestStream extends MessageStream {
+  protected readonly isRequest = true
+  /** the request being parsed, from its start line until its last byte */
+  cur: Req | null = null
+  private upgradeSeen = false
+
+  constructor(
+    ctx: ParserContext,
+    private readonly conn: Http1Handler,
+  ) {
+    super(ctx)
+  }
+
+  protected startLine(): Step {
+    const b = this.line
+    const ls = this.ls
+    const le = this.le
+    let i = ls
+    while (i < le && TCHAR[b[i]] === 1) i++
+    const mEnd = i
+    // method SP target SP HTTP/1.x: the version is the last 8 bytes, the target what lies between
+    if (mEnd === ls || mEnd - ls > MAX_METHOD_BYTES || b[mEnd] !== SP || le - mEnd < 11) {
+      return this.bad('bad_request_line')
+    }
+    const vs = le - 8
+    if (b[vs - 1] !== SP || !isHttp1(b, vs)) return this.bad('bad_request_line')
+    let ts = mEnd + 1
+    let te = vs - 1
+    while (ts < te && b[ts] === SP) ts++
+    while (te > ts && b[te - 1] === SP) te--
+    if (ts === te) return this.bad('bad_request_line')
+    const req = new Req()
+    req.method = methodName(b, ls, mEnd)
+    req.version = versionName(b, vs)
+    this.target(req, b, ts, te)
+    req.startUs = this.msgStartUs
+    req.startOff = this.msgStartOff
+    this.cur = req
+    this.upgradeSeen = false
+    this.state = S.Headers
+    return CONTINUE
+  }
+
+  /** resource = the path without query or fragment; absolute-form and CONNECT also give an authority */
+  private target(req: Req, b: Buffer, ts: number, te: number): void {
+    let ps = ts
+    const c = b[ts]
+    if (c !== 0x2f && c !== 0x2a) {
+      if (req.method === 'CONNECT') {
+        // authority-form: host:port
+        req.resource = req.authority = text(b, ts, te, this.maxTextBytes)
+        return
+      }
+      // absolute-form: scheme "://" authority [ path-abempty ] [ "?" query ]
+      let s = ts
+      while (s + 2 < te && !(b[s] === COLON && b[s + 1] === 0x2f && b[s + 2] === 0x2f)) s++
+      if (s + 2 < te) {
+        const as = s + 3
+        let ae = as
+        while (ae < te && b[ae] !== 0x2f && b[ae] !== 0x3f && b[ae] !== 0x23) ae++
+        if (ae > as) req.authority = text(b, as, ae, this.maxTextBytes)
+        ps = ae
+        if (ps === te || b[ps] !== 0x2f) {
+          req.resource = '/'
+          return
+        }
+      }
+    }
+    let pe = ps
+    while (pe < te && b[pe] !== 0x3f && b[pe] !== 0x23) pe++
+    req.resource = pe - ps === 1 && b[ps] === 0x2f ? '/' : pe > ps ? text(b, ps, pe, this.maxTextBytes) : '/'
+  }
+
+  protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
+    const req = this.cur!
+    switch (id) {
+      case Field.Host:
+        if (req.host === undefined) req.host = text(b, vs, ve, this.maxTextBytes)
+        break
+      case Field.UserAgent:
+        if (req.userAgent === undefined) req.userAgent = text(b, vs, ve, this.maxTextBytes)
+        break
+      case Field.Expect:
+        req.expect = text(b, vs, ve, this.maxTextBytes)
+        break
+      case Field.Upgrade:
+        this.upgradeSeen = true
+        break
+    }
+  }
+
+  protected headersDone(): Step {
+    const req = this.cur!
+    req.upgrade = this.upgradeSeen || req.method === 'CONNECT'
+    // in the matcher from now on: a server may answer before the body is in (100-continue, 413)
+    this.conn.push(req)
+    if (this.teSeen) {
+      this.checkTeAndCl()
+      return this.chunked ? this.bodyChunked() : this.bad('bad_transfer_encoding')
+    }
+    if (this.clBad) return this.bad('bad_content_length')
+    // no Content-Length and no Transfer-Encoding: a request has no body (RFC 9112 §6.3 rule 7)
+    return this.bodyByLength(this.contentLength > 0 ? this.contentLength : 0)
+  }
+
+  protected onDone(): void {
+    const req = this.cur!
+    this.cur = null
+    this.finish(req, this.pos())
+    // after an Upgrade or CONNECT request, what follows is another protocol unless the server declines
+    // (then a new request line shows up and resync finds it without counting anything)
+    if (req.upgrade && !req.answered) this.enterResync(-1)
+  }
+
+  private finish(req: Req, endOff: number): void {
+    req.done = true
+    req.endOff = endOff
+    req.reqBytes = endOff - req.startOff
+    if (req.answered) this.conn.emit(req)
+  }
+
+  protected abandon(): void {
+    const req = this.cur
+    if (req === null) return
+    // what we know of it (method, target) still pairs with its response
+    this.cur = null
+    req.partial = true
+    if (!req.pushed) this.conn.push(req)
+    this.finish(req, this.pos())
+  }
+
+  /** the connection ended: the request being parsed is as complete as it will get */
+  finishAtEnd(): void {
+    if (this.cur !== null && this.state !== S.Dead) this.abandon()
+  }
+}
+
+/** The server side: status lines, response bodies, pairing with requests. */
+class ResponseStream extends MessageStream {
+  protected readonly isRequest = false
+  private status = 0
+  private req: Req | null = null
+  private matched = false
+  private upgradeTo: string | undefined = undefined
+
+  constructor(
+    ctx: ParserContext,
+    private readonly conn: Http1Handler,
+  ) {
+    super(ctx)
+  }
+
+  protected startLine(): Step {
+    const b = this.line
+    const ls = this.ls
+    const le = this.le
+    // "HTTP/1.x NNN" then SP reason-phrase, or nothing (the SP is often missing in the wild)
+    if (le - ls < 12 || lookStatusLine(b, ls, le) !== Look.YES || (le - ls > 12 && b[ls + 12] !== SP)) {
+      return this.bad('bad_status_line')
+    }
+    const st = (b[ls + 9] - 0x30) * 100 + (b[ls + 10] - 0x30) * 10 + (b[ls + 11] - 0x30)
+    if (st < 100) return this.bad('bad_status_line')
+    this.status = st
+    this.req = null
+    this.matched = false
+    this.upgradeTo = undefined
+    this.state = S.Headers
+    return CONTINUE
+  }
+
+  protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
+    if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, this.maxTextBytes)
+  }
+
+  /** the request this response answers, decided once per response */
+  private match(): Req | null {
+    if (!this.matched) {
+      this.matched = true
+      this.req = this.conn.selectRequest(this.msgPeerAcked, this.msgStartUs)
+      if (this.req === null) this.ctx.unmatchedResponse()
+    }
+    return this.req
+  }
+
+  protected headersDone(): Step {
+    const req = this.match()
+    const st = this.status
+    // no body: 1xx (101 included), 204, 304, any response to HEAD, a 2xx to CONNECT (RFC 9112 §6.3 rules 1-2)
+    if (st < 200 || st === 204 || st === 304) return this.done()
+    if (req !== null && (req.method === 'HEAD' || (req.method === 'CONNECT' && st < 300))) return this.done()
+    if (this.teSeen) {
+      this.checkTeAndCl()
+      // a transfer coding other than chunked last: the body runs to the close (rule 4)
+      return this.chunked ? this.bodyChunked() : this.bodyUntilClose()
+    }
+    if (this.clBad) return this.bad('bad_content_length')
+    if (this.contentLength >= 0) return this.bodyByLength(this.contentLength)
+    return this.bodyUntilClose()
+  }
+
+  protected onDone(): void {
+    const st = this.status
+    const req = this.req
+    const bytes = this.pos() - this.msgStartOff
+    this.status = 0
+    this.req = null
+    this.matched = false
+    if (st < 200 && st !== 101) {
+      // 1xx is not final (RFC 9110 §15.2): the request keeps waiting for its answer
+      if (req !== null) {
+        if (req.interim.split(',').length <= 8) req.interim = req.interim === '' ? String(st) : req.interim + ',' + st
+        req.interimBytes += bytes
+      }
+      return
+    }
+    this.conn.answer(req, st, bytes, this.tsUs, false, this.upgradeTo)
+    // 101 Switching Protocols, or a tunnel after CONNECT: what follows is not HTTP/1.x
+    if (st === 101 || (req !== null && req.method === 'CONNECT' && st < 300)) this.conn.kill()
+  }
+
+  protected abandon(): void {
+    const st = this.status
+    if (st === 0) return
+    this.status = 0
+    if (st < 200 && st !== 101) {
+      this.req = null
+      this.matched = false
+      return
+    }
+    // the status is known: "partial" is not "failed"
+    const req = this.match()
+    this.req = null
+    this.matched = false
+    this.conn.answer(req, st, this.pos() - this.msgStartOff, this.lastDataUs, true, this.upgradeTo)
+  }
+
+  /** the connection ended: a close-delimited body is complete, anything else is cut short */
+  finishAtEnd(): void {
+    if (this.state === S.BodyClose) {
+      this.tsUs = this.lastDataUs
+      this.done()
+    } else if (this.state !== S.Dead) {
+      this.abandon()
+    }
+  }
+}
+
+/** One connection: both directions, the pending requests, and what is emitted. */
+export class Http1Handler implements StreamHandler {
+  private readonly reqSide: RequestStream
+  private readonly respSide: ResponseStream
+  private readonly pending: FifoMatcher<Req>
+  /** a gap in the responses, not yet resolved by the next response start */
+  private s2cGap = false
+  /** c2s stream offsets are trustworthy for peerAcked pairing (false after an unknown-size gap) */
+  private c2sOffsetsKnown = true
+  private dead = false
+  private ended = false
+  private nowUs = 0
+
+  constructor(private readonly ctx: ParserContext) {
+    this.reqSide = new RequestStream(ctx, this)
+    this.respSide = new ResponseStream(ctx, this)
+    this.pending = new FifoMatcher<Req>(Math.max(1, ctx.limits.maxPendingRequests), (r) => {
+      ctx.count('pending_evicted')
+      this.emitUnanswered(r, this.nowUs)
+    })
+  }
+
+  /** requests waiting for a response, for tests and health */
+  get pendingRequests(): number {
+    return this.pending.size
+  }
+
+  /** bytes held between calls, both directions */
+  get bufferedBytes(): number {
+    return this.reqSide.bufferedBytes + this.respSide.bufferedBytes
+  }
+
+  data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void {
+    if (this.dead || this.ended) return
+    if (tsUs > this.nowUs) this.nowUs = tsUs
+    if (dir === 'c2s') this.reqSide.feed(chunk, tsUs, peerAcked)
+    else this.respSide.feed(chunk, tsUs, peerAcked)
+  }
+
+  gap(dir: Dir, lostBytes: number, tsUs: number): void {
+    if (this.dead || this.ended) return
+    if (tsUs > this.nowUs) this.nowUs = tsUs
+    if (dir === 'c2s') {
+      if (lostBytes < 0 && this.reqSide.pos() > 0) this.c2sOffsetsKnown = false
+      this.reqSide.gap(lostBytes, tsUs)
+    } else if (this.respSide.gap(lostBytes, tsUs)) {
+      this.s2cGap = true
+    }
+  }
+
+  end(_reason: EndReason, tsUs: number): void {
+    if (this.ended) return
+    if (!this.dead) {
+      this.respSide.finishAtEnd()
+      this.reqSide.finishAtEnd()
+    }
+    this.ended = true
+    for (const r of this.pending.drain()) this.emitUnanswered(r, tsUs)
+  }
+
+  push(req: Req): void {
+    req.pushed = true
+    this.pending.push(req)
+  }
+
+  /**
+   * The request a response starting now answers. Plain FIFO, except right after a gap in the
+   * responses: then the requests that ended at or before the c2s offset the server had acknowledged
+   * when it sent this response are the candidates; the newest of them is answered, the older ones
+   * lost their responses in the gap. null: no request is waiting (counted as an unmatched response).
+   */
+  selectRequest(peerAcked: number, respStartUs: number): Req | null {
+    if (this.s2cGap) {
+      this.s2cGap = false
+      if (peerAcked >= 0 && this.c2sOffsetsKnown) {
+        let k = -1
+        for (let i = 0; i < this.pending.size; i++) {
+          if (this.pending.at(i)!.endOff <= peerAcked) k = i
+          else break
+        }
+        for (let i = 0; i < k; i++) this.emitUnanswered(this.pending.shift()!, this.nowUs)
+      }
+    }
+    const req = this.pending.peek()
+    // a response cannot answer a request that began after it did
+    return req === undefined || req.startUs > respStartUs ? null : req
+  }
+
+  /** a final response (or what is known of it) for `req`; null when no request was pending */
+  answer(req: Req | null, status: number, bytes: number, endUs: number, partial: boolean, upgradeTo: string | undefined): void {
+    if (req === null) return
+    if (this.pending.peek() === req) this.pending.shift()
+    if (req.emitted) return // given up on as unanswered meanwhile (pending cap)
+    req.answered = true
+    req.status = status
+    req.respBytes = req.interimBytes + bytes
+    req.endUs = endUs
+    req.respPartial = partial
+    req.upgradeTo = upgradeTo
+    // a request whose body is still coming is emitted when its last byte is in
+    if (req.done) this.emit(req)
+  }
+
+  kill(): void {
+    this.dead = true
+    this.reqSide.kill()
+    this.respSide.kill()
+  }
+
+  private emitUnanswered(req: Req, tsUs: number): void {
+    if (req.emitted) return
+    if (!req.done) req.reqBytes = this.reqSide.pos() - req.startOff
+    req.answered = false
+    req.endUs = Math.max(tsUs, req.startUs)
+    this.emit(req)
+  }
+
+  emit(req: Req): void {
+    if (req.emitted) return
+    req.emitted = true
+    const attrs: Record<string, string> = { version: req.version }
+    const host = req.host ?? req.authority
+    if (host !== undefined) attrs.host = host
+    if (req.userAgent !== undefined) attrs.user_agent = req.userAgent
+    if (req.expect !== undefined) attrs.expect = req.expect
+    if (req.interim !== '') attrs.interim = req.interim
+    if (req.upgradeTo !== undefined && req.answered && req.status === 101) attrs.upgrade = req.upgradeTo
+    if (req.partial || req.respPartial) attrs.partial = 'true'
+    const e: ParsedExchange = {
+      method: req.method,
+      resource: req.resource,
+      status: req.answered ? req.status : null,
+      error: !req.answered || req.status >= 500,
+      startUs: req.startUs,
+      endUs: req.endUs,
+      reqBytes: req.reqBytes,
+      respBytes: req.answered ? req.respBytes : 0,
+      attrs,
+    }
+    this.ctx.emit(e)
+  }
+}
+
+export const http1Parser: ProtocolParser = {
+  id: 'http',
+  ports: [80, 81, 591, 3000, 5000, 8000, 8008, 8080, 8081, 8088, 8888, 9000],
+  detect: detect.detectHttp1,
+  create: (ctx) => new Http1Handler(ctx),
+}

@@ -1,0 +1,281 @@
+// Prometheus output: a prom-client registry with podtap's L7 metrics (DESIGN.md names) and its own
+// health counters, served on --metrics-port as /metrics (text exposition 0.0.4) with /healthz for
+// probes, and written to --metrics-out at close (replay: an offline copy of the last scrape).
+//
+//   podtap_l7_requests_total{protocol,server,method,status_class,route,namespace,pod,service}
+//   podtap_l7_request_errors_total{protocol,server,method,namespace,pod,service}   DESIGN.md "error"
+//   podtap_l7_request_duration_seconds{protocol,server,method,namespace,pod,service}  histogram,
+//       buckets LATENCY_BUCKETS_S (0.5 ms .. 10 s); exchanges that got a response only
+//   podtap_l7_link_bytes_total{protocol,server,direction,namespace,pod}  direction client_to_server |
+//       server_to_client, added when a connection ends
+//   podtap_l7_connections_total{protocol,server,end_reason,namespace,pod}
+//   health, read from Counters at scrape time: podtap_capture_packets_total,
+//       podtap_capture_dropped_total, podtap_flows_active, podtap_parse_errors_total{protocol,reason},
+//       podtap_sink_dropped_points_total{sink}, and podtap_<name>_total for every other counter name
+//   podtap_process_* / podtap_nodejs_*: prom-client's default process metrics
+//
+// Label cardinality is bounded (STYLE.md "Naming"): server is "ip:port" for at most maxServers servers
+// (then 'other'); method at most limits.maxMethodsPerServer per server, route (HTTP path template,
+// see path-template.ts) at most maxRoutesPerServer per server, status as a class. Values folded into
+// 'other' are counted in podtap_caps_hit_total{cap}. Client addresses are never labels.
+
+import * as fs from 'node:fs'
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Limits } from '../config.js'
+import { SinkError, UsageError } from '../errors.js'
+import { C, type Counters } from '../metrics/counters.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+import type { Exchange, Peer } from '../records.js'
+import type { Endpoint } from '../tcp/types.js'
+import { LATENCY_BUCKETS_S } from './influx.js'
+import { CappedValues, endpointLabel, statusClass, templatePath } from './path-template.js'
+
+export interface PrometheusSinkOptions {
+  counters: Counters
+  limits: Limits
+  /** serve /metrics and /healthz on this port (0 = any free port); absent = no server */
+  port?: number
+  /** address to listen on (default 0.0.0.0: scraped from other hosts, e.g. by an in-cluster Prometheus) */
+  host?: string
+  /** write the exposition text here at close */
+  outFile?: string
+  /** distinct server labels (default 1000) */
+  maxServers?: number
+  /** distinct HTTP route templates per server (default 100) */
+  maxRoutesPerServer?: number
+  /** prom-client's process metrics (default true) */
+  processMetrics?: boolean
+}
+
+/** podtap health counters with a fixed Prometheus name (DESIGN.md); others get podtap_<name>_total */
+const HEALTH: Record<string, { name: string; type: 'counter' | 'gauge'; help: string }> = {
+  [C.packets]: { name: 'podtap_capture_packets_total', type: 'counter', help: 'Packets captured (live) or read (replay).' },
+  [C.captureDropped]: { name: 'podtap_capture_dropped_total', type: 'counter', help: 'Packets the kernel dropped before podtap could read them (ring full).' },
+  [C.flowsActive]: { name: 'podtap_flows_active', type: 'gauge', help: 'TCP connections tracked now.' },
+  [C.parseErrors]: { name: 'podtap_parse_errors_total', type: 'counter', help: 'Malformed or unexpected protocol messages, by protocol and reason.' },
+  [C.sinkDropped]: { name: 'podtap_sink_dropped_points_total', type: 'counter', help: 'Points or rows an output could not write (queue full, sink down), by sink.' },
+}
+/** always exported, even before the first event, so dashboards and alerts find them */
+const ALWAYS = [C.packets, C.captureDropped, C.flowsActive, C.parseErrors, C.sinkDropped]
+
+/** a prom-client metric object that reads Counters at collection time */
+interface CollectedMetric {
+  name: string
+  help: string
+  type: 'counter' | 'gauge'
+  aggregator: 'sum'
+  get(): Promise<{ name: string; help: string; type: string; aggregator: 'sum'; values: { labels: Record<string, string>; value: number }[] }>
+}
+
+const L7_LABELS = ['protocol', 'server', 'method', 'namespace', 'pod', 'service'] as const
+
+export class PrometheusSink {
+  readonly name = 'prometheus'
+  readonly registry = new Registry()
+  private readonly requests: Counter<string>
+  private readonly errors: Counter<string>
+  private readonly duration: Histogram<string>
+  private readonly linkBytes: Counter<string>
+  private readonly connections: Counter<string>
+  private readonly methods: CappedValues
+  private readonly routes: CappedValues
+  private readonly health = new Map<string, CollectedMetric>()
+  private server: http.Server | null = null
+  private closed = false
+
+  private constructor(private readonly o: PrometheusSinkOptions) {
+    const r = [this.registry]
+    this.requests = new Counter({ name: 'podtap_l7_requests_total', help: 'L7 requests seen, by server endpoint, method and status class.', labelNames: [...L7_LABELS, 'status_class', 'route'], registers: r })
+    this.errors = new Counter({ name: 'podtap_l7_request_errors_total', help: 'L7 requests that failed: HTTP 5xx, gRPC status not 0, SQL/Redis/Kafka/MongoDB/RocketMQ error, or no response.', labelNames: [...L7_LABELS], registers: r })
+    this.duration = new Histogram({ name: 'podtap_l7_request_duration_seconds', help: "Time from a request's first byte to its response's last byte.", labelNames: [...L7_LABELS], buckets: [...LATENCY_BUCKETS_S], registers: r })
+    this.linkBytes = new Counter({ name: 'podtap_l7_link_bytes_total', help: 'TCP payload bytes of ended connections, by direction.', labelNames: ['protocol', 'server', 'direction', 'namespace', 'pod'], registers: r })
+    this.connections = new Counter({ name: 'podtap_l7_connections_total', help: 'TCP connections that ended, by how they ended.', labelNames: ['protocol', 'server', 'end_reason', 'namespace', 'pod'], registers: r })
+    this.methods = new CappedValues(o.limits.maxMethodsPerServer, o.maxServers ?? 1000)
+    this.routes = new CappedValues(o.maxRoutesPerServer ?? 100, Number.POSITIVE_INFINITY)
+    if (o.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'podtap_' })
+      // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool lint)
+      for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`podtap_nodejs_${n}`)
+    }
+    for (const name of ALWAYS) this.healthMetric(name)
+  }
+
+  /** Creates the sink and, with a port, starts the HTTP server (rejects when the port is taken). */
+  static async start(o: PrometheusSinkOptions): Promise<PrometheusSink> {
+    const s = new PrometheusSink(o)
+    if (o.port !== undefined) await s.listen(o.port, o.host ?? '0.0.0.0')
+    return s
+  }
+
+  /** where /metrics is served, when it is */
+  get address(): { host: string; port: number } | null {
+    const a = this.server?.address() as AddressInfo | null | undefined
+    return a ? { host: a.address, port: a.port } : null
+  }
+
+  /**
+   * Local endpoint scrapers connect to: live capture should not count Prometheus scrapes of podtap
+   * itself (ip 0.0.0.0 / :: means any local address on that port).
+   */
+  ownEndpoints(): Endpoint[] {
+    const a = this.address
+    return a ? [{ ip: a.host, port: a.port }] : []
+  }
+
+  onExchange(e: Exchange): void {
+    const server = this.serverLabel(e.server)
+    const method = this.capped(this.methods, server, e.method, 'metrics_methods_per_server')
+    const l = peerLabels(e.protocol, server, e.server)
+    l.method = method
+    const route =
+      (e.protocol === 'http' || e.protocol === 'http2') && e.resource !== undefined
+        ? this.capped(this.routes, server, templatePath(e.resource), 'metrics_routes_per_server')
+        : ''
+    const rl: Record<string, string> = { ...l, status_class: statusClass(e.protocol, e.status, e.error) }
+    if (route !== '') rl.route = route
+    this.requests.inc(rl)
+    if (e.error) this.errors.inc(l)
+    if (e.status !== null) this.duration.observe(l, Math.max(0, e.endUs - e.startUs) / 1e6)
+  }
+
+  onLink(k: LinkRecord): void {
+    const server = this.serverLabel(k.server)
+    const base: Record<string, string> = { protocol: k.protocol, server }
+    const sp: Peer = k.server // enrichment may add pod/namespace to link endpoints too
+    if (sp.namespace) base.namespace = sp.namespace
+    if (sp.pod) base.pod = sp.pod
+    if (k.bytesSent > 0) this.linkBytes.inc({ ...base, direction: 'client_to_server' }, k.bytesSent)
+    if (k.bytesReceived > 0) this.linkBytes.inc({ ...base, direction: 'server_to_client' }, k.bytesReceived)
+    this.connections.inc({ ...base, end_reason: k.endReason })
+  }
+
+  /** The exposition text, as a scrape of /metrics would return it now. */
+  async exposition(): Promise<string> {
+    this.syncHealth()
+    return this.registry.metrics()
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    let err: unknown = null
+    if (this.o.outFile !== undefined) {
+      try {
+        fs.writeFileSync(this.o.outFile, await this.exposition())
+      } catch (e) {
+        err = new SinkError('PODTAP_METRICS_OUT', `cannot write --metrics-out ${this.o.outFile}: ${(e as Error).message}`, { cause: e })
+      }
+    }
+    if (this.server !== null) {
+      const s = this.server
+      this.server = null
+      s.closeAllConnections()
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+    this.registry.clear()
+    if (err) throw err
+  }
+
+  // ---- internals
+
+  private serverLabel(p: Peer): string {
+    const ep = endpointLabel(p.ip, p.port)
+    const label = this.methods.owner(ep)
+    if (label !== ep) this.o.counters.inc(C.capsHit, { cap: 'metrics_servers' })
+    return label
+  }
+
+  private capped(cv: CappedValues, owner: string, v: string, cap: string): string {
+    const out = cv.value(owner, v)
+    if (out !== v) this.o.counters.inc(C.capsHit, { cap })
+    return out
+  }
+
+  private async listen(port: number, host: string): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end()
+        return
+      }
+      if (path === '/metrics') {
+        this.exposition().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType })
+            res.end(req.method === 'HEAD' ? undefined : text)
+          },
+          (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`podtap: ${e.message}\n`),
+        )
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('podtap: try /metrics or /healthz\n')
+      }
+    })
+    server.keepAliveTimeout = 65_000 // longer than Prometheus' default scrape interval keeps one connection
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException) => {
+        reject(
+          e.code === 'EADDRINUSE'
+            ? new UsageError(`--metrics-port ${port}: ${host}:${port} is already in use; pick another port`)
+            : e.code === 'EACCES'
+              ? new UsageError(`--metrics-port ${port}: not allowed to listen on ${host}:${port} (ports below 1024 need root)`)
+              : new SinkError('PODTAP_METRICS_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { cause: e }),
+        )
+      }
+      server.once('error', onError)
+      server.listen(port, host, () => {
+        server.off('error', onError)
+        resolve()
+      })
+    })
+    server.unref() // the metrics endpoint alone does not keep podtap running
+    this.server = server
+  }
+
+  /** registers a collected metric for every counter name that has none yet */
+  private syncHealth(): void {
+    for (const s of this.o.counters.snapshot()) if (!this.health.has(s.name)) this.healthMetric(s.name)
+  }
+
+  private healthMetric(counterName: string): void {
+    const known = HEALTH[counterName]
+    const def = known ?? {
+      name: `podtap_${counterName.replace(/[^a-zA-Z0-9_]/g, '_')}_total`,
+      type: 'counter' as const,
+      help: `podtap internal counter ${counterName}.`,
+    }
+    const counters = this.o.counters
+    const m: CollectedMetric = {
+      name: def.name,
+      help: def.help,
+      type: def.type,
+      aggregator: 'sum',
+      async get() {
+        const values = counters
+          .snapshot()
+          .filter((s) => s.name === counterName)
+          .map((s) => ({ labels: s.labels, value: s.value }))
+        // an unlabelled metric is 0 until counted; a labelled one has no sample until then
+        if (values.length === 0 && !(counterName in LABELLED)) values.push({ labels: {}, value: 0 })
+        return { name: def.name, help: def.help, type: def.type, aggregator: 'sum', values }
+      },
+    }
+    this.health.set(counterName, m)
+    this.registry.registerMetric(m as unknown as Counter<string>)
+  }
+}
+
+/** health counters that carry labels (no unlabelled 0 sample for them) */
+const LABELLED: Record<string, true> = { [C.parseErrors]: true, [C.sinkDropped]: true }
+
+/** labels of the server side; unknown ones are left out (an empty label is no label in Prometheus) */
+function peerLabels(protocol: string, server: string, p: Peer): Record<string, string> {
+  const l: Record<string, string> = { protocol, server }
+  if (p.namespace) l.namespace = p.namespace
+  if (p.pod) l.pod = p.pod
+  if (p.service) l.service = p.service
+  return l
+}

@@ -1,0 +1,420 @@
+// The flow table: decoded TCP segments in, one StreamHandler per connection out (gopacket
+// reassembly.Assembler + StreamPool, packetbeat tcp.go). Bounded by limits.maxFlows (least recently
+// used flow is ended 'evicted'), expired by packet time (replay runs on virtual time).
+//
+// Per flow: roles (who is the client), two Reassemblers (c2s, s2c), the FlowInfo counters, and its
+// place in an intrusive LRU list. The list is ordered by last packet, so idle expiry only looks at
+// its head: advance() costs O(flows expired), and touching a flow is four pointer writes.
+//
+// Call order: segment() for every decoded TCP segment in capture order, advance() as often as
+// convenient (every packet is fine), closeAll() once at the end. Frames are borrowed for the call.
+//
+// Connections that closed (FIN both ways, RST) leave a short-lived tombstone so their trailing
+// packets (the last ACK, retransmitted FINs) do not start a new, empty flow; a SYN on that 4-tuple
+// does start one (port reuse).
+
+import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
+import type { Frame } from '../capture/frame.js'
+import { TcpFlag } from '../capture/frame.js'
+import { C, type Counters } from '../metrics/counters.js'
+import { flowKey } from './flow-key.js'
+import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
+import { seqAdd } from './seq.js'
+import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler, StreamHandlerFactory } from './types.js'
+
+export interface FlowTableOptions {
+  /** maxFlows, flowIdleUs, maxOutOfOrderBytes, maxOutOfOrderSegments */
+  limits: Limits
+  /** counted under the names in C */
+  counters: Counters
+  /** asked once per new flow, before any of its bytes are delivered */
+  onFlow: StreamHandlerFactory
+  /** after handler.end(); the FlowInfo is final (l7_link records) */
+  onFlowEnd?: (flow: FlowInfo, reason: EndReason) => void
+  /** names a server port when no SYN was seen; default WELL_KNOWN_SERVER_PORTS */
+  isServerPort?: (port: number) => boolean
+  /**
+   * How long a closed (FIN/RST) 4-tuple swallows non-SYN packets. Default 10 s: the last ACK and
+   * retransmitted FINs arrive within a few RTOs; longer would hide a new connection whose SYN the
+   * capture missed.
+   */
+  closedLingerUs?: number
+}
+
+const DEFAULT_CLOSED_LINGER_US = 10_000_000
+
+/** Strength of each role source: a weaker one may be overruled by a stronger one. */
+const ROLE_RANK: Record<RoleSource, number> = { guess: 0, port: 1, content: 2, synack: 3, syn: 4 }
+
+/** Ports at or above this are the usual ephemeral range (Linux 32768-60999, IANA 49152-65535). */
+const EPHEMERAL_PORT_MIN = 32768
+/** Ports below this are the privileged, well-known range (RFC 6335 §6 "System Ports"). */
+const SYSTEM_PORT_MAX = 1024
+
+/** Label sets, built once: counting an event allocates no label object. */
+const END_LABELS: Record<EndReason, Record<string, string>> = {
+  fin: { reason: 'fin' },
+  rst: { reason: 'rst' },
+  idle: { reason: 'idle' },
+  evicted: { reason: 'evicted' },
+  shutdown: { reason: 'shutdown' },
+}
+const OOO_LABELS: Record<OooDropReason, Record<string, string>> = {
+  segments_cap: { reason: 'segments_cap' },
+  bytes_cap: { reason: 'bytes_cap' },
+  out_of_window: { reason: 'out_of_window' },
+}
+
+let lastFlowId = 0
+
+class Flow implements FlowInfo, ReassemblyEvents {
+  readonly id: number
+  client: Endpoint
+  server: Endpoint
+  roleSource: RoleSource
+  readonly ifindex: number
+  readonly startUs: number
+  lastUs: number
+  readonly bytes = { c2s: 0, s2c: 0 }
+  readonly packets = { c2s: 0, s2c: 0 }
+  retransmits = 0
+  readonly gapBytes = { c2s: 0, s2c: 0 }
+
+  /** the reassembler of each direction; swapped with the roles */
+  c2s: Reassembler
+  s2c: Reassembler
+  handler: StreamHandler | null = null
+  ended = false
+  /** LRU list: prev is less recently used */
+  prev: Flow | null = null
+  next: Flow | null = null
+
+  constructor(
+    readonly key: string,
+    private readonly counters: Counters,
+    limits: Limits,
+    client: Endpoint,
+    server: Endpoint,
+    roleSource: RoleSource,
+    ifindex: number,
+    tsUs: number,
+  ) {
+    this.id = ++lastFlowId
+    this.client = client
+    this.server = server
+    this.roleSource = roleSource
+    this.ifindex = ifindex
+    this.startUs = tsUs
+    this.lastUs = tsUs
+    this.c2s = new Reassembler(this, limits)
+    this.s2c = new Reassembler(this, limits)
+  }
+
+  swapRoles(source: RoleSource): void {
+    // a SYN is proof; content is not allowed to overrule it
+    if (this.ended || this.roleSource === 'syn') return
+    this.swap(source)
+  }
+
+  /** Swaps roles unconditionally (the table's own SYN/SYN-ACK evidence). */
+  swap(source: RoleSource): void {
+    const c = this.client
+    this.client = this.server
+    this.server = c
+    this.roleSource = source
+    let t = this.bytes.c2s
+    this.bytes.c2s = this.bytes.s2c
+    this.bytes.s2c = t
+    t = this.packets.c2s
+    this.packets.c2s = this.packets.s2c
+    this.packets.s2c = t
+    t = this.gapBytes.c2s
+    this.gapBytes.c2s = this.gapBytes.s2c
+    this.gapBytes.s2c = t
+    const r = this.c2s
+    this.c2s = this.s2c
+    this.s2c = r
+  }
+
+  /** Direction of a frame: from the client is c2s. */
+  dirOf(f: Frame): Dir {
+    return f.srcPort === this.client.port && f.src === this.client.ip ? 'c2s' : 's2c'
+  }
+
+  get finSeen(): boolean {
+    return this.c2s.finSeen || this.s2c.finSeen
+  }
+
+  onData(r: Reassembler, chunk: Buffer, tsUs: number, peerAcked: number): void {
+    if (this.ended) return
+    let dir: Dir
+    if (r === this.c2s) {
+      dir = 'c2s'
+      this.bytes.c2s += chunk.length
+    } else {
+      dir = 's2c'
+      this.bytes.s2c += chunk.length
+    }
+    ;(this.handler as StreamHandler).data(dir, chunk, tsUs, peerAcked)
+  }
+
+  onGap(r: Reassembler, lostBytes: number, tsUs: number): void {
+    if (this.ended) return
+    const dir: Dir = r === this.c2s ? 'c2s' : 's2c'
+    if (lostBytes > 0) {
+      this.gapBytes[dir] += lostBytes
+      this.counters.inc(C.tcpGaps)
+      this.counters.inc(C.tcpGapBytes, undefined, lostBytes)
+    }
+    ;(this.handler as StreamHandler).gap(dir, lostBytes, tsUs)
+  }
+
+  onRetransmit(): void {
+    this.retransmits++
+    this.counters.inc(C.tcpRetransmits)
+  }
+
+  onOooDrop(_r: Reassembler, reason: OooDropReason): void {
+    this.counters.inc(C.tcpOooDropped, OOO_LABELS[reason])
+  }
+}
+
+export class FlowTable {
+  private readonly limits: Limits
+  private readonly counters: Counters
+  private readonly onFlow: StreamHandlerFactory
+  private readonly onFlowEnd: ((flow: FlowInfo, reason: EndReason) => void) | undefined
+  private readonly isServerPort: (port: number) => boolean
+  private readonly lingerUs: number
+
+  private readonly flows = new Map<string, Flow>()
+  /** least recently used first */
+  private head: Flow | null = null
+  private tail: Flow | null = null
+  /** the flow of the previous segment: runs of one flow skip building the key */
+  private last: Flow | null = null
+  /** closed 4-tuples → close time; insertion order is close order */
+  private readonly closed = new Map<string, number>()
+  private oldestClosedUs = 0
+
+  constructor(o: FlowTableOptions) {
+    this.limits = o.limits
+    this.counters = o.counters
+    this.onFlow = o.onFlow
+    this.onFlowEnd = o.onFlowEnd
+    this.isServerPort = o.isServerPort ?? ((p) => WELL_KNOWN_SERVER_PORTS.has(p))
+    this.lingerUs = Math.min(o.closedLingerUs ?? DEFAULT_CLOSED_LINGER_US, o.limits.flowIdleUs)
+  }
+
+  /** live flows */
+  get size(): number {
+    return this.flows.size
+  }
+
+  /** One decoded TCP segment. `f` and `f.payload` are borrowed for the call. */
+  segment(f: Frame): void {
+    const flags = f.flags
+    const syn = (flags & TcpFlag.SYN) !== 0
+    const ack = (flags & TcpFlag.ACK) !== 0
+    const rst = (flags & TcpFlag.RST) !== 0
+
+    let flow = this.last
+    if (flow === null || !sameFlow(flow, f)) {
+      const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
+      flow = this.flows.get(key) ?? null
+      if (flow === null) {
+        if (!syn) {
+          // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a
+          // closed connection are swallowed
+          if (rst || this.closed.has(key)) return
+        } else {
+          this.closed.delete(key)
+        }
+        flow = this.create(key, f)
+      }
+      this.last = flow
+    }
+    if (syn) {
+      const half = flow.dirOf(f) === 'c2s' ? flow.c2s : flow.s2c
+      if (isNewConnection(flow, half, f.seq, ack)) {
+        this.finish(flow, flow.finSeen ? 'fin' : 'idle', f.tsUs)
+        this.closed.delete(flow.key)
+        flow = this.create(flow.key, f)
+        this.last = flow
+      }
+      this.learnRoles(flow, f, ack)
+    }
+
+    this.touch(flow)
+    if (f.tsUs > flow.lastUs) flow.lastUs = f.tsUs
+    let half: Reassembler
+    let other: Reassembler
+    if (flow.dirOf(f) === 'c2s') {
+      flow.packets.c2s++
+      half = flow.c2s
+      other = flow.s2c
+    } else {
+      flow.packets.s2c++
+      half = flow.s2c
+      other = flow.c2s
+    }
+
+    if (rst) {
+      this.finish(flow, 'rst', f.tsUs)
+      return
+    }
+    if (syn) half.syn(f.seq)
+    let peerAcked = -1
+    if (ack) {
+      other.ackedTo(f.ack, f.tsUs)
+      peerAcked = other.ackOffset(f.ack)
+    }
+    half.segment(syn ? seqAdd(f.seq, 1) : f.seq, f.payload, f.payloadLen, (flags & TcpFlag.FIN) !== 0, f.tsUs, peerAcked)
+    if (!flow.ended && flow.c2s.finDone && flow.s2c.finDone) this.finish(flow, 'fin', f.tsUs)
+  }
+
+  /** Ends flows with no packet for longer than limits.flowIdleUs, least recently used first. */
+  advance(nowUs: number): void {
+    const idleUs = this.limits.flowIdleUs
+    while (this.head !== null && nowUs - this.head.lastUs > idleUs) {
+      const f = this.head
+      // a half-closed connection that went quiet ended with its FIN
+      this.finish(f, f.finSeen ? 'fin' : 'idle', nowUs)
+    }
+    if (this.closed.size > 0 && nowUs - this.oldestClosedUs > this.lingerUs) this.expireClosed(nowUs)
+  }
+
+  /** End of replay or shutdown: deliver what is buffered, then end every flow with `reason`. */
+  closeAll(reason: EndReason, nowUs: number): void {
+    while (this.head !== null) this.finish(this.head, reason, nowUs)
+    this.closed.clear()
+  }
+
+  private create(key: string, f: Frame): Flow {
+    const src: Endpoint = { ip: f.src, port: f.srcPort }
+    const dst: Endpoint = { ip: f.dst, port: f.dstPort }
+    const [srcIsClient, source] = this.decideRoles(f)
+    const flow = srcIsClient
+      ? new Flow(key, this.counters, this.limits, src, dst, source, f.ifindex, f.tsUs)
+      : new Flow(key, this.counters, this.limits, dst, src, source, f.ifindex, f.tsUs)
+    // the handler first: if the factory throws, the table holds no flow without one
+    flow.handler = this.onFlow(flow)
+    if (this.flows.size >= this.limits.maxFlows && this.head !== null) {
+      this.counters.inc(C.flowsEvicted)
+      this.finish(this.head, 'evicted', f.tsUs)
+    }
+    this.flows.set(key, flow)
+    this.append(flow)
+    this.counters.inc(C.flowsCreated)
+    this.counters.set(C.flowsActive, this.flows.size)
+    return flow
+  }
+
+  /** Who is the client, from the first segment of a flow: [source is client, how we know]. */
+  private decideRoles(f: Frame): [boolean, RoleSource] {
+    if ((f.flags & TcpFlag.SYN) !== 0) {
+      return (f.flags & TcpFlag.ACK) === 0 ? [true, 'syn'] : [false, 'synack']
+    }
+    const srcServer = this.isServerPort(f.srcPort)
+    const dstServer = this.isServerPort(f.dstPort)
+    if (dstServer && !srcServer) return [true, 'port']
+    if (srcServer && !dstServer) return [false, 'port']
+    const lo = Math.min(f.srcPort, f.dstPort)
+    const hi = Math.max(f.srcPort, f.dstPort)
+    if (lo !== hi && (lo < SYSTEM_PORT_MAX || hi >= EPHEMERAL_PORT_MIN)) return [f.dstPort === lo, 'port']
+    return [true, 'guess']
+  }
+
+  /** A SYN (client) or SYN-ACK (server) proves roles weaker evidence guessed. */
+  private learnRoles(flow: Flow, f: Frame, ack: boolean): void {
+    const source: RoleSource = ack ? 'synack' : 'syn'
+    if (ROLE_RANK[flow.roleSource] >= ROLE_RANK[source]) return
+    const fromClient = flow.dirOf(f) === 'c2s'
+    // SYN comes from the client, SYN-ACK from the server
+    if (fromClient === !ack) flow.roleSource = source
+    else flow.swap(source)
+  }
+
+  private finish(flow: Flow, reason: EndReason, tsUs: number): void {
+    if (flow.ended) return
+    // deliver what is buffered before saying goodbye; holes left now are lost
+    flow.c2s.flush(tsUs)
+    flow.s2c.flush(tsUs)
+    flow.ended = true
+    this.flows.delete(flow.key)
+    this.unlink(flow)
+    if (this.last === flow) this.last = null
+    if (reason === 'fin' || reason === 'rst') this.remember(flow.key, tsUs)
+    this.counters.inc(C.flowsEnded, END_LABELS[reason])
+    this.counters.set(C.flowsActive, this.flows.size)
+    ;(flow.handler as StreamHandler).end(reason, tsUs)
+    flow.handler = null
+    this.onFlowEnd?.(flow, reason)
+  }
+
+  private remember(key: string, tsUs: number): void {
+    this.closed.delete(key) // re-insert: insertion order stays close order
+    if (this.closed.size === 0) this.oldestClosedUs = tsUs
+    this.closed.set(key, tsUs)
+    if (this.closed.size > this.limits.maxFlows) {
+      const oldest = this.closed.keys().next().value
+      if (oldest !== undefined) this.closed.delete(oldest)
+      this.oldestClosedUs = this.closed.values().next().value ?? tsUs
+    }
+  }
+
+  private expireClosed(nowUs: number): void {
+    for (const [key, closedUs] of this.closed) {
+      if (nowUs - closedUs <= this.lingerUs) {
+        this.oldestClosedUs = closedUs
+        return
+      }
+      this.closed.delete(key)
+    }
+  }
+
+  private append(flow: Flow): void {
+    flow.prev = this.tail
+    flow.next = null
+    if (this.tail !== null) this.tail.next = flow
+    else this.head = flow
+    this.tail = flow
+  }
+
+  private unlink(flow: Flow): void {
+    if (flow.prev !== null) flow.prev.next = flow.next
+    else this.head = flow.next
+    if (flow.next !== null) flow.next.prev = flow.prev
+    else this.tail = flow.prev
+    flow.prev = null
+    flow.next = null
+  }
+
+  private touch(flow: Flow): void {
+    if (this.tail === flow) return
+    this.unlink(flow)
+    this.append(flow)
+  }
+}
+
+/** The frame belongs to `flow`, in either direction. */
+function sameFlow(flow: Flow, f: Frame): boolean {
+  const c = flow.client
+  const s = flow.server
+  if (f.srcPort === c.port && f.dstPort === s.port) return f.src === c.ip && f.dst === s.ip
+  if (f.srcPort === s.port && f.dstPort === c.port) return f.src === s.ip && f.dst === c.ip
+  return false
+}
+
+/**
+ * A SYN or SYN-ACK on a live flow: retransmitted (same ISN), late but of this very connection (the
+ * capture reordered the handshake; a SYN-ACK after Fast Open data in the SYN), or a new connection
+ * reusing the 4-tuple.
+ */
+function isNewConnection(flow: Flow, half: Reassembler, isn: number, synAck: boolean): boolean {
+  // after a FIN no SYN of the old connection can come any more, whatever its ISN
+  if (flow.finSeen) return true
+  if (half.synSeen) return half.isn !== isn
+  // a SYN-ACK only has to be first in its own direction; a SYN opens the whole connection
+  return synAck ? half.emitted : flow.c2s.emitted || flow.s2c.emitted
+}
