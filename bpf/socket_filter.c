@@ -59,8 +59,11 @@ struct {
 	__type(value, struct podtap_filter_config);
 } PODTAP_MAP_CONFIG SEC(".maps");
 
+/* BPF_F_NO_PREALLOC: a preallocated hash of PODTAP_PORTS_MAX entries costs ~300 KiB of kernel memory
+ * per interface even when the list is empty; only user space inserts, so on-demand is fine */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, PODTAP_PORTS_MAX);
 	__type(key, __u16);
 	__type(value, __u8);

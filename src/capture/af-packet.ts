@@ -23,6 +23,18 @@
 //   20 tp_status u32 | 24 tp_mac u16 | 26 tp_net u16 | 28 tp_rxhash u32 | 32 tp_vlan_tci u32
 //   36 tp_vlan_tpid u16 | 38 tp_padding u16 ... packet bytes at frame + tp_mac
 //
+// Reading loop (what the capture command does; the hot path stays synchronous):
+//
+//   for (;;) {
+//     let p; while ((p = src.next()) !== null) pipeline.packet(p)   // p valid until the next next()
+//     if (stopping) break
+//     await src.wait(100)
+//   }
+//
+// Stopping without losing what the kernel already has: after the stop signal keep that loop going
+// for frameTimeoutMs plus a little (the block being filled is handed over at most frameTimeoutMs
+// after its first packet), then close().
+//
 // Waking: wait() parks in poll(2) on a libuv worker thread (koffi's async call), so neither the event
 // loop blocks nor a core spins. Every source in the process shares one Poller: one poll() over all
 // ring fds, so any number of interfaces holds one libuv threadpool thread (of UV_THREADPOOL_SIZE, 4
@@ -666,7 +678,6 @@ export interface MultiSourceOptions {
  * added. ended stays false until close().
  */
 export class MultiSource implements PacketSource {
-  readonly name: string = 'multi'
   private members: PacketSource[] = []
   private cur = 0
   private taken = 0
@@ -677,6 +688,11 @@ export class MultiSource implements PacketSource {
 
   constructor(private readonly opts: MultiSourceOptions = {}) {
     this.burst = opts.burst ?? 256
+  }
+
+  /** the members' names, comma-separated ('' with none) */
+  get name(): string {
+    return this.members.map((m) => m.name).join(',')
   }
 
   get ended(): boolean {

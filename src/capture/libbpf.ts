@@ -11,7 +11,7 @@
 
 import koffi, { type LibraryHandle } from 'koffi'
 import { CaptureError } from '../errors.js'
-import { LIBBPF_FIX, syscallError } from './privileges.js'
+import { Errno, errnoName, LIBBPF_FIX, syscallError } from './privileges.js'
 
 type Fn<A extends unknown[], R> = ((...args: A) => R) & {
   async: (...args: [...A, (err: unknown, res: R) => void]) => void
@@ -203,8 +203,9 @@ export function loadFilter(path: string, names: { prog: string; config: string; 
     const rc = b.bpf_object__load(obj)
     if (rc < 0) {
       const err = -rc
-      if (err === 1 || err === 13) throw syscallError('loading the BPF socket filter', err)
-      throw new CaptureError('PODTAP_BPF_LOAD', `the kernel refused the BPF socket filter (errno ${err})` + logTail(), 1)
+      // EPERM: no CAP_BPF. EACCES is the verifier refusing the program, not a permission problem
+      if (err === Errno.EPERM) throw syscallError('loading the BPF socket filter', err)
+      throw new CaptureError('PODTAP_BPF_LOAD', `the kernel refused the BPF socket filter (${errnoName(err)})` + logTail(), 1)
     }
     const prog = b.bpf_object__find_program_by_name(obj, names.prog)
     if (prog === null) throw new CaptureError('PODTAP_BPF_OBJECT', `${path} has no program ${names.prog}: rebuild it`, 1)

@@ -62,6 +62,9 @@ export class Connection implements StreamHandler {
   private midStream = { c2s: false, s2c: false }
   private readonly ctx: ParserContext
   private readonly candidates: ProtocolParser[]
+  private readonly hinted: ProtocolParser[]
+  /** a match held back until the other side speaks (see shouldDefer) */
+  private deferred: { p: ProtocolParser; swap: boolean } | null = null
   private tls = false
 
   constructor(
@@ -71,6 +74,7 @@ export class Connection implements StreamHandler {
     // port hint: parsers that usually live on the server's port are asked first
     const port = flow.server.port
     const hinted = d.parsers.filter((p) => p.ports.includes(port))
+    this.hinted = hinted
     this.candidates = hinted.length ? [...hinted, ...d.parsers.filter((p) => !hinted.includes(p))] : [...d.parsers]
     this.ctx = {
       emit: (e) => this.emit(e),
@@ -112,6 +116,7 @@ export class Connection implements StreamHandler {
   }
 
   end(reason: EndReason, tsUs: number): void {
+    if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
     if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
     else if (this.state === State.Detecting) {
       if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
@@ -125,7 +130,7 @@ export class Connection implements StreamHandler {
     const lim = this.d.limits.maxDetectBytes
     const firstOfDir = this.seen[dir] === 0
     this.seen[dir] += chunk.length
-    if (firstOfDir && looksLikeTlsHandshake(chunk)) {
+    if (firstOfDir && looksLikeTlsHandshake(chunk) && !this.deferred) {
       this.state = State.Tls
       this.tls = true
       this.held = []
@@ -134,16 +139,22 @@ export class Connection implements StreamHandler {
     // A clean start: the direction's head is everything held so far. Mid-stream: every chunk start is
     // a chance of a message start (segments usually begin with one), so each is tried alone.
     const head = this.midStream[dir] || firstOfDir ? chunk : this.headOf(dir, chunk)
-    const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
-    for (const p of this.candidates) {
-      if (p.detect(head, dir)) {
-        this.start(p, { kind: 'data', dir, buf: chunk, tsUs, acked }, false, head === chunk)
+    const m = this.match(head, dir)
+    if (m) {
+      this.holdMatched(dir, chunk, tsUs, acked, head === chunk)
+      if (this.shouldDefer(m.p, dir)) {
+        this.deferred = m
         return
       }
-      if (!roleKnown && p.detect(head, flip(dir))) {
-        this.start(p, { kind: 'data', dir, buf: chunk, tsUs, acked }, true, head === chunk)
-        return
-      }
+      this.start(m.p, m.swap)
+      return
+    }
+    if (this.deferred) {
+      // the other side did not confirm a port-hinted protocol: take the earlier match
+      this.holdMatched(dir, chunk, tsUs, acked, false)
+      const d = this.deferred
+      this.start(d.p, d.swap)
+      return
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
     if (this.midStream[dir] || this.heldBytes + chunk.length > lim) {
@@ -159,6 +170,37 @@ export class Connection implements StreamHandler {
       this.held = []
       this.d.counters.inc(C.detectUnknown)
     }
+  }
+
+  /** the first candidate that recognises `head`, in its direction or (roles only guessed) the other */
+  private match(head: Buffer, dir: Dir): { p: ProtocolParser; swap: boolean } | null {
+    const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
+    for (const p of this.candidates) {
+      if (p.detect(head, dir)) return { p, swap: false }
+      if (!roleKnown && p.detect(head, flip(dir))) return { p, swap: true }
+    }
+    return null
+  }
+
+  /**
+   * Port as a tie-break: when a parser that does not usually live on the server's port recognises one
+   * side, and one that does is waiting, let the other side speak first (a scanner's malformed request
+   * to port 80 is not a Redis inline command when the server answers "HTTP/1.0 400").
+   */
+  private shouldDefer(p: ProtocolParser, dir: Dir): boolean {
+    if (this.hinted.length === 0 || this.hinted.includes(p)) return false
+    // `dir` spoke and matched; wait while the other side has said nothing
+    return this.seen[flip(dir)] === 0 && this.heldBytes < this.d.limits.maxDetectBytes
+  }
+
+  /** holds `chunk` (copied) for replay into the parser; a mid-stream head drops what came before it */
+  private holdMatched(dir: Dir, chunk: Buffer, tsUs: number, acked: number, headIsChunk: boolean): void {
+    if (headIsChunk && (this.seen[dir] > chunk.length || this.midStream[dir])) {
+      this.dropHeld(dir)
+      this.held.push({ kind: 'gap', dir, n: -1, tsUs })
+    }
+    this.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
+    this.heldBytes += chunk.length
   }
 
   /** everything held for `dir` since its last gap, then `chunk` */
@@ -179,23 +221,16 @@ export class Connection implements StreamHandler {
     this.held = keep
   }
 
-  private start(p: ProtocolParser, last: Held, swap: boolean, headIsChunk: boolean): void {
+  private start(p: ProtocolParser, swap: boolean): void {
     if (swap) this.flow.swapRoles('content')
     else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
     this.parser = p
     this.inner = p.create(this.ctx)
     this.state = State.Parsing
-    let events = this.held
+    this.deferred = null
+    const events = this.held
     this.held = []
     this.heldBytes = 0
-    if (headIsChunk && last.kind === 'data') {
-      // detection matched this chunk alone (mid-stream): earlier bytes of its direction are not
-      // a message start; the parser learns only that something was lost before it
-      const dir = last.dir
-      events = events.filter((h) => h.dir !== dir)
-      if (this.seen[dir] > last.buf.length || this.midStream[dir]) events.push({ kind: 'gap', dir, n: -1, tsUs: last.tsUs })
-    }
-    events.push(last)
     for (const h of events) {
       const dir = swap ? flip(h.dir) : h.dir
       if (h.kind === 'data') this.inner.data(dir, h.buf, h.tsUs, h.acked)

@@ -97,6 +97,8 @@ export interface InfluxSinkOptions {
 const MAX_STATUSES_PER_SERVER = 32
 /** servers whose methods/statuses are tracked for the caps; past it they share one 'other' set */
 const MAX_CAPPED_SERVERS = 10_000
+/** a Retry-After longer than this is not waited for in full (a misconfigured proxy must not stall the sink) */
+const MAX_RETRY_AFTER_MS = 60_000
 /** default RED window when no snapshot has told us yet (DESIGN.md: 15 s) */
 const DEFAULT_WINDOW_US = 15_000_000
 
@@ -152,7 +154,8 @@ class LineQueue {
 class RateLimitedReport {
   private dropped = 0
   private failures = 0
-  private lastError = ''
+  private lastFailure = ''
+  private lastDrop = ''
   private lastLogMs = -Infinity
   constructor(
     private readonly intervalMs: number,
@@ -160,12 +163,12 @@ class RateLimitedReport {
   ) {}
   failure(err: string): void {
     this.failures++
-    this.lastError = err
+    this.lastFailure = err
     this.maybeLog()
   }
   drop(n: number, reason: string): void {
     this.dropped += n
-    this.lastError = reason
+    this.lastDrop = reason
     this.maybeLog()
   }
   maybeLog(force = false): void {
@@ -173,9 +176,9 @@ class RateLimitedReport {
     const now = Date.now()
     if (!force && now - this.lastLogMs < this.intervalMs) return
     const parts = []
-    if (this.failures) parts.push(`${this.failures} write request(s) failed`)
-    if (this.dropped) parts.push(`${this.dropped} point(s) dropped`)
-    this.log(`influx: ${parts.join(', ')}; last error: ${this.lastError}`)
+    if (this.failures) parts.push(`${this.failures} write request(s) failed (last: ${this.lastFailure}), retrying`)
+    if (this.dropped) parts.push(`${this.dropped} point(s) dropped (last reason: ${this.lastDrop})`)
+    this.log(`influx: ${parts.join('; ')}`)
     this.lastLogMs = now
     this.dropped = 0
     this.failures = 0
@@ -207,6 +210,8 @@ export class InfluxSink {
   /** the batch being written or waiting for a retry */
   private inflight: string[] | null = null
   private attempt = 0
+  /** when the batch in flight may be tried again (backoff, Retry-After) */
+  private nextRetryAtMs = 0
   private sending: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   /** delay the pending timer was set with */
@@ -225,6 +230,8 @@ export class InfluxSink {
   private lastWindowTs: string | null = null
   /** windows up to here were written: later exchanges of them count in the next window (as RED does) */
   private flushedUpToUs = -Infinity
+  /** lines handed to the queue; after close(), queued = written + dropped */
+  queued = 0
   /** lines written (acknowledged by InfluxDB) */
   written = 0
   /** write requests that failed (each retry counts) */
@@ -314,7 +321,12 @@ export class InfluxSink {
   /** podtap_health: every counter's current value, stamped with the window (a later write of the
    * same window replaces the values, so close() can refresh the last one) */
   private writeHealth(ts: string): void {
-    for (const c of this.o.counters.snapshot()) {
+    const snap = this.o.counters.snapshot()
+    // the unlabelled basics exist from the start (0 until counted), so dashboards always find them
+    for (const name of [C.packets, C.captureDropped, C.flowsActive]) {
+      if (!snap.some((c) => c.name === name)) snap.push({ name, labels: {}, value: 0 })
+    }
+    for (const c of snap) {
       const p = new Point('podtap_health').tag('counter', c.name)
       for (const k in c.labels) if (k !== 'counter' && k !== 'agent') p.tag(k, c.labels[k])
       this.enqueue(p.floatField('value', c.value).timestamp(ts).toLineProtocol(this.writeApi))
@@ -436,6 +448,7 @@ export class InfluxSink {
 
   private enqueue(line: string | undefined): void {
     if (line === undefined) return
+    this.queued++
     if (this.finished) {
       this.drop(1, 'sink closed')
       return
@@ -481,11 +494,13 @@ export class InfluxSink {
       const retry = isRetryable(err) && this.attempt < this.maxRetries
       if (!retry) {
         this.inflight = null
-        this.drop(batch.length, describe(err))
+        this.drop(batch.length, `${describe(err)}${this.attempt > 0 ? ` (after ${this.attempt + 1} tries)` : ""}`)
       } else {
         this.attempt++
         this.report.failure(describe(err))
-        if (!this.closing) this.schedule(this.retryDelayMs(err))
+        const delay = this.retryDelayMs(err)
+        this.nextRetryAtMs = Date.now() + delay
+        if (!this.closing) this.schedule(delay)
         return
       }
     }
@@ -498,7 +513,7 @@ export class InfluxSink {
     // exponential backoff with 20 % jitter; Retry-After (seconds) when InfluxDB sends one
     let ms = Math.min(this.maxRetryDelayMs, this.minRetryDelayMs * 2 ** (this.attempt - 1))
     ms *= 1 + Math.random() * 0.2
-    if (err instanceof HttpError && err.retryAfter() > 0) ms = Math.max(ms, Math.min(err.retryAfter() * 1000, 5 * this.maxRetryDelayMs))
+    if (err instanceof HttpError && err.retryAfter() > 0) ms = Math.max(ms, Math.min(err.retryAfter() * 1000, MAX_RETRY_AFTER_MS))
     return Math.round(ms)
   }
 
@@ -521,16 +536,15 @@ export class InfluxSink {
     this.timer = null
     this.timerMs = -1
     const deadline = Date.now() + this.closeTimeoutMs
-    let retryPauseMs = 50
     while (this.pending > 0 && Date.now() < deadline) {
-      const failuresBefore = this.failures
-      if (this.sending === null) this.sending = this.sendOne().finally(() => (this.sending = null))
-      await raceDeadline(this.sending, deadline)
-      if (this.failures > failuresBefore) {
-        // a failed try: a short pause (bounded by the deadline) before the next one
-        await sleep(Math.min(retryPauseMs, Math.max(0, deadline - Date.now())))
-        retryPauseMs = Math.min(retryPauseMs * 2, 1000)
+      if (this.sending === null) {
+        // a batch waiting for its retry keeps its backoff (and Retry-After), as far as the deadline allows
+        const wait = this.inflight !== null ? this.nextRetryAtMs - Date.now() : 0
+        if (wait > 0) await sleep(Math.min(wait, deadline - Date.now()))
+        if (Date.now() >= deadline) break
+        this.sending = this.sendOne().finally(() => (this.sending = null))
       }
+      await raceDeadline(this.sending, deadline)
     }
     this.finished = true
     const left = this.pending

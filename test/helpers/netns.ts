@@ -420,7 +420,11 @@ export async function createVethPair(): Promise<VethPair> {
   try {
     for (const n of [a, b]) {
       await ip('link', 'set', 'dev', n, 'alias', `${NS_PREFIX}${process.pid}`)
-      writeFileSync(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, '1')
+      try {
+        writeFileSync(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, '1')
+      } catch {
+        // IPv6 compiled out or disabled everywhere: already quiet
+      }
       await ip('link', 'set', n, 'up')
     }
     pair.aIndex = ifindexOf(a)

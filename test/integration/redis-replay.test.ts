@@ -1,8 +1,9 @@
 // Redis end to end: a real redis-server (Debian package redis-server) in a network namespace, driven
 // from the host by real clients (ioredis, a raw RESP3 socket, redis-benchmark) through the veth;
-// tcpdump captures the host side of the veth, the file is replayed through podtap's pipeline, and
-// podtap's exchanges are compared with what the server itself counted (INFO commandstats and
-// errorstats, reset just before the capture and read just after it).
+// tcpdump captures the host side of the veth and the file is replayed through podtap's pipeline;
+// at the same time podtap captures the same veth live (AF_PACKET ring + socket filter) into the same
+// pipeline. Both sets of exchanges are compared with what the server itself counted (INFO
+// commandstats and errorstats, reset just before the capture and read just after it).
 //
 // Needs root (network namespaces); skips with a printed reason otherwise.
 
@@ -12,9 +13,13 @@ import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openAfPacket } from '../../src/capture/af-packet.js'
+import type { Counters } from '../../src/metrics/counters.js'
+import { Pipeline } from '../../src/pipeline/pipeline.js'
 import { replayFilesSync } from '../../src/pipeline/replay-sync.js'
 import type { Exchange } from '../../src/records.js'
 import { cleanupStale, createTestHost, needRoot, runHost, waitForPort, type TestHost } from '../helpers/netns.js'
+import { drainInBackground } from './live-util.js'
 
 const skip = needRoot() ?? (await missing('redis-server', 'redis-benchmark', 'tcpdump'))
 if (skip !== null) console.log(`redis integration tests skipped: ${skip}`)
@@ -56,6 +61,25 @@ async function stopTcpdump(td: ChildProcess): Promise<void> {
   const done = new Promise((r) => td.once('exit', r))
   td.kill('SIGINT')
   await done
+}
+
+/** podtap capturing `iface` live into a pipeline, until stop() */
+function startLive(iface: string, port: number): { stop(): Promise<{ exchanges: Exchange[]; counters: Counters; dropped: number }> } {
+  // 64 MiB of ring: bursts of 64 KiB GSO segments from redis-benchmark fit
+  const src = openAfPacket({ iface, ports: [port], frameTimeoutMs: 20, blockCount: 64 })
+  const exchanges: Exchange[] = []
+  const pipeline = new Pipeline({ onExchange: (e) => exchanges.push(e) })
+  const bg = drainInBackground(src, (p) => pipeline.packet(p))
+  return {
+    async stop() {
+      await sleep(300) // the last block retires after frameTimeoutMs
+      await bg.stop()
+      pipeline.finish()
+      const dropped = src.stats().dropped
+      src.close()
+      return { exchanges, counters: pipeline.counters, dropped }
+    },
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -143,7 +167,8 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
     const file = join(host.tmpDir(), 'redis.pcap')
     await control.config('RESETSTAT')
     const td = await startTcpdump(host.hostIf, file, PORT)
-    let clientErrors = 0
+    const live = startLive(host.hostIf, PORT)
+    let wrongType = ''
     try {
       // ioredis: plain commands, a 300-command pipeline, MULTI/EXEC, an error, container commands, a big value
       const a = new Redis({ host: host.nsIp, port: PORT, password: PASSWORD })
@@ -154,7 +179,10 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
       await p.exec()
       await a.multi().set('tx', '1').incr('tx').lpush('txlist', 'x').exec()
       await a.set('str', 'x')
-      await a.lpush('str', 'y').catch(() => clientErrors++) // WRONGTYPE
+      wrongType = await a.lpush('str', 'y').then(
+        () => '',
+        (e: unknown) => String(e),
+      )
       await a.config('GET', 'maxmemory')
       await a.client('LIST')
       await a.hset('h', { f1: 'v1', f2: 'v2' })
@@ -198,6 +226,8 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
     } finally {
       await stopTcpdump(td)
     }
+    const liveRun = await live.stop()
+    expect(liveRun.dropped).toBe(0)
 
     const stats = commandStats(await control.info('commandstats'))
     const errstats = errorStats(await control.info('errorstats'))
@@ -205,25 +235,33 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
 
     if (process.env.KEEP_PCAP) copyFileSync(file, process.env.KEEP_PCAP)
     const replay = replayFilesSync([file])
-    const ex = replay.exchanges.filter((e) => e.protocol === 'redis')
-    const byMethod = tally(ex, (e) => e.method)
-    console.log(
-      `redis: ${ex.length} exchanges from ${replay.packets} packets; server counted ${[...stats.calls.values()].reduce((a, b) => a + b, 0)} calls`,
-    )
-    // a command the server does not know (ioredis sends CLIENT SETINFO, new in Redis 7.2) is refused
-    // before it is counted in commandstats: only errorstats sees it, as ERR
-    const unknownToServer = ex.filter((e) => !stats.calls.has(e.method))
-    expect(unknownToServer.every((e) => e.status === 'ERR')).toBe(true)
-    for (const e of unknownToServer) byMethod.delete(e.method)
-    expect(sorted(byMethod)).toEqual(sorted(stats.calls))
-    expect(ex.filter((e) => e.status === null)).toEqual([]) // nothing unanswered
-    expect(replay.counters.total('unmatched')).toBe(0)
-    // errors: the same count and the same codes as the server's errorstats
-    expect(sorted(tally(ex, (e) => (e.error ? String(e.status) : undefined)))).toEqual(sorted(errstats))
-    expect(ex.filter((e) => e.error).length).toBe(stats.errors)
-    expect(clientErrors).toBe(1)
-    // no password, key or value in any record
-    const text = JSON.stringify(ex)
-    for (const secret of [PASSWORD, 'value-7', 'key:7', 'txlist']) expect(text).not.toContain(secret)
+    const runs: [string, Exchange[], Counters][] = [
+      ['replay', replay.exchanges, replay.counters],
+      ['live', liveRun.exchanges, liveRun.counters],
+    ]
+    for (const [how, all, counters] of runs) {
+      const ex = all.filter((e) => e.protocol === 'redis')
+      const byMethod = tally(ex, (e) => e.method)
+      console.log(`redis ${how}: ${ex.length} exchanges; server counted ${[...stats.calls.values()].reduce((a, b) => a + b, 0)} calls`)
+      // a command the server does not know (ioredis sends CLIENT SETINFO, new in Redis 7.2) is refused
+      // before it is counted in commandstats: only errorstats sees it, as ERR
+      const unknownToServer = ex.filter((e) => !stats.calls.has(e.method))
+      expect(unknownToServer.every((e) => e.status === 'ERR'), how).toBe(true)
+      for (const e of unknownToServer) byMethod.delete(e.method)
+      expect(sorted(byMethod), how).toEqual(sorted(stats.calls))
+      expect(ex.filter((e) => e.status === null), how).toEqual([]) // nothing unanswered
+      expect(counters.total('unmatched'), how).toBe(0)
+      // errors: the same count and the same codes as the server's errorstats
+      expect(sorted(tally(ex, (e) => (e.error ? String(e.status) : undefined))), how).toEqual(sorted(errstats))
+      expect(ex.filter((e) => e.error).length, how).toBe([...errstats.values()].reduce((a, b) => a + b, 0))
+      // commandstats' failed and rejected calls are the errors of commands it knows
+      expect(ex.filter((e) => e.error && stats.calls.has(e.method)).length, how).toBe(stats.errors)
+      // what the client saw
+      expect(ex.filter((e) => e.status === 'WRONGTYPE'), how).toHaveLength(1)
+      // no password, key or value in any record
+      const text = JSON.stringify(ex)
+      for (const secret of [PASSWORD, 'value-7', 'key:7', 'txlist']) expect(text, how).not.toContain(secret)
+    }
+    expect(wrongType).toContain('WRONGTYPE')
   }, 60_000)
 })

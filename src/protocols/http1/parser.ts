@@ -138,6 +138,27 @@ function text(b: Buffer, s: number, e: number, max: number): string {
   return truncateText(t + '…', max)
 }
 
+/** the last text decoded from some bytes, with a copy of those bytes (at most 256 of them) */
+class TextCache {
+  private bytes: Buffer = EMPTY
+  private value = ''
+
+  constructor(private readonly max: number) {}
+
+  get(b: Buffer, s: number, e: number): string {
+    const n = e - s
+    const k = this.bytes
+    if (n === k.length && n > 0) {
+      let i = 0
+      while (i < n && b[s + i] === k[i]) i++
+      if (i === n) return this.value
+    }
+    this.value = text(b, s, e, this.max)
+    this.bytes = n <= 256 ? Buffer.from(b.subarray(s, e)) : EMPTY
+    return this.value
+  }
+}
+
 /** field name equality, ASCII case-insensitive; `lit` is lower case */
 function eqName(b: Buffer, s: number, lit: Buffer): boolean {
   for (let k = 0; k < lit.length; k++) {
@@ -784,12 +805,17 @@ class RequestStream extends MessageStream {
   /** the request being parsed, from its start line until its last byte */
   cur: Req | null = null
   private upgradeSeen = false
+  /** a connection sends the same Host and User-Agent again and again: decode each once */
+  private readonly hostCache: TextCache
+  private readonly uaCache: TextCache
 
   constructor(
     ctx: ParserContext,
     private readonly conn: Http1Handler,
   ) {
     super(ctx)
+    this.hostCache = new TextCache(this.maxTextBytes)
+    this.uaCache = new TextCache(this.maxTextBytes)
   }
 
   protected startLine(): Step {
@@ -799,20 +825,38 @@ class RequestStream extends MessageStream {
     let i = ls
     while (i < le && TCHAR[b[i]] === 1) i++
     const mEnd = i
+    if (mEnd === ls || mEnd - ls > MAX_METHOD_BYTES || mEnd === le || b[mEnd] !== SP) return this.bad('bad_request_line')
     // method SP target SP HTTP/1.x: the version is the last 8 bytes, the target what lies between
-    if (mEnd === ls || mEnd - ls > MAX_METHOD_BYTES || b[mEnd] !== SP || le - mEnd < 11) {
-      return this.bad('bad_request_line')
-    }
-    const vs = le - 8
-    if (b[vs - 1] !== SP || !isHttp1(b, vs)) return this.bad('bad_request_line')
     let ts = mEnd + 1
-    let te = vs - 1
+    let te: number
+    let version: string
+    const vs = le - 8
+    if (vs - 1 > ts && b[vs - 1] === SP && isHttp1(b, vs)) {
+      te = vs - 1
+      version = versionName(b, vs)
+    } else {
+      // a broken or missing version ("GET / HTTP/1.", "GET /HTTP/1.1" from scanners, HTTP/0.9's
+      // "GET /path"): servers answer these, mostly with 400, so they are requests; counted
+      let sp = le
+      while (sp > ts && b[sp - 1] !== SP) sp--
+      if (sp > ts) {
+        if (le - sp < 5 || !eqBytes(b, sp, 'HTTP/')) return this.bad('bad_request_line')
+        te = sp - 1
+        version = b.toString('latin1', sp, Math.min(le, sp + 16))
+      } else {
+        te = le
+        version = 'HTTP/0.9'
+      }
+      while (ts < te && b[ts] === SP) ts++
+      if (ts === te || (b[ts] !== 0x2f && b[ts] !== 0x2a)) return this.bad('bad_request_line')
+      this.ctx.count('bad_version')
+    }
     while (ts < te && b[ts] === SP) ts++
     while (te > ts && b[te - 1] === SP) te--
     if (ts === te) return this.bad('bad_request_line')
     const req = new Req()
     req.method = methodName(b, ls, mEnd)
-    req.version = versionName(b, vs)
+    req.version = version
     this.target(req, b, ts, te)
     req.startUs = this.msgStartUs
     req.startOff = this.msgStartOff
@@ -856,10 +900,10 @@ class RequestStream extends MessageStream {
     const req = this.cur!
     switch (id) {
       case Field.Host:
-        if (req.host === undefined) req.host = text(b, vs, ve, this.maxTextBytes)
+        if (req.host === undefined) req.host = this.hostCache.get(b, vs, ve)
         break
       case Field.UserAgent:
-        if (req.userAgent === undefined) req.userAgent = text(b, vs, ve, this.maxTextBytes)
+        if (req.userAgent === undefined) req.userAgent = this.uaCache.get(b, vs, ve)
         break
       case Field.Expect:
         req.expect = text(b, vs, ve, this.maxTextBytes)

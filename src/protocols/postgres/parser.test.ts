@@ -309,6 +309,25 @@ describe('postgres: COPY', () => {
   })
 })
 
+describe('postgres: replication', () => {
+  it('START_REPLICATION streams CopyBoth until the end: one answered exchange', () => {
+    const r = runAll([
+      ...connect(),
+      c(pg.query('IDENTIFY_SYSTEM'), 10),
+      s(cat(pg.selectResult(['systemid', 'timeline', 'xlogpos', 'dbname'], [['7', '1', '0/16B3748', null]]), pg.readyForQuery()), 11),
+      c(pg.query('START_REPLICATION SLOT s1 LOGICAL 0/0'), 12),
+      s(cat(pg.copyBothResponse(), pg.copyData('w-wal-1')), 13),
+      c(pg.copyData('r-status'), 14),
+      s(pg.copyData('w-wal-2'), 15),
+      { end: 'fin', tsUs: 20 },
+    ])
+    expect(r.exchanges.map((e) => [e.method, e.status, e.error, e.endUs])).toEqual([
+      ['IDENTIFY_SYSTEM', 'OK', false, 11],
+      ['START_REPLICATION', 'OK', false, 20],
+    ])
+  })
+})
+
 describe('postgres: gaps and mid-stream starts', () => {
   it('joins mid-stream: finds a clean start on both sides, counts what has no request', () => {
     const oldRows = cat(pg.dataRow(['x'.repeat(300)]), pg.dataRow(['y']), pg.commandComplete('SELECT 2'), pg.readyForQuery())
@@ -429,11 +448,22 @@ describe('postgres: fuzz', () => {
   it('random bytes at random splits never throw', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ dir: fc.constantFrom('c2s' as const, 's2c' as const), data: fc.uint8Array({ maxLength: 200 }) }), { maxLength: 30 }),
+        fc.array(
+          fc.record({
+            dir: fc.constantFrom('c2s' as const, 's2c' as const),
+            data: fc.uint8Array({ maxLength: 200 }),
+            gap: fc.option(fc.integer({ min: -1, max: 300 }), { freq: 4 }),
+          }),
+          { maxLength: 30 },
+        ),
         fc.boolean(),
         fc.integer({ min: 1, max: 50 }),
         (chunks, midStream, split) => {
-          const steps: Step[] = chunks.map((x, i) => ({ dir: x.dir, data: Buffer.from(x.data), tsUs: i }))
+          // some chunks follow a gap: lost bytes, or -1 (unknown)
+          const steps: Step[] = chunks.flatMap((x, i): Step[] => {
+            const d: Step = { dir: x.dir, data: Buffer.from(x.data), tsUs: i }
+            return x.gap === null ? [d] : [{ dir: x.dir, gap: x.gap, tsUs: i }, d]
+          })
           if (midStream) steps.unshift({ dir: 'c2s', gap: -1, tsUs: 0 }, { dir: 's2c', gap: -1, tsUs: 0 })
           const r = runParser(postgresParser, steps, split, limits)
           for (const e of r.exchanges) expect(e.endUs).toBeGreaterThanOrEqual(e.startUs)
@@ -473,7 +503,7 @@ describe('postgres: fuzz', () => {
           h.end('fin', 100)
         },
       ),
-      { numRuns: 500 },
+      { numRuns: 300 },
     )
   })
 })

@@ -424,7 +424,7 @@ export class PostgresConnection implements StreamHandler {
     this.groupBytes += bytes
   }
 
-  /** extended-protocol messages left before a Query: their responses are counted as a batch of their own */
+  /** Parse/Bind/... left without Execute or Sync before a Query: no exchange of their own; forget them */
   private closeGroup(): void {
     if (this.groupStartUs < 0) return
     this.groupStartUs = -1
@@ -480,6 +480,16 @@ export class PostgresConnection implements StreamHandler {
       case Be.BackendKeyData:
       case Be.NegotiateProtocolVersion:
         return
+      case Be.CopyInResponse:
+      case Be.CopyOutResponse:
+      case Be.CopyBothResponse:
+        // the server accepted the COPY: from here the request is answered, even if the copy (a
+        // replication stream with CopyBoth) runs until the connection ends
+        if (head !== undefined) {
+          head.respBytes += total
+          head.done = true
+        }
+        return
       case Be.ParameterStatus:
       case Be.ParseComplete:
       case Be.BindComplete:
@@ -488,9 +498,6 @@ export class PostgresConnection implements StreamHandler {
       case Be.RowDescription:
       case Be.NoData:
       case Be.DataRow:
-      case Be.CopyInResponse:
-      case Be.CopyOutResponse:
-      case Be.CopyBothResponse:
       case Be.CopyData:
       case Be.CopyDone:
       case Be.FunctionCallResponse:

@@ -11,7 +11,10 @@ const VERBS: ReadonlySet<string> = new Set(
     'ABORT ALTER ANALYZE BEGIN CALL CHECKPOINT CLOSE CLUSTER COMMENT COMMIT COPY CREATE DEALLOCATE DECLARE DELETE ' +
     'DISCARD DO DROP END EXECUTE EXPLAIN FETCH GRANT IMPORT INSERT LISTEN LOAD LOCK MERGE MOVE NOTIFY PREPARE ' +
     'REASSIGN REFRESH REINDEX RELEASE RESET REVOKE ROLLBACK SAVEPOINT SECURITY SELECT SET SHOW START TABLE ' +
-    'TRUNCATE UNLISTEN UPDATE VACUUM VALUES WITH'
+    'TRUNCATE UNLISTEN UPDATE VACUUM VALUES WITH ' +
+    // replication connections (https://www.postgresql.org/docs/current/protocol-replication.html)
+    'BASE_BACKUP CREATE_REPLICATION_SLOT DROP_REPLICATION_SLOT IDENTIFY_SYSTEM READ_REPLICATION_SLOT ' +
+    'START_REPLICATION TIMELINE_HISTORY'
   ).split(' '),
 )
 
@@ -175,7 +178,7 @@ export function normalizeSql(sql: string, maxChars: number): string {
 export function sqlVerb(normalized: string): string {
   let i = 0
   while (i < normalized.length && (normalized[i] === '(' || normalized[i] === ' ')) i++
-  const m = /^[A-Za-z]+/.exec(normalized.slice(i, i + 20))
+  const m = /^[A-Za-z_]+/.exec(normalized.slice(i, i + 32))
   if (m === null) return normalized.trim() === '' ? 'EMPTY' : 'unknown'
   const v = m[0].toUpperCase()
   if (!VERBS.has(v)) return 'unknown'

@@ -198,8 +198,7 @@ export class RedisConnection implements StreamHandler {
       if (kind !== undefined && CONFIRM_KINDS.has(kind) && m.count === 3) {
         // ["subscribe", channel, subscriptions now]: RESP2 leaves subscribed mode at 0
         const now = r.int(2)
-        if (!Number.isNaN(now)) this.subscribed = now > 0
-        else if (kind.endsWith('unsubscribe') === false) this.subscribed = true
+        this.subscribed = Number.isNaN(now) ? !kind.endsWith('unsubscribe') : now > 0
         if (head !== undefined && head.pubsub === kind) {
           head.respBytes += m.bytes
           if (--head.confirms <= 0) {

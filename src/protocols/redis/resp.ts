@@ -150,7 +150,7 @@ export class RespReader {
 
   /** type byte of captured top-level element i, 0 when absent */
   slotTypeOf(i: number): number {
-    return this.slotLen[i] < 0 && this.slotType[i] !== RespType.Integer ? 0 : this.slotType[i]
+    return this.slotType[i]
   }
 
   /** integer value of captured top-level element i (':' elements) */
