@@ -24,7 +24,7 @@ ip link add "$hif" type veth peer name "$nif"
 ip link set "$nif" netns "$ns"
 ip addr add 10.213.250.1/30 dev "$hif"; ip link set "$hif" up
 ip -n "$ns" addr add 10.213.250.2/30 dev "$nif"; ip -n "$ns" link set "$nif" up; ip -n "$ns" link set lo up
-mkdir -p "$dir/www"
+chmod 755 "$dir"; mkdir -p "$dir/www"
 head -c 600 /dev/urandom | base64 > "$dir/www/index.html"
 cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;

@@ -23,3 +23,31 @@ describe('records', () => {
     expect(truncateText('abc', 4)).toBe('abc')
   })
 })
+
+import fc from 'fast-check'
+import { traceJson } from './records.js'
+
+describe('traceJson', () => {
+  it('is byte for byte JSON.stringify(toTraceRecord(e))', () => {
+    const peer = fc.record({ ip: fc.oneof(fc.ipV4(), fc.ipV6()), port: fc.integer({ min: 0, max: 65535 }) }, { requiredKeys: ['ip', 'port'] })
+    const richPeer = fc.tuple(peer, fc.option(fc.string(), { nil: undefined })).map(([p, pod]) => (pod === undefined ? p : { ...p, pod, namespace: 'ns"\\' }))
+    fc.assert(
+      fc.property(
+        fc.record({
+          protocol: fc.constantFrom('http' as const, 'redis' as const, 'mysql' as const),
+          tls: fc.boolean(), flowId: fc.nat(), client: richPeer, server: peer,
+          method: fc.string(), resource: fc.option(fc.string(), { nil: undefined }),
+          status: fc.oneof(fc.constant(null), fc.integer({ min: 100, max: 599 }), fc.string()),
+          error: fc.boolean(), startUs: fc.integer({ min: 0, max: 4e15 }), dur: fc.integer({ min: -5, max: 1e9 }),
+          reqBytes: fc.nat(), respBytes: fc.nat(),
+        }),
+        (r) => {
+          const { dur, resource, ...rest } = r
+          const e = { ...rest, endUs: r.startUs + dur, ...(resource === undefined ? {} : { resource }) }
+          expect(traceJson(e)).toBe(JSON.stringify(toTraceRecord(e)))
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+})

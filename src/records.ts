@@ -42,11 +42,17 @@ export interface TraceRecord {
 }
 
 /** ISO-8601 UTC with microsecond precision: 2024-01-02T03:04:05.123456Z */
+let isoSecond = NaN
+let isoPrefix = ''
 export function isoMicros(tsUs: number): string {
-  const ms = Math.floor(tsUs / 1000)
-  const us = Math.round(tsUs - ms * 1000)
-  const base = new Date(ms).toISOString() // ...SS.mmmZ
-  return base.slice(0, -1) + String(us).padStart(3, '0') + 'Z'
+  const sec = Math.floor(tsUs / 1e6)
+  if (sec !== isoSecond) {
+    // one Date per second of capture time: records come in time order, so this is nearly free
+    isoSecond = sec
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20) // 'YYYY-MM-DDTHH:MM:SS.'
+  }
+  const frac = Math.floor(tsUs - sec * 1e6)
+  return isoPrefix + (frac < 100000 ? String(frac).padStart(6, '0') : String(frac)) + 'Z'
 }
 
 /** Latency in ms with µs resolution (captures carry µs timestamps; more digits would be noise). */
@@ -82,4 +88,20 @@ export function toTraceRecord(e: Exchange): TraceRecord {
 /** Cuts text to `max` UTF-16 units, marking a cut with '…' (coroot l7/postgres.go). */
 export function truncateText(s: string, max: number): string {
   return s.length <= max ? s : s.slice(0, Math.max(0, max - 1)) + '…'
+}
+
+function peerJson(p: Peer): string {
+  // the common case, address only, without a generic stringify (addresses need no escaping)
+  for (const k in p) if (k !== 'ip' && k !== 'port') return JSON.stringify(p)
+  return `{"ip":"${p.ip}","port":${p.port}}`
+}
+
+/** JSON.stringify(toTraceRecord(e)), byte for byte, without building the record (the JSONL hot path). */
+export function traceJson(e: Exchange): string {
+  const status = e.status === null ? 'null' : typeof e.status === 'number' ? String(e.status) : JSON.stringify(e.status)
+  return (
+    `{"time":"${isoMicros(e.startUs)}","protocol":"${e.protocol}","tls":${e.tls},"client":${peerJson(e.client)},"server":${peerJson(e.server)},"method":${JSON.stringify(e.method)}` +
+    (e.resource !== undefined ? `,"resource":${JSON.stringify(e.resource)}` : '') +
+    `,"status":${status},"error":${e.error},"latency_ms":${latencyMs(e)},"request_bytes":${e.reqBytes},"response_bytes":${e.respBytes}}`
+  )
 }

@@ -107,7 +107,7 @@ for (const b of benchmarks) {
   const s = b.runs[0]?.stats
   if (!s) continue
   // the median and the best run: on a shared machine the mean mostly measures the neighbours
-  const rate = (ns: number) => `${(totalBytes / 1e3 / ns).toFixed(0)} MB/s, ${((N * 1e6) / ns).toFixed(0)}k exchanges/s`
+  const rate = (ns: number) => `${((totalBytes * 1e3) / ns).toFixed(0)} MB/s, ${((N * 1e6) / ns).toFixed(0)}k exchanges/s`
   console.log(`${b.alias}: median ${rate(s.p50)}; best ${rate(s.min)}`)
 }
 if (emitted === 0) throw new Error('nothing emitted')

@@ -27,6 +27,17 @@ export class Counters {
     else this.values.set(key, { name, labels: labels ?? {}, value })
   }
 
+  /**
+   * The live sample for `name`+`labels`: hot paths keep it and add to `.value` directly instead of
+   * building the label key on every event.
+   */
+  handle(name: string, labels?: Record<string, string>): CounterSample {
+    const key = labels === undefined ? name : name + JSON.stringify(labels)
+    let s = this.values.get(key)
+    if (s === undefined) this.values.set(key, (s = { name, labels: labels ?? {}, value: 0 }))
+    return s
+  }
+
   get(name: string, labels?: Record<string, string>): number {
     const key = labels === undefined ? name : name + JSON.stringify(labels)
     return this.values.get(key)?.value ?? 0

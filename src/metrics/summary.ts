@@ -34,7 +34,16 @@ export class Summary {
 
   constructor(private readonly maxRows = 2000) {}
 
+  /** per connection: the row its last exchange went to (keep-alive connections repeat themselves) */
+  private lastByFlow = new Map<number, SummaryRow>()
+
   add(e: Exchange): void {
+    const last = this.lastByFlow.get(e.flowId)
+    if (last !== undefined && last.method === e.method && last.resource === (e.resource ?? '') && last.protocol === e.protocol &&
+        last.status === (e.status === null ? '-' : String(e.status))) {
+      this.count(last, e)
+      return
+    }
     const server = e.server.ip.includes(':') ? `[${e.server.ip}]:${e.server.port}` : `${e.server.ip}:${e.server.port}`
     const status = e.status === null ? '-' : String(e.status)
     let resource = e.resource ?? ''
@@ -48,9 +57,19 @@ export class Summary {
       r = this.rows.get(key)
     }
     if (!r) {
-      r = { server, protocol: e.protocol, method, resource, status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram(), reqBytes: 0, respBytes: 0 }
+      r = { server, protocol: e.protocol, method, resource, status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
       this.rows.set(key, r)
+      if (!this.servers.has(server)) {
+        this.servers.add(server)
+        this.totals.servers++
+      }
     }
+    if (this.lastByFlow.size >= 4096) this.lastByFlow.clear()
+    this.lastByFlow.set(e.flowId, r)
+    this.count(r, e)
+  }
+
+  private count(r: SummaryRow, e: Exchange): void {
     r.count++
     r.reqBytes += e.reqBytes
     r.respBytes += e.respBytes
@@ -60,10 +79,6 @@ export class Summary {
     this.totals.exchanges++
     if (e.error) this.totals.errors++
     if (e.status === null) this.totals.unanswered++
-    if (!this.servers.has(server)) {
-      this.servers.add(server)
-      this.totals.servers++
-    }
   }
 
   /** rows sorted by server, then count (descending) */

@@ -3,7 +3,7 @@
 // from the first one, to that protocol's parser, and turns its ParsedExchanges into Exchanges.
 
 import type { Limits } from '../config.js'
-import { C, type Counters } from '../metrics/counters.js'
+import { C, type CounterSample, type Counters } from '../metrics/counters.js'
 import type { Exchange } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
 import { flip, type Dir, type EndReason, type FlowInfo, type StreamHandler } from '../tcp/types.js'
@@ -66,6 +66,7 @@ export class Connection implements StreamHandler {
   /** a match held back until the other side speaks (see shouldDefer) */
   private deferred: { p: ProtocolParser; swap: boolean } | null = null
   private tls = false
+  private exchangeCounter: CounterSample | null = null
 
   constructor(
     private readonly flow: FlowInfo,
@@ -240,7 +241,9 @@ export class Connection implements StreamHandler {
 
   private emit(e: ParsedExchange): void {
     const protocol = e.protocol ?? this.parser!.id
-    this.d.counters.inc(C.exchanges, { protocol })
+    if (this.exchangeCounter === null || this.exchangeCounter.labels.protocol !== protocol)
+      this.exchangeCounter = this.d.counters.handle(C.exchanges, { protocol })
+    this.exchangeCounter.value++
     if (e.status === null) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })
     const x = e as Exchange
     x.protocol = protocol

@@ -1,12 +1,15 @@
 // Puts exchanges back in order of request start. Parsers emit an exchange when its response ends, so
-// across connections (and for pipelined requests) completion order is not start order. A min-heap
-// holds exchanges until the capture clock has moved `horizonUs` past their start, or until `cap`
-// are held (then the oldest goes out). An exchange that arrives after later ones already left is
-// written at once and counted as late: memory stays bounded on captures of any size.
+// across connections (and for pipelined requests) completion order is not start order. Exchanges are
+// held until the capture clock has moved `horizonUs` past their start, or until `cap` are held (then the
+// oldest goes out). One that arrives after later ones already left is written at once and counted as
+// late: memory stays bounded on captures of any size.
+//
+// Arrivals are nearly sorted (most exchanges are short), so the store is a sorted array: an insert is
+// usually an append, a release takes from the front; a heap would pay log(n) on each.
 
 export class StartOrderBuffer<T extends { startUs: number }> {
-  private heap: { v: T; seq: number }[] = []
-  private seq = 0
+  private items: T[] = []
+  private head = 0
   /** exchanges written after a later-starting one (only when horizon or cap were too small) */
   late = 0
   private lastOutUs = -Infinity
@@ -18,7 +21,7 @@ export class StartOrderBuffer<T extends { startUs: number }> {
   ) {}
 
   get size(): number {
-    return this.heap.length
+    return this.items.length - this.head
   }
 
   push(v: T): void {
@@ -27,51 +30,47 @@ export class StartOrderBuffer<T extends { startUs: number }> {
       this.out(v)
       return
     }
-    const h = this.heap
-    h.push({ v, seq: this.seq++ })
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!this.less(h[i], h[p])) break
-      ;[h[i], h[p]] = [h[p], h[i]]
-      i = p
+    const a = this.items
+    if (a.length === this.head || a[a.length - 1].startUs <= v.startUs) a.push(v)
+    else {
+      // first entry that starts strictly later (equal start times keep arrival order); the move is a
+      // native memmove, cheap even for a slow request that lands before many newer ones
+      let lo = this.head
+      let hi = a.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if (a[mid].startUs > v.startUs) hi = mid
+        else lo = mid + 1
+      }
+      a.splice(lo, 0, v)
     }
-    if (h.length > this.cap) this.pop()
+    if (this.size > this.cap) this.pop()
   }
 
   /** the capture clock is at nowUs: release what started more than horizonUs ago */
   advance(nowUs: number): void {
     const limit = nowUs - this.horizonUs
-    while (this.heap.length > 0 && this.heap[0].v.startUs <= limit) this.pop()
+    while (this.head < this.items.length && this.items[this.head].startUs <= limit) this.pop()
+    this.compact()
   }
 
   flush(): void {
-    while (this.heap.length > 0) this.pop()
+    while (this.head < this.items.length) this.pop()
+    this.compact()
   }
 
   private pop(): void {
-    const h = this.heap
-    const top = h[0]
-    const last = h.pop()!
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && this.less(h[l], h[m])) m = l
-        if (r < h.length && this.less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m], h[i]]
-        i = m
-      }
-    }
-    this.lastOutUs = top.v.startUs
-    this.out(top.v)
+    const v = this.items[this.head]
+    this.items[this.head] = undefined as unknown as T
+    this.head++
+    this.lastOutUs = v.startUs
+    this.out(v)
+    if (this.head >= 4096 && this.head * 2 >= this.items.length) this.compact()
   }
 
-  private less(a: { v: T; seq: number }, b: { v: T; seq: number }): boolean {
-    return a.v.startUs < b.v.startUs || (a.v.startUs === b.v.startUs && a.seq < b.seq)
+  private compact(): void {
+    if (this.head === 0) return
+    this.items = this.items.slice(this.head)
+    this.head = 0
   }
 }

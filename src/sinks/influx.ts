@@ -561,14 +561,16 @@ const BUCKET_FIELDS = [...LATENCY_BUCKETS_S, Number.POSITIVE_INFINITY].map(laten
 
 /**
  * Non-cumulative counts of the histogram in LATENCY_BUCKETS_S (+Inf last). Values are walked with the
- * histogram's recorded-values iterator; each value's bucket is decided by its highest equivalent value,
- * so a latency within 0.1 % (the histogram's precision) of a bound may land in the next bucket.
+ * histogram's recorded-values iterator; each value's bucket is decided by the lowest value of its
+ * histogram bucket (so a latency exactly on a bound counts as ≤ bound, as in Prometheus); a latency
+ * just above a bound, within the histogram's precision (metrics/histogram.ts), counts as ≤ that bound.
  */
 export function bucketCounts(h: LatencyHistogram): number[] {
   const counts = new Array<number>(LATENCY_BUCKETS_S.length + 1).fill(0)
   if (h.totalCount === 0) return counts
-  const it = (h as unknown as { recordedValuesIterator?: RecordedIter }).recordedValuesIterator
-  if (it === undefined) {
+  const js = h as unknown as { recordedValuesIterator?: RecordedIter; lowestEquivalentValue?: (v: number) => number }
+  const it = js.recordedValuesIterator
+  if (it === undefined || js.lowestEquivalentValue === undefined) {
     // a WebAssembly histogram has no iterator: put everything in +Inf rather than invent a distribution
     counts[counts.length - 1] = h.totalCount
     return counts
@@ -577,7 +579,7 @@ export function bucketCounts(h: LatencyHistogram): number[] {
   let b = 0
   while (it.hasNext()) {
     const v = it.next()
-    const sec = v.valueIteratedTo / 1e6
+    const sec = js.lowestEquivalentValue.call(h, v.valueIteratedTo) / 1e6
     while (b < LATENCY_BUCKETS_S.length && sec > LATENCY_BUCKETS_S[b]) b++
     counts[b] += v.countAtValueIteratedTo
   }

@@ -263,8 +263,9 @@ export class XlsxSink {
  * nothing reads it, then carry on as exceljs would); otherwise just let the event loop run.
  */
 async function drained(ws: ExcelJS.Worksheet): Promise<void> {
-  const pt = (ws as unknown as { stream?: { pipes?: Writable[] } }).stream?.pipes?.[0]
-  if (pt?.writableNeedDrain) {
+  // the PassThrough comes from readable-stream 2 (through archiver), which predates writableNeedDrain
+  const pt = (ws as unknown as { stream?: { pipes?: (Writable & { _writableState?: { needDrain?: boolean } })[] } }).stream?.pipes?.[0]
+  if (pt !== undefined && (pt.writableNeedDrain || pt._writableState?.needDrain)) {
     let t: NodeJS.Timeout | undefined
     await Promise.race([once(pt, 'drain'), new Promise((r) => (t = setTimeout(r, 1000)))])
     clearTimeout(t)

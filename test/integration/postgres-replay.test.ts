@@ -223,6 +223,7 @@ describe.skipIf(skip !== null)('postgres: real server, real clients, replayed ca
         .map((r) => ({ key: (/^\s*([A-Za-z]+)/.exec(r.query)?.[1] ?? '?').toUpperCase(), n: Number(r.calls) })),
     )
 
+    // KEEP_PCAP=<path> keeps the capture (a real redis-benchmark/pgbench trace, for benchmarks or debugging)
     if (process.env.KEEP_PCAP) copyFileSync(file, process.env.KEEP_PCAP)
     const replay = replayFilesSync([file])
     // what pgbench reports: each TPC-B-like transaction is BEGIN, 5 statements, END

@@ -233,6 +233,7 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
     const errstats = errorStats(await control.info('errorstats'))
     stats.calls.delete('CONFIG RESETSTAT') // sent before the capture began
 
+    // KEEP_PCAP=<path> keeps the capture (a real redis-benchmark/pgbench trace, for benchmarks or debugging)
     if (process.env.KEEP_PCAP) copyFileSync(file, process.env.KEEP_PCAP)
     const replay = replayFilesSync([file])
     const runs: [string, Exchange[], Counters][] = [

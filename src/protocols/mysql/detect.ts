@@ -212,7 +212,7 @@ export function checkHandshakeResponse(buf: Buffer, off: number, end: number): V
   const p = off + HEADER_BYTES
   const caps = buf.readUInt32LE(p)
   if (!(caps & Cap.PROTOCOL_41)) return 'no'
-  // max_packet_size is never 0 ... but some clients send 0; the filler is the strong field
+  // the 23-byte zero filler is the strong field (readHandshakeResponse checks it)
   return readHandshakeResponse(buf, p, p + 32) !== undefined ? 'yes' : 'no'
 }
 

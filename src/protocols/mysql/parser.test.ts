@@ -342,6 +342,19 @@ describe('mysql prepared statements', () => {
     ])
   })
 
+  it('pipelined PREPARE + EXECUTE seen mid-stream, before the server side is in step: both answered', () => {
+    const s = new Script().gap('c2s', -1).gap('s2c', -1)
+    s.raw('s2c', b.textRow(['tail of an earlier answer'])) // the server side starts inside something
+    s.raw('c2s', Buffer.concat([packet(0, b.stmtPrepare('DELETE FROM t WHERE id = ?')), packet(0, b.stmtExecute(0xffffffff, [3]))]))
+    s.at(1).server(b.prepareOk(12, 0, 1), b.columnDef('?'), b.eof())
+    s.at(1).server(b.ok({ affected: 1 }))
+    const r = check(s.end().steps)
+    expect(r.exchanges.map((e) => [e.method, e.status])).toEqual([
+      ['STMT_PREPARE', 'OK'],
+      ['DELETE', 'OK'],
+    ])
+  })
+
   it('execute with a cursor, then COM_STMT_FETCH', () => {
     const s = login(new Script())
     s.command(b.stmtPrepare('SELECT a FROM t')).server(b.prepareOk(3, 1, 0), b.columnDef('a'), b.eof())

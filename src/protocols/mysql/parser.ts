@@ -147,6 +147,8 @@ interface Req {
   /** bytes of the response were lost (a gap): what was seen is reported, marked partial */
   partial: boolean
   infile: boolean
+  /** MysqlStream.s2cLosses when the command was sent */
+  epoch: number
   attrs?: Record<string, string>
 }
 
@@ -178,7 +180,7 @@ function newReq(cmd: number, kind: Kind, method: string, startUs: number, bytes:
     cmd, kind, method, resource: undefined, verb: '', stmtId: -1, startUs, endUs: startUs, reqBytes: bytes, respBytes: 0,
     nextSeq: (seq + 1) & 0xff, state: R.First, started: false, remaining: 0, prepCols: 0, then: R.Done,
     cursor: false, rows: 0, resultSets: 0, affectedRows: 0, warnings: 0, err: undefined, partial: false,
-    infile: false, attrs: undefined,
+    infile: false, epoch: 0, attrs: undefined,
   }
 }
 
@@ -216,7 +218,8 @@ export class MysqlStream implements StreamHandler {
   private readonly statements = new Map<number, Statement>() // insertion order = age
   private lastPreparedId = -1
   private serverCaps = -1 // -1: greeting not seen
-  private clientCaps = -1
+  /** times the server side lost its framing */
+  private s2cLosses = 0
   /** CLIENT_DEPRECATE_EOF: from the handshake, else learned from result sets; undefined = not known */
   private deprecateEof: boolean | undefined
   private queryAttrs: boolean | undefined
@@ -296,7 +299,7 @@ export class MysqlStream implements StreamHandler {
     } finally {
       s.feeding = false
     }
-    return rest !== undefined && rest.length > 0 ? Buffer.from(rest) : undefined
+    return rest !== undefined && rest.length > 0 && !this.isOff() ? Buffer.from(rest) : undefined
   }
 
   gap(dir: Dir, lostBytes: number, tsUs: number): void {
@@ -339,6 +342,7 @@ export class MysqlStream implements StreamHandler {
     s.marks.length = 0
     s.cont = false
     if (dir === 's2c') {
+      this.s2cLosses++
       const head = this.pending.peek()
       if (head !== undefined && head.started) {
         head.partial = true
@@ -517,9 +521,12 @@ export class MysqlStream implements StreamHandler {
     if (this.phase === Phase.Off) return
     this.phase = Phase.Off
     if (reason !== 'closed') this.ctx.count(reason)
-    this.c2s.framer.reset()
-    this.s2c.framer.reset()
-    this.c2s.huntLen = this.s2c.huntLen = 0
+    for (const side of [this.c2s, this.s2c]) {
+      // called from inside a packet callback, the side being fed must stop, not just forget its tail
+      if (side.feeding) side.framer.stop()
+      else side.framer.reset()
+      side.huntLen = 0
+    }
   }
 
   // ---- packets --------------------------------------------------------------------------------------
@@ -572,7 +579,6 @@ export class MysqlStream implements StreamHandler {
       this.phase = Phase.Command
       return
     }
-    this.clientCaps = hr.capabilities
     if (hr.ssl) {
       this.goOff('tls')
       return
@@ -586,6 +592,7 @@ export class MysqlStream implements StreamHandler {
     else if (known) this.queryAttrs = !!(both & Cap.QUERY_ATTRIBUTES)
     this.compress = known && !!(both & (Cap.COMPRESS | Cap.ZSTD_COMPRESSION))
     const r = newReq(-1, Kind.Login, 'LOGIN', startUs, total, 1)
+    r.epoch = this.s2cLosses
     const attrs: Record<string, string> = { command: 'HANDSHAKE' }
     if (hr.user !== undefined) attrs.user = hr.user.slice(0, this.ctx.limits.maxTextBytes)
     if (hr.db !== undefined) attrs.db = hr.db.slice(0, this.ctx.limits.maxTextBytes)
@@ -608,9 +615,11 @@ export class MysqlStream implements StreamHandler {
     // The client only sends a new command once it has read the whole previous answer (unless it
     // pipelines, and then the previous answer has not started): answers that may have ended, or
     // lost their end to a gap, are over now.
-    if (this.s2c.hunting && this.phase === Phase.Command) {
-      // the server side lost its framing: whatever answers earlier commands had, they are behind us
-      for (let h = this.pending.shift(); h !== undefined; h = this.pending.shift()) {
+    if (this.s2c.hunting) {
+      // the server side lost its framing after these commands were sent: whatever answers they had
+      // are behind us (commands sent since, pipelined, still wait for theirs)
+      for (let h = this.pending.peek(); h !== undefined && h.epoch < this.s2cLosses; h = this.pending.peek()) {
+        this.pending.shift()
         if (this.mayBeDone(h)) this.emitDone(h)
         else this.emitUnanswered(h, startUs)
       }
@@ -640,6 +649,7 @@ export class MysqlStream implements StreamHandler {
         return // parameter data for a later COM_STMT_EXECUTE; no answer
     }
     const r = newReq(cmd, kindOf(cmd), name, startUs, total, 0)
+    r.epoch = this.s2cLosses
     const attrs: Record<string, string> = { command: name }
     r.attrs = attrs
     switch (cmd) {

@@ -1,0 +1,395 @@
+// `podtap capture`: live capture on network interfaces through the same pipeline replay uses.
+//
+//   one AfPacketSource per interface (BPF socket filter + TPACKET_V3 ring) ─┐
+//   --all-veth: watchInterfaces() attaches veths as they appear, drops them ├─ MultiSource ─> Pipeline ─> table / jsonl / onExchange
+//   as they vanish                                                          ┘        └─> --pcap-out (PcapWriter)
+//
+// The loop takes packets in batches and, when the rings are empty, awaits MultiSource.wait(): one
+// poll(2) on a libuv worker for every ring, so the event loop never blocks and no core spins. A 1 s
+// timer moves the pipeline's clock to the wall clock (pipeline.tick), so idle flows expire and held
+// exchanges are released when no packets come; exchanges are held at most ORDER_HORIZON_US for
+// ordering, so output stays timely.
+//
+// Stopping (SIGINT/SIGTERM through `signal`, --duration, or every --iface gone): the loop keeps
+// reading for two block timeouts plus a little, because the block the kernel is filling is handed
+// over at most frameTimeoutMs after its first packet; then the rings close, pipeline.finish() ends
+// every flow (requests still waiting are reported without response) and the totals are returned.
+
+import { setImmediate as yieldLoop } from 'node:timers/promises'
+import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, type AfPacketStats } from '../capture/af-packet.js'
+import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
+import { probeBpf } from '../capture/libbpf.js'
+import { PcapWriter } from '../capture/pcap-writer.js'
+import { preflight, preflightError } from '../capture/privileges.js'
+import { LinkType, type Packet, type PacketSource } from '../capture/source.js'
+import type { Limits } from '../config.js'
+import { UsageError } from '../errors.js'
+import { Counters } from '../metrics/counters.js'
+import { Summary } from '../metrics/summary.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+import { Pipeline } from '../pipeline/pipeline.js'
+import type { Exchange } from '../records.js'
+import { JsonlWriter } from '../sinks/jsonl.js'
+import { LiveTable } from './live-table.js'
+import { renderSummary, renderTotals } from './table.js'
+
+export interface CaptureOptions {
+  /** interface names; exclusive with allVeth */
+  ifaces?: readonly string[]
+  /** every veth now and as they come and go */
+  allVeth?: boolean
+  format: 'table' | 'jsonl'
+  /** with jsonl: also print the summary table at the end (on stderr) */
+  summary?: boolean
+  /** also write every exchange as JSONL to this file */
+  jsonlFile?: string
+  /** every packet captured, as classic pcap (Ethernet link type) */
+  pcapOut?: string
+  /** stop after this many seconds */
+  durationS?: number
+  snaplen?: number
+  /** kernel-side TCP port allow-list */
+  ports?: readonly number[]
+  protocols?: readonly string[]
+  limits?: Partial<Limits>
+  /** ring blocks per interface (default 16; 4 with allVeth, where many veths each hold a ring) */
+  ringBlocks?: number
+  /** ring block size in bytes (default 1 MiB) */
+  blockSize?: number
+  /** a partly filled ring block is handed over after this long (default 50 ms) */
+  frameTimeoutMs?: number
+  /** how long exchanges are held to restore request-start order (default 2 s) */
+  orderHorizonUs?: number
+  /** redraw the table in place (default: format table and stdout is a terminal) */
+  liveTable?: boolean
+  /** live redraw interval (default 2000 ms) */
+  refreshMs?: number
+  /** first line of the live view (default 'podtap capture') */
+  title?: string
+  /** aborting stops the capture cleanly (the CLI aborts on SIGINT/SIGTERM; see stopOnSignals) */
+  signal?: AbortSignal
+  /** stderr lines, without the 'podtap: ' prefix (default: written to stderr with it) */
+  log?: (msg: string) => void
+  /** called once every initial interface is attached and packets flow */
+  onReady?: (interfaces: string[]) => void
+  // Hooks for the outputs (src/cli/outputs.ts OutputHub): exchange()/link() here, tick() on onTick,
+  // close() after capture() resolves. Consumers are synchronous and must only queue.
+  onExchange?: (e: Exchange) => void
+  onLink?: (l: LinkRecord) => void
+  /** once a second with the wall clock in µs (windows close when no traffic comes) */
+  onTick?: (nowUs: number) => void
+  /** the pipeline, when created (outputs that read its counters) */
+  onPipeline?: (p: Pipeline) => void
+}
+
+export type StopReason = 'signal' | 'duration' | 'no_interfaces'
+
+export interface CaptureResult {
+  summary: Summary
+  counters: Counters
+  packets: number
+  bytes: number
+  seconds: number
+  /** packets the kernel dropped because the ring was full (PACKET_STATISTICS tp_drops) */
+  kernelDrops: number
+  /** times a ring was full (tp_freeze_q_cnt) */
+  freezes: number
+  /** every interface captured on at some point */
+  interfaces: string[]
+  /** packets written to --pcap-out */
+  pcapPackets: number
+  /** packets left out of --pcap-out because their link type is not Ethernet */
+  pcapSkipped: number
+  stopReason: StopReason
+  warnings: string[]
+}
+
+/** live: exchanges leave the order buffer this long after their start (replay uses 60 s) */
+const ORDER_HORIZON_US = 2_000_000
+/** packets handled between yields to the event loop (timers, signals, async sinks) */
+const BATCH = 4096
+/** longest wait for packets before the loop looks at its stop flag again */
+const WAIT_MS = 200
+const TICK_MS = 1000
+
+function defaultLog(msg: string): void {
+  process.stderr.write(`podtap: ${msg}\n`)
+}
+
+/** Throws the first failing preflight check (permissions, BPF, libbpf, sysfs) with its fix. */
+export function checkLiveCapture(): void {
+  const err = preflightError(preflight({ loadProbe: probeBpf }))
+  if (err !== null) throw err
+}
+
+export async function capture(o: CaptureOptions): Promise<CaptureResult> {
+  const ifaces = [...new Set(o.ifaces ?? [])]
+  if (Boolean(o.allVeth) === ifaces.length > 0) {
+    throw new UsageError(o.allVeth ? 'give --iface or --all-veth, not both' : 'give the interfaces to capture on: --iface NAME[,NAME...] or --all-veth')
+  }
+  checkLiveCapture()
+  const t0 = performance.now()
+  const baseLog = o.log ?? defaultLog
+  const live = o.liveTable ?? (o.format === 'table' && process.stdout.isTTY === true)
+  const view = live ? new LiveTable(process.stdout) : null
+  const log = (msg: string): void => {
+    view?.log(msg)
+    baseLog(msg)
+  }
+  const frameTimeoutMs = o.frameTimeoutMs ?? AF_PACKET_DEFAULTS.frameTimeoutMs
+  const blockCount = o.ringBlocks ?? (o.allVeth ? 4 : AF_PACKET_DEFAULTS.blockCount)
+  const snaplen = o.snaplen ?? AF_PACKET_DEFAULTS.snaplen
+  const open = (iface: string): AfPacketSource =>
+    openAfPacket({ iface, snaplen, ports: o.ports, blockCount, blockSize: o.blockSize, frameTimeoutMs })
+
+  // counts of rings already closed (MultiSource keeps packets/bytes/drops; freezes are ours to sum)
+  const closedStats = { freezes: 0 }
+  const byIfindex = new Map<number, AfPacketSource>()
+  const everAttached: string[] = []
+  let stopReason: StopReason | null = null
+  let stopAtMs = Infinity
+  const drainMs = 2 * frameTimeoutMs + 50
+  const stop = (why: StopReason): void => {
+    if (stopReason !== null) return
+    stopReason = why
+    stopAtMs = performance.now() + drainMs
+  }
+  const retired = (s: PacketSource): void => {
+    const a = s as AfPacketSource
+    if (byIfindex.get(a.ifindex) === a) byIfindex.delete(a.ifindex)
+    closedStats.freezes += (a.stats() as AfPacketStats).freezes ?? 0
+  }
+
+  const multi = new MultiSource({
+    onSourceEnd: (s, err) => {
+      retired(s)
+      log(err?.message ?? `capture on ${s.name} ended`)
+      if (!o.allVeth && multi.sources.length === 0) {
+        log('no interface left to capture on: stopping')
+        stop('no_interfaces')
+      }
+    },
+  })
+  const attach = (iface: string): AfPacketSource => {
+    const s = open(iface)
+    byIfindex.set(s.ifindex, s)
+    multi.add(s)
+    if (!everAttached.includes(s.name)) everAttached.push(s.name)
+    return s
+  }
+
+  let watch: InterfaceWatch | null = null
+  const gone = new Map<number, NodeJS.Timeout>()
+  let pcap: PcapWriter | null = null
+  let fileJsonl: JsonlWriter | null = null
+  try {
+    // every named interface opens before any output exists: a bad name fails with nothing written
+    for (const name of ifaces) attach(name)
+    if (o.pcapOut !== undefined) pcap = new PcapWriter(o.pcapOut, { linkType: LinkType.ETHERNET, snaplen })
+    if (o.jsonlFile !== undefined) fileJsonl = new JsonlWriter(o.jsonlFile)
+  } catch (e) {
+    multi.close()
+    pcap?.close()
+    throw e
+  }
+
+  const summary = new Summary()
+  const counters = new Counters()
+  const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
+  const pipeline = new Pipeline({
+    counters,
+    limits: o.limits,
+    protocols: o.protocols,
+    orderHorizonUs: o.orderHorizonUs ?? ORDER_HORIZON_US,
+    onExchange: (e) => {
+      summary.add(e)
+      stdoutJsonl?.write(e)
+      fileJsonl?.write(e)
+      o.onExchange?.(e)
+    },
+    onLink: o.onLink,
+  })
+  o.onPipeline?.(pipeline)
+
+  if (o.allVeth) {
+    watch = watchInterfaces(
+      (i) => i.isVeth,
+      (i: NetInterface) => {
+        if (byIfindex.has(i.ifindex) || stopReason !== null) return
+        try {
+          attach(i.name)
+          log(`capturing on ${i.name} (ifindex ${i.ifindex})`)
+        } catch (e) {
+          // vanished between the scan and the open, or a ring that does not fit: not fatal
+          log(`cannot capture on ${i.name}: ${(e as Error).message}`)
+        }
+      },
+      (i: NetInterface) => {
+        const s = byIfindex.get(i.ifindex)
+        if (s === undefined) return
+        // the ring may still hold the interface's last packets: the source notices the device is
+        // gone and ends itself after delivering them (onSourceEnd logs it); if it has not within a
+        // few block timeouts, drop it here
+        gone.set(
+          i.ifindex,
+          setTimeout(() => {
+            gone.delete(i.ifindex)
+            if (byIfindex.get(i.ifindex) !== s) return
+            multi.remove(s)
+            retired(s)
+            log(`interface ${i.name} (ifindex ${i.ifindex}) disappeared; capture on it stopped`)
+          }, 4 * frameTimeoutMs + 100),
+        )
+      },
+      { intervalMs: 1000, onError: (e) => log(`watching interfaces: ${(e as Error).message}`) },
+    )
+    if (byIfindex.size === 0) log('no veth interface yet: waiting for one to appear')
+  }
+
+  let lastPackets = 0
+  let lastDrawMs = performance.now()
+  const liveStats = (): { kernelDrops: number; freezes: number } => {
+    let freezes = closedStats.freezes
+    for (const s of byIfindex.values()) freezes += s.stats().freezes
+    return { kernelDrops: multi.stats().dropped, freezes }
+  }
+  const draw = (): void => {
+    if (view === null) return
+    const now = performance.now()
+    const st = liveStats()
+    view.draw(
+      {
+        title: o.title ?? 'podtap capture',
+        interfaces: [...byIfindex.values()].map((s) => s.name),
+        elapsedS: (now - t0) / 1000,
+        packets: pipeline.packets,
+        packetsPerS: ((pipeline.packets - lastPackets) * 1000) / Math.max(1, now - lastDrawMs),
+        kernelDrops: st.kernelDrops,
+        freezes: st.freezes,
+        flows: pipeline.flowsActive,
+        exchanges: summary.totals.exchanges,
+        errors: summary.totals.errors,
+      },
+      summary,
+    )
+    lastPackets = pipeline.packets
+    lastDrawMs = now
+  }
+
+  const tick = setInterval(() => {
+    const nowUs = Date.now() * 1000
+    pipeline.tick(nowUs)
+    o.onTick?.(nowUs)
+    stdoutJsonl?.flush()
+    fileJsonl?.flush()
+    pcap?.flush()
+  }, TICK_MS)
+  const redraw = view !== null ? setInterval(draw, o.refreshMs ?? 2000) : null
+  const duration = o.durationS !== undefined ? setTimeout(() => stop('duration'), o.durationS * 1000) : null
+  const onAbort = (): void => stop('signal')
+  if (o.signal?.aborted) stop('signal')
+  o.signal?.addEventListener('abort', onAbort)
+
+  let pcapSkipped = 0
+  const warnings: string[] = []
+  try {
+    o.onReady?.([...byIfindex.values()].map((s) => s.name))
+    draw()
+    for (;;) {
+      let n = 0
+      let p: Packet | null
+      while (n < BATCH && (p = multi.next()) !== null) {
+        if (pcap !== null) {
+          if (p.linkType === pcap.linkType) pcap.write(p.tsUs, p.data, p.origLen)
+          else pcapSkipped++
+        }
+        pipeline.packet(p)
+        n++
+      }
+      if (stdoutJsonl !== null && n > 0) stdoutJsonl.flush()
+      const left = stopAtMs - performance.now()
+      if (left <= 0) break
+      if (n === BATCH) await yieldLoop()
+      else await multi.wait(Math.min(WAIT_MS, left))
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort)
+    clearInterval(tick)
+    if (redraw !== null) clearInterval(redraw)
+    if (duration !== null) clearTimeout(duration)
+    watch?.close()
+    for (const t of gone.values()) clearTimeout(t)
+    const members = [...byIfindex.values()]
+    multi.close()
+    for (const s of members) retired(s)
+    pipeline.finish()
+    pcap?.close()
+    await stdoutJsonl?.close()
+    await fileJsonl?.close()
+    view?.end()
+  }
+  if (pcapSkipped > 0) warnings.push(`${pcapSkipped} packets from non-Ethernet interfaces were not written to ${o.pcapOut}`)
+  const total = multi.stats()
+  return {
+    summary,
+    counters,
+    packets: pipeline.packets,
+    bytes: pipeline.bytes,
+    seconds: (performance.now() - t0) / 1000,
+    kernelDrops: total.dropped,
+    freezes: closedStats.freezes,
+    interfaces: everAttached,
+    pcapPackets: pcap?.packets ?? 0,
+    pcapSkipped,
+    stopReason: stopReason ?? 'signal',
+    warnings,
+  }
+}
+
+/** One line with the capture's own totals, e.g. for the test that compares with tshark. */
+export function captureTotalsLine(r: CaptureResult): string {
+  return (
+    `captured ${r.packets} packets on ${r.interfaces.length} interface${r.interfaces.length === 1 ? '' : 's'}` +
+    ` (${r.interfaces.join(', ') || 'none'}): ${r.kernelDrops} kernel drops, ${r.freezes} ring freezes` +
+    (r.pcapPackets > 0 || r.pcapSkipped > 0 ? `, ${r.pcapPackets} packets written to pcap` : '')
+  )
+}
+
+/** Final summary: the table on stdout for table format; totals on stderr for jsonl (table too with --summary). */
+export function printCaptureResult(r: CaptureResult, o: Pick<CaptureOptions, 'format' | 'summary'>): void {
+  const out = o.format === 'table' ? process.stdout : process.stderr
+  if (o.format === 'table' || o.summary) out.write(renderSummary(r.summary, { width: process.stdout.columns }))
+  out.write(renderTotals(r.summary, r.counters, r))
+  out.write(captureTotalsLine(r) + '\n')
+  for (const w of r.warnings) process.stderr.write(`podtap: warning: ${w}\n`)
+}
+
+/**
+ * An AbortSignal that fires on the first SIGINT or SIGTERM (a clean stop); a second one exits at
+ * once with 130 (the 'exit' hooks still run). dispose() removes the handlers.
+ */
+export function stopOnSignals(log: (msg: string) => void = defaultLog): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController()
+  const handler = (sig: NodeJS.Signals): void => {
+    if (ac.signal.aborted) {
+      log(`${sig} again: exiting now`)
+      process.exit(130)
+    }
+    log(`${sig}: stopping (again to exit at once)`)
+    ac.abort()
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
+    },
+  }
+}
+
+/** Parses "a,b,c" into trimmed non-empty names. */
+export function splitList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean)
+}
