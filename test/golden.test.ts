@@ -2,7 +2,7 @@
 // table, reassembly, detection, parsers) and must give exactly its `.golden.jsonl` (one l7_trace record
 // per line, DESIGN.md) and match its `.expect.json`: counts that come from tshark, written by hand,
 // with a note wherever podtap and tshark disagree and why. UPDATE_GOLDEN=1 rewrites the goldens; a
-// mismatch writes `.actual.jsonl` beside the golden for diffing.
+// mismatch writes `.actual.jsonl` beside the golden for diffing. GOLDEN_ONLY=odd/ limits the rewrite.
 
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -53,12 +53,13 @@ describe('golden captures', () => {
     const expectPath = base(file) + '.expect.json'
     const hasGolden = fs.existsSync(goldenPath)
     const hasExpect = fs.existsSync(expectPath)
-    if (!hasGolden && !hasExpect && !process.env.UPDATE_GOLDEN) continue
+    const updating = process.env.UPDATE_GOLDEN !== undefined && (!process.env.GOLDEN_ONLY || file.startsWith(process.env.GOLDEN_ONLY))
+    if (!hasGolden && !hasExpect && !updating) continue
     it(file, () => {
       const r = replayFilesSync([path.join(ROOT, file)])
       const records: TraceRecord[] = r.exchanges.map(toTraceRecord)
       const text = records.map((x) => JSON.stringify(x)).join('\n') + (records.length ? '\n' : '')
-      if (process.env.UPDATE_GOLDEN) fs.writeFileSync(goldenPath, text)
+      if (updating) fs.writeFileSync(goldenPath, text)
       else if (hasGolden) {
         const want = fs.readFileSync(goldenPath, 'utf8')
         if (want !== text) fs.writeFileSync(base(file) + '.actual.jsonl', text)

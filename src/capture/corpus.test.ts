@@ -94,17 +94,17 @@ const TSHARK_TCP_FRAMES: Record<string, number> = {
   'mysql/zeek__mysql.pcap': 57,
   'mysql/zeek__mysql8-navicat-login-failed.pcap': 22,
   'odd/deepflow__out-of-order.pcap': 7,
-  'odd/wswiki__http_over_ipv6_with_options.pcap': 11,
+  'odd/01-ipv6-ext-headers.pcap': 11,
   'odd/wswiki__out-of-order.pcap': 1871,
-  'odd/wswiki__v6-http.cap': 10,
+  'odd/02-ipv6-retransmits.cap': 10,
   'odd/zeek__handshake-reorder.pcap': 14,
-  'odd/zeek__http-vlan-0.pcap': 14,
-  'odd/zeek__ipv6-http-atomic-frag.pcap': 36,
+  'odd/03-vlan-0.pcap': 14,
+  'odd/05-ipv6-atomic-fragment-crafted.pcap': 36,
   'odd/zeek__retransmit-fast009.pcap': 39,
-  'odd/zeek__retransmit-timeout.pcapng': 3,
+  'odd/06-rto-retransmit-mid-stream.pcapng': 3,
   'odd/zeek__tcp-fast-open.pcap': 16,
-  'odd/zeek__truncated-header.pcap': 24,
-  'odd/zeek__vlan-qinqinq.pcap': 14,
+  'odd/07-snaplen-inside-tcp-header.pcap': 24,
+  'odd/04-vlan-qinqinq.pcap': 14,
   'pgsql/deepflow__error.pcap': 2,
   'pgsql/deepflow__pgsql-all.pcap': 78,
   'pgsql/nDPI__pgsql.pcap': 88,
@@ -219,13 +219,13 @@ describe.skipIf(!haveShared || !haveTshark)('shared corpus, field by field', () 
 // ---- local copies: field-by-field against tshark ----
 
 const ODD: Record<string, { packets: number; reasons: Partial<Record<DecodeResult, number>> }> = {
-  'odd/zeek__ipv6-http-atomic-frag.pcap': { packets: 38, reasons: { ok: 36, not_tcp: 2 } }, // 2 ICMPv6 ND
-  'odd/zeek__http-vlan-0.pcap': { packets: 14, reasons: { ok: 14 } },
-  'odd/zeek__vlan-qinqinq.pcap': { packets: 14, reasons: { ok: 14 } },
-  'odd/wswiki__http_over_ipv6_with_options.pcap': { packets: 11, reasons: { ok: 11 } },
-  'odd/wswiki__v6-http.cap': { packets: 55, reasons: { ok: 10, not_tcp: 45 } }, // ICMPv6, mDNS
-  'odd/zeek__truncated-header.pcap': { packets: 24, reasons: { ok: 24 } },
-  'odd/zeek__retransmit-timeout.pcapng': { packets: 3, reasons: { ok: 3 } },
+  'odd/05-ipv6-atomic-fragment-crafted.pcap': { packets: 38, reasons: { ok: 36, not_tcp: 2 } }, // 2 ICMPv6 ND
+  'odd/03-vlan-0.pcap': { packets: 14, reasons: { ok: 14 } },
+  'odd/04-vlan-qinqinq.pcap': { packets: 14, reasons: { ok: 14 } },
+  'odd/01-ipv6-ext-headers.pcap': { packets: 11, reasons: { ok: 11 } },
+  'odd/02-ipv6-retransmits.cap': { packets: 55, reasons: { ok: 10, not_tcp: 45 } }, // ICMPv6, mDNS
+  'odd/07-snaplen-inside-tcp-header.pcap': { packets: 24, reasons: { ok: 24 } },
+  'odd/06-rto-retransmit-mid-stream.pcapng': { packets: 3, reasons: { ok: 3 } },
 }
 
 /** tshark's view of every TCP frame: the fields decode() fills, as strings. */
@@ -272,7 +272,7 @@ describe('test/pcaps/odd copies', () => {
   })
 
   it('the atomic fragment file decodes its TCP payload (a fragment header with offset 0, M 0 is a whole packet)', () => {
-    const src = openCaptureFile(path.join(LOCAL, 'odd/zeek__ipv6-http-atomic-frag.pcap'))
+    const src = openCaptureFile(path.join(LOCAL, 'odd/05-ipv6-atomic-fragment-crafted.pcap'))
     const f = newFrame()
     const requests: string[] = []
     for (let p = src.next(); p !== null; p = src.next()) {
@@ -283,7 +283,7 @@ describe('test/pcaps/odd copies', () => {
   })
 
   it('the snaplen-cut file gives empty payloads whose wire length is a gap', () => {
-    const src = openCaptureFile(path.join(LOCAL, 'odd/zeek__truncated-header.pcap'))
+    const src = openCaptureFile(path.join(LOCAL, 'odd/07-snaplen-inside-tcp-header.pcap'))
     const f = newFrame()
     let cut = 0
     for (let p = src.next(); p !== null; p = src.next()) {

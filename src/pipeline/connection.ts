@@ -151,11 +151,16 @@ export class Connection implements StreamHandler {
       return
     }
     if (this.deferred) {
-      // the other side did not confirm a port-hinted protocol: take the earlier match
-      this.holdMatched(dir, chunk, tsUs, acked, false)
-      const d = this.deferred
-      this.start(d.p, d.swap)
-      return
+      if (firstOfDir && !this.midStream[dir]) {
+        // the other side's clean first bytes contradict the earlier match: neither protocol
+        this.deferred = null
+      } else {
+        // nothing clean to judge by (mid-stream): take the earlier match
+        this.holdMatched(dir, chunk, tsUs, acked, false)
+        const d = this.deferred
+        this.start(d.p, d.swap)
+        return
+      }
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
     if (this.midStream[dir] || this.heldBytes + chunk.length > lim) {
@@ -177,10 +182,25 @@ export class Connection implements StreamHandler {
   private match(head: Buffer, dir: Dir): { p: ProtocolParser; swap: boolean } | null {
     const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
     for (const p of this.candidates) {
-      if (p.detect(head, dir)) return { p, swap: false }
-      if (!roleKnown && p.detect(head, flip(dir))) return { p, swap: true }
+      if (p.detect(head, dir) && this.confirmed(p, dir, false)) return { p, swap: false }
+      if (!roleKnown && p.detect(head, flip(dir)) && this.confirmed(p, dir, true)) return { p, swap: true }
     }
     return null
+  }
+
+  /**
+   * A parser that does not usually live on the server's port, when one that does exists, must not be
+   * contradicted by what the other side already said: a Redis inline command is not one when port 80
+   * answered with HTML first.
+   */
+  private confirmed(p: ProtocolParser, dir: Dir, swap: boolean): boolean {
+    if (this.hinted.length === 0 || this.hinted.includes(p)) return true
+    const other = flip(dir)
+    if (this.midStream[other]) return true
+    let otherHead: Buffer | null = null
+    for (const h of this.held) if (h.kind === 'data' && h.dir === other) { otherHead = h.buf; break }
+    if (otherHead === null) return true
+    return p.detect(otherHead, swap ? dir : other)
   }
 
   /**
