@@ -33,6 +33,8 @@ export interface ConnectionDeps {
   counters: Counters
   onExchange: (e: Exchange) => void
   onLink?: (l: LinkRecord) => void
+  /** called when the connection ends, before it reports what was pending */
+  onEnd?: (c: Connection) => void
 }
 
 type Held =
@@ -93,6 +95,24 @@ export class Connection implements StreamHandler {
     return null
   }
 
+  /**
+   * Start of the oldest request this connection may still emit: the parser's answer, the first held
+   * byte while detecting, Infinity when nothing can come; -Infinity when the parser cannot tell.
+   */
+  oldestPendingUs(): number {
+    switch (this.state) {
+      case State.Parsing:
+        return this.inner!.oldestPendingUs ? this.inner!.oldestPendingUs() : -Infinity
+      case State.Detecting: {
+        let t = Infinity
+        for (const h of this.held) if (h.tsUs < t) t = h.tsUs
+        return t
+      }
+      default:
+        return Infinity
+    }
+  }
+
   data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void {
     if (this.state === State.Parsing) {
       this.inner!.data(dir, chunk, tsUs, peerAcked)
@@ -117,6 +137,7 @@ export class Connection implements StreamHandler {
   }
 
   end(reason: EndReason, tsUs: number): void {
+    this.d.onEnd?.(this)
     if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
     if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
     else if (this.state === State.Detecting) {

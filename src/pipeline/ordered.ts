@@ -47,9 +47,12 @@ export class StartOrderBuffer<T extends { startUs: number }> {
     if (this.size > this.cap) this.pop()
   }
 
-  /** the capture clock is at nowUs: release what started more than horizonUs ago */
-  advance(nowUs: number): void {
-    const limit = nowUs - this.horizonUs
+  /**
+   * The capture clock is at nowUs, and no request still pending anywhere started before watermarkUs:
+   * release what started before the watermark, and whatever started more than horizonUs ago.
+   */
+  advance(nowUs: number, watermarkUs = -Infinity): void {
+    const limit = Math.max(nowUs - this.horizonUs, Math.min(watermarkUs, nowUs) - 1)
     while (this.head < this.items.length && this.items[this.head].startUs <= limit) this.pop()
     this.compact()
   }

@@ -28,8 +28,10 @@ export interface PipelineOptions {
   orderCap?: number
 }
 
-/** How often (capture time) idle flows are expired and held exchanges released. */
+/** How often (capture time) idle flows are expired. */
 const TICK_US = 1_000_000
+/** How often (capture time) held exchanges are released in start order (see release()). */
+const RELEASE_US = 20_000
 
 export class Pipeline {
   readonly counters: Counters
@@ -39,6 +41,9 @@ export class Pipeline {
   private readonly flows: FlowTable
   private readonly ordered: StartOrderBuffer<Exchange>
   private nextTickUs = 0
+  private nextReleaseUs = 0
+  /** connections not yet ended: asked for their oldest pending request to release output early */
+  private readonly live = new Set<Connection>()
   /** capture clock: the newest packet time seen */
   nowUs = 0
   packets = 0
@@ -55,11 +60,16 @@ export class Pipeline {
       counters: this.counters,
       onExchange: (e: Exchange) => this.ordered.push(e),
       onLink: o.onLink,
+      onEnd: (c: Connection) => this.live.delete(c),
     }
     this.flows = new FlowTable({
       limits: this.limits,
       counters: this.counters,
-      onFlow: (flow) => new Connection(flow, deps),
+      onFlow: (flow) => {
+        const c = new Connection(flow, deps)
+        this.live.add(c)
+        return c
+      },
     })
   }
 
@@ -72,14 +82,27 @@ export class Pipeline {
     const r = decode(p, f)
     if (r === 'ok') this.flows.segment(f)
     else this.counters.inc(C.decodeSkipped, { reason: r })
+    if (this.nowUs >= this.nextReleaseUs) this.release()
     if (this.nowUs >= this.nextTickUs) this.tick(this.nowUs)
+  }
+
+  /** writes out every held exchange that no pending request can precede */
+  private release(): void {
+    let w = Infinity
+    for (const c of this.live) {
+      const t = c.oldestPendingUs()
+      if (t < w) w = t
+      if (w === -Infinity) break
+    }
+    this.ordered.advance(this.nowUs, w)
+    this.nextReleaseUs = this.nowUs + RELEASE_US
   }
 
   /** Moves the capture clock (live capture calls it from a timer when no packets come). */
   tick(nowUs: number): void {
     if (nowUs > this.nowUs) this.nowUs = nowUs
     this.flows.advance(this.nowUs)
-    this.ordered.advance(this.nowUs)
+    this.release()
     this.counters.set(C.flowsActive, this.flows.size)
     this.nextTickUs = this.nowUs + TICK_US
   }

@@ -65,6 +65,12 @@ export interface StreamHandler {
   gap(dir: Dir, lostBytes: number, tsUs: number): void
   /** The connection is over. Report what is pending (requests without response) now. */
   end(reason: EndReason, tsUs: number): void
+  /**
+   * Optional, for parsers: the start time (µs) of the oldest request not yet emitted, Infinity when
+   * none. Exchanges that started before every connection's answer can be written out at once in
+   * start order (pipeline/ordered.ts); without it a connection holds output back for a fixed horizon.
+   */
+  oldestPendingUs?(): number
 }
 
 /** The flow table asks for one handler per new flow. */

@@ -997,6 +997,11 @@ class ResponseStream extends MessageStream {
     if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, this.maxTextBytes)
   }
 
+  /** the request the response in progress answers (already out of the pending queue) */
+  get answering(): Req | null {
+    return this.req
+  }
+
   /** the request this response answers, decided once per response */
   private match(): Req | null {
     if (!this.matched) {
@@ -1090,6 +1095,20 @@ export class Http1Handler implements StreamHandler {
       ctx.count('pending_evicted')
       this.emitUnanswered(r, this.nowUs)
     })
+  }
+
+  /**
+   * Start of the oldest request not yet emitted (Infinity: none). Requests are answered in order, so
+   * it is the one being answered, else the oldest queued, else the one still arriving.
+   */
+  oldestPendingUs(): number {
+    const a = this.respSide.answering
+    if (a !== null && !a.emitted) return a.startUs
+    const q = this.pending.peek()
+    if (q !== undefined) return q.startUs
+    const c = this.reqSide.cur
+    if (c !== null && !c.emitted) return c.startUs
+    return Infinity
   }
 
   /** requests waiting for a response, for tests and health */

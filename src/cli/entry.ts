@@ -1,0 +1,5 @@
+// Runs the CLI from source (tests and development: `node --import tsx src/cli/entry.ts replay ...`).
+// Users run bin/podtap.js, which loads the compiled dist/cli/main.js.
+import { main } from './main.js'
+
+await main(process.argv)
