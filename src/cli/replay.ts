@@ -3,7 +3,7 @@
 import { SingleBar } from 'cli-progress'
 import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
-import { Counters } from '../metrics/counters.js'
+import { C, Counters } from '../metrics/counters.js'
 import { Summary } from '../metrics/summary.js'
 import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
@@ -24,6 +24,8 @@ export interface ReplayOptions {
   onLink?: (l: LinkRecord) => void
   /** called with the pipeline when created (outputs that read its counters) */
   onPipeline?: (p: Pipeline) => void
+  /** the health counters the outputs export (default: a fresh set) */
+  counters?: Counters
 }
 
 export interface ReplayResult {
@@ -42,7 +44,7 @@ const BATCH = 20_000
 export async function replay(files: string[], o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now()
   const summary = new Summary()
-  const counters = new Counters()
+  const counters = o.counters ?? new Counters()
   const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
   const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile) : null
   const warnings: string[] = []
@@ -82,8 +84,8 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
           if (n < BATCH) break
           await new Promise<void>((r) => setImmediate(r))
         }
-        const tail = (src as { truncatedTail?: { offset: number; message?: string } | null }).truncatedTail
-        if (tail) warnings.push(`${src.name}: the last record is cut short at byte offset ${tail.offset}; everything before it was replayed`)
+        const tail = src.truncatedTail
+        if (tail !== null) warnings.push(`${src.name}: the last record is cut short at byte offset ${tail}; everything before it was replayed`)
       } finally {
         doneBytes += src.bytesTotal
         src.close()
@@ -92,6 +94,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
   } finally {
     bar?.stop()
     pipeline.finish()
+    counters.set(C.packets, pipeline.packets)
   }
   await stdoutJsonl?.close()
   await fileJsonl?.close()

@@ -32,6 +32,11 @@ export class Framer {
 
   constructor(private readonly o: FramerOptions) {}
 
+  /** start time of the frame being assembled, Infinity when none is */
+  get partialStartUs(): number {
+    return this.tailLen > 0 ? this.frameStartUs : Infinity
+  }
+
   /** bytes held while waiting for the rest of a frame */
   get buffered(): number {
     return this.tailLen

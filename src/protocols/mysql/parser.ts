@@ -230,6 +230,16 @@ export class MysqlStream implements StreamHandler {
   private orphanCounted = false
   private readonly rawSqlBytes: number
 
+  /**
+   * Start of the oldest command not yet emitted (one at a time, in order): queued, else a packet
+   * arriving. Before the command phase the login's start is not tracked here: -Infinity (unknown).
+   */
+  oldestPendingUs(): number {
+    if (this.phase !== Phase.Command) return this.phase === Phase.Off ? Infinity : -Infinity
+    const q = this.pending.peek()
+    return q !== undefined ? q.startUs : this.c2s.framer.partialStartUs
+  }
+
   constructor(private readonly ctx: ParserContext) {
     const lim: Limits = ctx.limits
     this.rawSqlBytes = Math.max(4096, lim.maxTextBytes * 8)

@@ -122,6 +122,14 @@ export class PostgresConnection implements StreamHandler {
   private db: string | undefined
   private ended = false
 
+  /** start of the oldest operation not yet emitted: queued, else a batch being sent, else a frame arriving */
+  oldestPendingUs(): number {
+    const q = this.ops.peek()
+    if (q !== undefined) return q.startUs
+    if (this.groupStartUs >= 0) return this.groupStartUs
+    return this.c2s.framer.partialStartUs
+  }
+
   constructor(private readonly ctx: ParserContext) {
     const maxFrameBytes = ctx.limits.maxFrameBytes
     this.ops = new FifoMatcher<Op>(ctx.limits.maxPendingRequests, (op) => {

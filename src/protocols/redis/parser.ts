@@ -96,6 +96,12 @@ export class RedisConnection implements StreamHandler {
     })
   }
 
+  /** start of the oldest command not yet emitted (replies come in order): queued, else arriving */
+  oldestPendingUs(): number {
+    const q = this.pending.peek()
+    return q !== undefined ? q.startUs : this.c2s.partialStartUs
+  }
+
   data(dir: Dir, chunk: Buffer, tsUs: number): void {
     if (this.ended) return
     this.seen[dir] = true

@@ -125,6 +125,11 @@ export class RespReader {
   constructor(private readonly o: RespReaderOptions) {}
 
   /** true while a value is partly read (the next bytes continue it) */
+  /** start time of the message being read, Infinity between messages */
+  get partialStartUs(): number {
+    return this.active ? this.msg.startUs : Infinity
+  }
+
   get midMessage(): boolean {
     return this.active || this.state === S.Hunt
   }
