@@ -7,14 +7,12 @@
 // Prints one JSON object: wrk requests/s without and with capture (median of the rounds; this
 // machine's neighbours make single runs noisy), the throughput loss, podtap's CPU (% of one core)
 // and RSS, packets/s, kernel drops and ring freezes, and lost requests: wrk's count minus the
-// requests podtap saw (a GET at the start of a segment's payload). Until the capture command is
-// wired, this counts requests at the decode level, not exchanges from the pipeline.
+// exchanges: wrk's count minus the answered exchanges podtap reported. The capture side is the real
+// `podtap capture` path (src/cli/capture.ts: rings, MultiSource, batches, Pipeline with parsers and
+// ordering, 1 s ticks), run in this process and stopped like SIGINT stops it.
 
 import { parseArgs } from 'node:util'
-import { openAfPacket } from '../src/capture/af-packet.js'
-import { decode } from '../src/capture/decode.js'
-import { newFrame } from '../src/capture/frame.js'
-import type { Packet } from '../src/capture/source.js'
+import { capture } from '../src/cli/capture.js'
 import { cleanupStale, createTestHost, needRoot, startNginx } from '../test/helpers/netns.js'
 import { sh } from '../test/integration/live-util.js'
 
@@ -51,46 +49,38 @@ async function main(): Promise<void> {
     const runs: Record<string, number>[] = []
     for (let r = 0; r < rounds; r++) {
       without.push((await wrk()).rps)
-      const src = openAfPacket({
-        iface: host.hostIf,
-        blockSize: Number(a['block-size']),
-        blockCount: Number(a['block-count']),
-        snaplen: Number(a.snaplen),
-      })
-      const frame = newFrame()
-      let gets = 0
-      let stop = false
-      const onPacket = (p: Packet) => {
-        // 'GET ' at the start of a payload: one per request here (small requests, keep-alive)
-        if (decode(p, frame) === 'ok' && frame.payload.length >= 4 && frame.payload.readUInt32BE(0) === 0x47455420) gets++
-      }
+      let answered = 0
+      let unanswered = 0
+      const stop = new AbortController()
       const cpu0 = process.cpuUsage()
       const t0 = performance.now()
-      const loop = (async () => {
-        for (;;) {
-          let p: Packet | null
-          while ((p = src.next()) !== null) onPacket(p)
-          if (stop) return
-          await src.wait(100)
-        }
-      })()
+      const running = capture({
+        ifaces: [host.hostIf],
+        format: 'table',
+        liveTable: false,
+        blockSize: Number(a['block-size']),
+        ringBlocks: Number(a['block-count']),
+        snaplen: Number(a.snaplen),
+        signal: stop.signal,
+        log: (m) => console.error(`podtap: ${m}`),
+        onExchange: (e) => (e.status === null ? unanswered++ : answered++),
+      })
       const res = await wrk()
-      await new Promise((r) => setTimeout(r, 2 * src.frameTimeoutMs + 50))
-      stop = true
-      await loop
+      // capture drains the rings for two block timeouts after the stop, as on SIGINT
+      stop.abort()
+      const result = await running
       const wall = (performance.now() - t0) / 1000
       const cpu = process.cpuUsage(cpu0)
-      const st = src.stats()
-      src.close()
       withCap.push(res.rps)
       runs.push({
         wrk_rps: Math.round(res.rps),
         wrk_requests: res.requests,
-        requests_seen: gets,
-        lost_requests: Math.max(0, res.requests - gets),
-        packets_per_s: Math.round(st.packets / seconds),
-        kernel_drops: st.dropped,
-        ring_freezes: st.freezes,
+        exchanges_answered: answered,
+        exchanges_unanswered: unanswered,
+        lost_exchanges: Math.max(0, res.requests - answered),
+        packets_per_s: Math.round(result.packets / seconds),
+        kernel_drops: result.kernelDrops,
+        ring_freezes: result.freezes,
         cpu_pct: +(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(1),
         rss_mb: Math.round(process.memoryUsage().rss / 1048576),
       })

@@ -94,8 +94,10 @@ export interface CaptureResult {
   kernelDrops: number
   /** times a ring was full (tp_freeze_q_cnt) */
   freezes: number
-  /** every interface captured on at some point */
+  /** interfaces captured on at some point (the first MAX_NAMES_KEPT) */
   interfaces: string[]
+  /** how many more interfaces were captured on than `interfaces` names */
+  moreInterfaces: number
   /** packets written to --pcap-out */
   pcapPackets: number
   /** packets left out of --pcap-out because their link type is not Ethernet */
@@ -111,6 +113,8 @@ const BATCH = 4096
 /** longest wait for packets before the loop looks at its stop flag again */
 const WAIT_MS = 200
 const TICK_MS = 1000
+/** interface names remembered for the totals (the count goes on past it) */
+const MAX_NAMES_KEPT = 64
 
 function defaultLog(msg: string): void {
   process.stderr.write(`podtap: ${msg}\n`)
@@ -146,6 +150,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const closedStats = { freezes: 0 }
   const byIfindex = new Map<number, AfPacketSource>()
   const everAttached: string[] = []
+  let moreAttached = 0
   let stopReason: StopReason | null = null
   let stopAtMs = Infinity
   const drainMs = 2 * frameTimeoutMs + 50
@@ -174,7 +179,11 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     const s = open(iface)
     byIfindex.set(s.ifindex, s)
     multi.add(s)
-    if (!everAttached.includes(s.name)) everAttached.push(s.name)
+    if (!everAttached.includes(s.name)) {
+      // names kept for the totals line; bounded, as --all-veth on a busy node sees endless pod churn
+      if (everAttached.length < MAX_NAMES_KEPT) everAttached.push(s.name)
+      else moreAttached++
+    }
     return s
   }
 
@@ -339,6 +348,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     kernelDrops: total.dropped,
     freezes: closedStats.freezes,
     interfaces: everAttached,
+    moreInterfaces: moreAttached,
     pcapPackets: pcap?.packets ?? 0,
     pcapSkipped,
     stopReason: stopReason ?? 'signal',
@@ -348,9 +358,11 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
 
 /** One line with the capture's own totals, e.g. for the test that compares with tshark. */
 export function captureTotalsLine(r: CaptureResult): string {
+  const n = r.interfaces.length + r.moreInterfaces
+  const names = (r.interfaces.join(', ') || 'none') + (r.moreInterfaces > 0 ? ` and ${r.moreInterfaces} more` : '')
   return (
-    `captured ${r.packets} packets on ${r.interfaces.length} interface${r.interfaces.length === 1 ? '' : 's'}` +
-    ` (${r.interfaces.join(', ') || 'none'}): ${r.kernelDrops} kernel drops, ${r.freezes} ring freezes` +
+    `captured ${r.packets} packets on ${n} interface${n === 1 ? '' : 's'}` +
+    ` (${names}): ${r.kernelDrops} kernel drops, ${r.freezes} ring freezes` +
     (r.pcapPackets > 0 || r.pcapSkipped > 0 ? `, ${r.pcapPackets} packets written to pcap` : '')
   )
 }

@@ -42,8 +42,8 @@ export class LiveTable {
   }
 
   draw(s: LiveStatus, summary: Summary): void {
-    const rows = this.out.rows ?? 40
-    const width = this.out.columns ?? 120
+    const rows = this.out.rows || 40
+    const width = this.out.columns || 120
     const head = [
       `${s.title} on ${s.interfaces.length === 0 ? '(no interface yet)' : shorten(s.interfaces.join(', '), width - s.title.length - 4)}`,
       `${fmtElapsed(s.elapsedS)}  ${fmtRate(s.packetsPerS)} packets/s  ${s.packets} packets  ${s.kernelDrops} kernel drops  ` +
@@ -53,7 +53,8 @@ export class LiveTable {
     const logs = this.logs.length ? ['', ...this.logs] : []
     // the table's own header and borders take 3 lines, the "more rows" note 1
     const maxRows = Math.max(1, rows - head.length - logs.length - 5)
-    const table = summary.totals.exchanges === 0 ? 'no exchanges yet\n' : renderSummary(summary, { maxRows, width })
+    // renderSummary sizes only the resource column, to width - 100; its other columns take about 115
+    const table = summary.totals.exchanges === 0 ? 'no exchanges yet\n' : renderSummary(summary, { maxRows, width: width - 16 })
     const lines = [...head, ...table.replace(/\n$/, '').split('\n'), ...logs].map((l) => shorten(l, width))
     const text = (this.started ? '' : HIDE_CURSOR + '\x1b[2J') + HOME + lines.join(ERASE_EOL + '\n') + ERASE_EOL + '\n' + ERASE_BELOW
     this.started = true

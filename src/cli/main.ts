@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_LIMITS, type Limits } from '../config.js'
 import { PodtapError } from '../errors.js'
 import { knownProtocolIds } from '../protocols/registry.js'
+import { capture, printCaptureResult, splitList, stopOnSignals } from './capture.js'
+import { demo, printDemoResult } from './demo.js'
 import { printReplayResult, replay } from './replay.js'
 
 function intArg(name: string, min: number, max: number) {
@@ -12,6 +14,14 @@ function intArg(name: string, min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`)
     return n
   }
+}
+
+function portList(v: string): number[] {
+  return splitList(v).map((p) => {
+    const n = Number(p)
+    if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new InvalidArgumentError(`port ${p} is not 1..65535`)
+    return n
+  })
 }
 
 function protocolList(v: string): string[] {
@@ -80,12 +90,94 @@ export function buildProgram(): Command {
     const r = await replay(files, ro)
     printReplayResult(r, ro)
   })
+  const cp = program
+    .command('capture')
+    .description('capture live on network interfaces (eBPF socket filter + AF_PACKET ring) and report what it finds')
+    .option('--iface <list>', 'interfaces to capture on, comma-separated (pod veths, eth0, lo...)', splitList)
+    .option('--all-veth', 'every veth interface (pods, containers), also those that appear while capturing', false)
+    .addOption(new Option('--format <format>', 'table: summary per endpoint/method/resource/status (redrawn live on a terminal); jsonl: one exchange per line on stdout as they complete').choices(['table', 'jsonl']).default('table'))
+    .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
+    .option('--jsonl <file>', 'also write every exchange as JSON Lines to this file')
+    .option('--pcap-out <file>', 'write every captured packet to this pcap file (Ethernet link type; tcpdump/Wireshark read it)')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C or SIGTERM)', intArg('--duration', 1, 31_536_000))
+    .addOption(new Option('--snaplen <bytes>', 'bytes kept per packet').argParser(intArg('--snaplen', 64, 262_144)).default(262_144))
+    .option('--ports <list>', 'only TCP segments to or from these ports, comma-separated (filtered in the kernel; for host-network pods on a shared interface)', portList)
+    .option('--protocols <list>', 'only these protocols, comma-separated (default: all)', protocolList)
+    .option('--ring-blocks <n>', 'ring size per interface in 1 MiB blocks (default 16, 4 with --all-veth); more absorbs longer bursts', intArg('--ring-blocks', 2, 4096))
+    .addOption(new Option('--frame-timeout <ms>', 'hand a partly filled ring block over after this long').argParser(intArg('--frame-timeout', 1, 60_000)).default(50).hideHelp())
+  addLimitOptions(cp)
+  // TODO(outputs): addOutputOptions(cp) and an OutputHub fed through capture()'s onExchange/onLink/onTick
+  cp.addHelpText(
+    'after',
+    '\nPermissions: live capture needs CAP_BPF and CAP_NET_RAW (root has both; before Linux 5.8\n' +
+      'CAP_SYS_ADMIN instead of CAP_BPF). CAP_NET_ADMIN and CAP_PERFMON are not needed for capture\n' +
+      '(the TLS uprobes will need CAP_PERFMON). To run without root, grant exactly these, e.g.\n' +
+      '  setpriv --reuid=USER --regid=GROUP --clear-groups --inh-caps=+bpf,+net_raw --ambient-caps=+bpf,+net_raw podtap capture ...\n' +
+      '  systemd: AmbientCapabilities=CAP_BPF CAP_NET_RAW\n' +
+      '  Kubernetes: securityContext.capabilities.add: [BPF, NET_RAW] with hostNetwork: true\n' +
+      'Also needed: libbpf 1.x (apt-get install libbpf1) and /sys mounted.\n' +
+      '\nExamples:\n  podtap capture --iface eth0 --ports 80,6379\n  podtap capture --all-veth --format jsonl > exchanges.jsonl\n' +
+      '  podtap capture --iface lo --duration 30 --pcap-out lo.pcap\n' +
+      '\nCtrl-C (SIGINT) or SIGTERM stops cleanly: what is already captured is analysed, the summary printed, exit 0.\n' +
+      'Exit codes: 0 ok, 1 runtime failure (permissions, BPF, libbpf), 2 bad usage or an unknown interface.',
+  )
+  cp.action(async (o: Record<string, unknown>) => {
+    const co = {
+      ifaces: o.iface as string[] | undefined,
+      allVeth: Boolean(o.allVeth),
+      format: o.format as 'table' | 'jsonl',
+      summary: Boolean(o.summary),
+      jsonlFile: o.jsonl as string | undefined,
+      pcapOut: o.pcapOut as string | undefined,
+      durationS: o.duration as number | undefined,
+      snaplen: o.snaplen as number,
+      ports: o.ports as number[] | undefined,
+      protocols: o.protocols as string[] | undefined,
+      ringBlocks: o.ringBlocks as number | undefined,
+      frameTimeoutMs: o.frameTimeout as number,
+      limits: limitsFrom(o),
+    }
+    const stop = stopOnSignals()
+    try {
+      const r = await capture({ ...co, signal: stop.signal, onReady: (ifs) => process.stderr.write(`podtap: capturing on ${ifs.join(', ') || '(veths as they appear)'}; Ctrl-C to stop\n`) })
+      printCaptureResult(r, co)
+    } finally {
+      stop.dispose()
+    }
+  })
+
+  const dm = program
+    .command('demo')
+    .description('create test pods (network namespaces with nginx, Redis and PostgreSQL), drive traffic between them and capture it live')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', intArg('--duration', 1, 86_400))
+    .addOption(new Option('--format <format>', 'table: live summary table; jsonl: one exchange per line on stdout').choices(['table', 'jsonl']).default('table'))
+    .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
+    .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
+  dm.addHelpText(
+    'after',
+    '\nNeeds root (network namespaces, veths, live capture) and Debian packages:\n' +
+      '  apt-get install -y nginx-light redis-server postgresql\n' +
+      'PostgreSQL is optional (left out with a message when missing). Every namespace, process and temp\n' +
+      'directory the demo creates is removed on exit (Ctrl-C, --duration, or an error).',
+  )
+  dm.action(async (o: Record<string, unknown>) => {
+    const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }
+    const stop = stopOnSignals()
+    try {
+      const r = await demo({ ...d, signal: stop.signal })
+      printDemoResult(r, d)
+    } finally {
+      stop.dispose()
+    }
+  })
   return program
 }
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram()
   program.exitOverride()
+  // subcommands copy settings when created, so they need it too (else a bad option value exits 1, not 2)
+  for (const c of program.commands) c.exitOverride()
   try {
     await program.parseAsync(argv)
   } catch (err) {

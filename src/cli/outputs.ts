@@ -6,7 +6,9 @@
 // tick() from a timer during live capture, close() once at the end (bounded in time: each output
 // flushes what it can within its own deadline).
 
+import * as dns from 'node:dns/promises'
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { limitsWith, type Limits } from '../config.js'
 import { PodtapError, SinkError, UsageError } from '../errors.js'
@@ -143,6 +145,7 @@ export async function buildOutputs(o: OutputOptions, counters: Counters): Promis
           counters,
           limits,
           closeTimeoutMs: o.influxCloseTimeoutMs,
+          windowUs: (o.window ?? DEFAULT_WINDOW_SECONDS) * 1e6,
           log,
         }),
       )
@@ -219,9 +222,26 @@ export class OutputHub {
     return this.outputs.length === 0
   }
 
-  /** endpoints live capture must leave out (see Output.ownEndpoints) */
+  /** endpoints live capture must leave out (see Output.ownEndpoints); ip may be a host name */
   ownEndpoints(): Endpoint[] {
     return this.outputs.flatMap((x) => x.ownEndpoints?.() ?? [])
+  }
+
+  /**
+   * ownEndpoints() with host names resolved to every address they have (e.g. --influx-url
+   * http://influxdb.monitoring:8086), for a packet filter. A name that does not resolve is left out
+   * (the sink cannot reach it either, so it sends no traffic to capture).
+   */
+  async ownAddresses(): Promise<Endpoint[]> {
+    const out: Endpoint[] = []
+    for (const ep of this.ownEndpoints()) {
+      if (net.isIP(ep.ip)) out.push(ep)
+      else {
+        const addrs = await dns.lookup(ep.ip, { all: true }).catch(() => [])
+        for (const a of addrs) out.push({ ip: a.address, port: ep.port })
+      }
+    }
+    return out
   }
 
   /** Emits the last window, then closes every output; rejects with the first failure after all closed. */

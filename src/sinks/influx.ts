@@ -89,6 +89,8 @@ export interface InfluxSinkOptions {
   /** drops and write errors are logged at most once per this interval (default 30 s) */
   logIntervalMs?: number
   log?: (msg: string) => void
+  /** the RED window (OutputHub's); l7_status uses it until the first window arrives (default 15 s) */
+  windowUs?: number
   /** value of the 'agent' tag on every point: which podtap wrote it (default $NODE_NAME, else the host name) */
   agent?: string
 }
@@ -224,7 +226,6 @@ export class InfluxSink {
   private readonly statuses = new CappedValues(MAX_STATUSES_PER_SERVER, MAX_CAPPED_SERVERS)
   /** l7_status cells of the open window, keyed by window start then tag set */
   private statusCells = new Map<string, StatusCell>()
-  private statusWindowUs = -1
   private windowUs = DEFAULT_WINDOW_US
   /** timestamp of the last window written (podtap_health is refreshed there at close) */
   private lastWindowTs: string | null = null
@@ -259,6 +260,7 @@ export class InfluxSink {
     this.queue = new LineQueue(Math.max(1, o.limits.maxSinkQueue))
     this.report = new RateLimitedReport(o.logIntervalMs ?? 30_000, o.log ?? ((m) => process.stderr.write(`podtap: ${m}\n`)))
     this.methods = new CappedValues(o.limits.maxMethodsPerServer, MAX_CAPPED_SERVERS)
+    this.windowUs = o.windowUs ?? DEFAULT_WINDOW_US
     // the client library logs every failed write on the console; this sink reports instead
     if (!libraryLoggerSilenced) {
       setLogger({ error: () => undefined, warn: () => undefined })
@@ -298,18 +300,27 @@ export class InfluxSink {
   }
 
   onExchange(e: Exchange): void {
-    if (this.closing) return
+    if (this.closing) {
+      if (this.o.traces) this.drop(1, 'exchange after close()')
+      return
+    }
     this.countStatus(e)
     if (this.o.traces) this.enqueue(this.tracePoint(e))
   }
 
   onLink(l: LinkRecord): void {
-    if (this.closing) return
+    if (this.closing) {
+      this.drop(1, 'link after close()')
+      return
+    }
     this.enqueue(this.linkPoint(l))
   }
 
   onWindow(s: RedSnapshot): void {
-    if (this.closing) return
+    if (this.closing) {
+      this.drop(s.series.length, 'window after close()')
+      return
+    }
     this.windowUs = s.windowUs
     const ts = nsTime(s.windowStartUs, 0)
     for (const series of s.series) this.enqueue(this.rpcPoint(series, s.windowUs, ts))
@@ -414,7 +425,6 @@ export class InfluxSink {
       peerTags(tags, e.server)
       c = { tags, count: 0, errors: 0 }
       this.statusCells.set(key, c)
-      if (this.statusWindowUs < 0 || w < this.statusWindowUs) this.statusWindowUs = w
     }
     c.count++
     if (e.error) c.errors++

@@ -71,6 +71,18 @@ interface CollectedMetric {
 
 const L7_LABELS = ['protocol', 'server', 'method', 'namespace', 'pod', 'service'] as const
 
+/** label sets remembered per distinct exchange shape; past this the cache starts over */
+const LABEL_CACHE_ENTRIES = 16_384
+
+interface LabelSet {
+  /** labels of the duration histogram and the error counter */
+  base: Record<string, string>
+  /** base + status_class (+ route) for the request counter */
+  request: Record<string, string>
+  /** caps this shape's labels were folded by (counted per exchange) */
+  folded: string[]
+}
+
 export class PrometheusSink {
   readonly name = 'prometheus'
   readonly registry = new Registry()
@@ -82,6 +94,7 @@ export class PrometheusSink {
   private readonly methods: CappedValues
   private readonly routes: CappedValues
   private readonly health = new Map<string, CollectedMetric>()
+  private readonly labelCache = new Map<string, LabelSet>()
   private server: http.Server | null = null
   private closed = false
 
@@ -125,19 +138,38 @@ export class PrometheusSink {
   }
 
   onExchange(e: Exchange): void {
-    const server = this.serverLabel(e.server)
-    const method = this.capped(this.methods, server, e.method, 'metrics_methods_per_server')
-    const l = peerLabels(e.protocol, server, e.server)
-    l.method = method
-    const route =
-      (e.protocol === 'http' || e.protocol === 'http2') && e.resource !== undefined
-        ? this.capped(this.routes, server, templatePath(e.resource), 'metrics_routes_per_server')
-        : ''
-    const rl: Record<string, string> = { ...l, status_class: statusClass(e.protocol, e.status, e.error) }
-    if (route !== '') rl.route = route
-    this.requests.inc(rl)
-    if (e.error) this.errors.inc(l)
-    if (e.status !== null) this.duration.observe(l, Math.max(0, e.endUs - e.startUs) / 1e6)
+    const cls = statusClass(e.protocol, e.status, e.error)
+    // label decisions are stable (caps only ever fold new values), so they are worked out once per
+    // distinct exchange shape; caps_hit still counts every exchange that was folded
+    const key = `${e.protocol}\0${e.server.ip}\0${e.server.port}\0${e.method}\0${cls}\0${e.resource ?? ''}\0${e.server.namespace ?? ''}\0${e.server.pod ?? ''}\0${e.server.service ?? ''}`
+    let ls = this.labelCache.get(key)
+    if (ls === undefined) {
+      ls = this.labelsFor(e, cls)
+      if (this.labelCache.size >= LABEL_CACHE_ENTRIES) this.labelCache.clear()
+      this.labelCache.set(key, ls)
+    }
+    for (const cap of ls.folded) this.o.counters.inc(C.capsHit, { cap })
+    this.requests.inc(ls.request)
+    if (e.error) this.errors.inc(ls.base)
+    if (e.status !== null) this.duration.observe(ls.base, Math.max(0, e.endUs - e.startUs) / 1e6)
+  }
+
+  private labelsFor(e: Exchange, cls: string): LabelSet {
+    const folded: string[] = []
+    const ep = endpointLabel(e.server.ip, e.server.port)
+    const server = this.methods.owner(ep)
+    if (server !== ep) folded.push('metrics_servers')
+    const method = this.methods.value(server, e.method)
+    if (method !== e.method) folded.push('metrics_methods_per_server')
+    const base = peerLabels(e.protocol, server, e.server)
+    base.method = method
+    const request: Record<string, string> = { ...base, status_class: cls }
+    if ((e.protocol === 'http' || e.protocol === 'http2') && e.resource !== undefined) {
+      const t = templatePath(e.resource)
+      request.route = this.routes.value(server, t)
+      if (request.route !== t) folded.push('metrics_routes_per_server')
+    }
+    return { base, request, folded }
   }
 
   onLink(k: LinkRecord): void {
@@ -185,12 +217,6 @@ export class PrometheusSink {
     const label = this.methods.owner(ep)
     if (label !== ep) this.o.counters.inc(C.capsHit, { cap: 'metrics_servers' })
     return label
-  }
-
-  private capped(cv: CappedValues, owner: string, v: string, cap: string): string {
-    const out = cv.value(owner, v)
-    if (out !== v) this.o.counters.inc(C.capsHit, { cap })
-    return out
   }
 
   private async listen(port: number, host: string): Promise<void> {

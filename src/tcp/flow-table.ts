@@ -69,6 +69,8 @@ let lastFlowId = 0
 
 class Flow implements FlowInfo, ReassemblyEvents {
   readonly id: number
+  /** the next live flow with the same port pair (FlowTable.byPorts chain) */
+  samePorts: Flow | null = null
   client: Endpoint
   server: Endpoint
   roleSource: RoleSource
@@ -188,6 +190,8 @@ export class FlowTable {
   private readonly lingerUs: number
 
   private readonly flows = new Map<string, Flow>()
+  /** live flows by port pair (see lookup) */
+  private readonly byPorts = new Map<number, Flow>()
   /** least recently used first */
   private head: Flow | null = null
   private tail: Flow | null = null
@@ -220,9 +224,9 @@ export class FlowTable {
 
     let flow = this.last
     if (flow === null || !sameFlow(flow, f)) {
-      const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
-      flow = this.flows.get(key) ?? null
+      flow = this.lookup(f)
       if (flow === null) {
+        const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
         if (!syn) {
           // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a
           // closed connection are swallowed
@@ -304,10 +308,36 @@ export class FlowTable {
       this.finish(this.head, 'evicted', f.tsUs)
     }
     this.flows.set(key, flow)
+    const pk = portsKey(flow.client.port, flow.server.port)
+    flow.samePorts = this.byPorts.get(pk) ?? null
+    this.byPorts.set(pk, flow)
     this.append(flow)
     this.counters.inc(C.flowsCreated)
     this.counters.set(C.flowsActive, this.flows.size)
     return flow
+  }
+
+  /**
+   * The live flow of a segment without building its string key: flows are indexed by their port pair
+   * (a number), and the few flows sharing one are told apart by address.
+   */
+  private lookup(f: Frame): Flow | null {
+    let x = this.byPorts.get(portsKey(f.srcPort, f.dstPort)) ?? null
+    while (x !== null && !sameFlow(x, f)) x = x.samePorts
+    return x
+  }
+
+  private unindex(flow: Flow): void {
+    const pk = portsKey(flow.client.port, flow.server.port)
+    let x = this.byPorts.get(pk) ?? null
+    if (x === flow) {
+      if (flow.samePorts === null) this.byPorts.delete(pk)
+      else this.byPorts.set(pk, flow.samePorts)
+    } else {
+      while (x !== null && x.samePorts !== flow) x = x.samePorts
+      if (x !== null) x.samePorts = flow.samePorts
+    }
+    flow.samePorts = null
   }
 
   /** Who is the client, from the first segment of a flow: [source is client, how we know]. */
@@ -342,6 +372,7 @@ export class FlowTable {
     flow.s2c.flush(tsUs)
     flow.ended = true
     this.flows.delete(flow.key)
+    this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
     if (reason === 'fin' || reason === 'rst') this.remember(flow.key, tsUs)
@@ -398,6 +429,11 @@ export class FlowTable {
 }
 
 /** The frame belongs to `flow`, in either direction. */
+/** both directions' port pair as one number */
+function portsKey(a: number, b: number): number {
+  return a < b ? a * 65536 + b : b * 65536 + a
+}
+
 function sameFlow(flow: Flow, f: Frame): boolean {
   const c = flow.client
   const s = flow.server

@@ -1,0 +1,753 @@
+// Captures follow the pods: one ring per local pod's host veth, attached when the pod is selected and
+// its veth is found, detached when it goes, re-attached when its veth changes; host-network pods on
+// the node's interfaces with the BPF port allow-list; and the packet/record filter that makes
+// same-node traffic count once.
+//
+//   informers (watch.ts) ──pod add/update/delete──> K8sAttachment ──open/close──> MultiSource members
+//                                                    │ VethResolver (veth.ts)
+//   capture loop: for each packet  accept(p)?  ──> Pipeline ──> exchange(e)? (enrich + NAT dedupe) ──> outputs
+//
+// Same-node traffic (docs/architecture.md "Pods on one node"):
+//   * Pod A to pod B directly: the same packet passes A's veth and B's veth. Both copies are identical
+//     (same 4-tuple, same bytes, microseconds apart), so which one is kept changes nothing in the
+//     records; accept() keeps the copy on the lower ifindex of the two veths and drops the other, with
+//     no per-flow state. A copy is dropped only when the veth it defers to was capturing at the
+//     packet's time (attach time recorded), so nothing is lost while one side attaches.
+//   * Pod A to a Service ClusterIP whose backend is pod B on this node (kube-proxy DNAT in the host
+//     namespace): A's veth shows A->ClusterIP, B's veth A->B; two different 4-tuples, one connection.
+//     The server-side view is kept (it names the pod that answered): when B's veth saw A's SYN from
+//     the same client ip:port within NAT_PAIR_US of A's SYN to the ClusterIP, records of A's view are
+//     dropped by exchange()/link(). Connections already open when capture began (no SYN seen) are
+//     reported from both sides.
+//
+// Lifetime: every ring opened here is closed by detach or close(); nothing else holds one. Pod
+// churn of any length leaves the fd count flat (test/integration/k8s-churn.test.ts).
+
+import { networkInterfaces } from 'node:os'
+import { isIPv4 } from 'node:net'
+import { MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
+import { readInterface } from '../capture/interfaces.js'
+import { BPF_ABI } from '../capture/bpf-abi.js'
+import { LinkType, type Packet, type PacketSource } from '../capture/source.js'
+import type { Counters } from '../metrics/counters.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+import type { Exchange } from '../records.js'
+import type { ClusterIndex } from './identity.js'
+import { keyOf, type Pod } from './objects.js'
+import type { Selection } from './selection.js'
+import { VethResolver, type VethMethod } from './veth.js'
+
+export type PodCaptureState =
+  | 'attached' // a ring on the pod's veth
+  | 'pending' // selected, veth not found yet (retried)
+  | 'excluded' // not selected
+  | 'host-network' // captured on the node's interfaces by port
+  | 'not-running' // Succeeded/Failed
+  | 'no-ip' // not scheduled/started yet
+
+export interface PodView {
+  namespace: string
+  name: string
+  ips: string[]
+  state: PodCaptureState
+  iface?: string
+  ifindex?: number
+  method?: VethMethod
+  error?: string
+  ports?: number[]
+}
+
+export interface IfaceView {
+  name: string
+  ifindex: number
+  /** 'pod' (a pod's veth) or 'node' (host-network pods' ports) */
+  role: 'pod' | 'node'
+  pods: string[]
+  packets: number
+  dropped: number
+  ports?: number[]
+}
+
+/** The ring a source opener gets asked for; `ports` only for node interfaces. */
+export interface OpenRequest {
+  iface: string
+  ports?: readonly number[]
+}
+
+/** What K8sAttachment needs of a capture source (AfPacketSource has it all). */
+export type CaptureSource = PacketSource & {
+  readonly ifindex: number
+  setPorts?(ports: readonly number[] | null): void
+}
+
+export interface K8sAttachmentOptions {
+  multi: MultiSource
+  index: ClusterIndex
+  selection: Selection
+  resolver?: VethResolver
+  /** opens a ring (default openAfPacket with RING_DEFAULTS) */
+  open?: (r: OpenRequest) => CaptureSource
+  log?: (msg: string) => void
+  counters?: Counters
+  /** first retry of a pod whose veth is not found yet; doubles to retryMaxMs. Default 100 ms */
+  retryInitialMs?: number
+  /** default 2000 ms */
+  retryMaxMs?: number
+  /** attached pods are re-checked (ring ended? veth replaced?) this often. Default 1000 ms */
+  recheckMs?: number
+  /** a deleted pod's ring is read this long more before it closes (the last block's packets). Default 150 ms */
+  detachGraceMs?: number
+  /** capture host-network pods on the node's interfaces (default true) */
+  hostNetwork?: boolean
+  /** the node interfaces for host-network pods (default: those holding the node's addresses) */
+  nodeIfaces?: readonly string[]
+}
+
+/** Ring per pod veth: 8 blocks of 256 KiB (2 MiB); GSO packets (<= 64 KiB) fit a block. */
+export const RING_DEFAULTS = { blockSize: 1 << 18, blockCount: 8, frameTimeoutMs: 50 } as const
+
+/** A client SYN to a ClusterIP and the server-side SYN of the same client ip:port closer than this are one connection. */
+const NAT_PAIR_US = 1_000_000
+/** SYNs remembered for the ClusterIP pairing (per map); the oldest go first. */
+const SYN_MEMORY = 65_536
+
+interface Tracked {
+  key: string
+  pod: Pod
+  state: PodCaptureState
+  source: CaptureSource | null
+  ifname?: string
+  method?: VethMethod
+  error?: string
+  /** bumped on every pod update: an async resolution of an older version is discarded */
+  gen: number
+  attempts: number
+  retryTimer: NodeJS.Timeout | null
+  busy: boolean
+}
+
+interface Owner {
+  ifindex: number
+  /** capture time (µs) from which this veth's ring sees the address's packets */
+  sinceUs: number
+}
+
+/** Addresses in the forms accept() compares without allocating: IPv4 as a uint32, IPv6 as 32 hex digits. */
+function ipKey(ip: string): number | string {
+  if (isIPv4(ip)) {
+    const p = ip.split('.')
+    return ((+p[0]! << 24) >>> 0) + (+p[1]! << 16) + (+p[2]! << 8) + +p[3]!
+  }
+  // expand '::' and write every group as 4 hex digits
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined]
+  const h = head ? head.split(':') : []
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : []
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
+  return groups.map((g) => g.padStart(4, '0').toLowerCase()).join('')
+}
+
+const TCP_SYN = 0x02
+const TCP_ACK = 0x10
+
+/** What accept() reads of a packet; one object, reused. */
+interface Peek {
+  v: 0 | 4 | 6
+  src4: number
+  dst4: number
+  src6: string
+  dst6: string
+  sport: number
+  dport: number
+  /** -1 when the ports could not be read (fragment, extension headers) */
+  flags: number
+}
+
+/** Reads the addresses, ports and TCP flags of an Ethernet/VLAN or raw IP packet into `o`. */
+function peek(p: Packet, o: Peek): void {
+  const d = p.data
+  o.v = 0
+  o.flags = -1
+  let off = 0
+  let type: number
+  if (p.linkType === LinkType.ETHERNET) {
+    if (d.length < 14) return
+    type = d.readUInt16BE(12)
+    off = 14
+    while ((type === 0x8100 || type === 0x88a8) && d.length >= off + 4) {
+      type = d.readUInt16BE(off + 2)
+      off += 4
+    }
+  } else if (p.linkType === LinkType.RAW) {
+    if (d.length < 1) return
+    type = d[0]! >> 4 === 6 ? 0x86dd : 0x0800
+  } else return
+  if (type === 0x0800) {
+    if (d.length < off + 20) return
+    o.v = 4
+    o.src4 = d.readUInt32BE(off + 12)
+    o.dst4 = d.readUInt32BE(off + 16)
+    const ihl = (d[off]! & 0x0f) * 4
+    const frag = d.readUInt16BE(off + 6) & 0x1fff
+    const t = off + ihl
+    if (d[off + 9] === 6 && frag === 0 && d.length >= t + 14) {
+      o.sport = d.readUInt16BE(t)
+      o.dport = d.readUInt16BE(t + 2)
+      o.flags = d[t + 13]!
+    }
+  } else if (type === 0x86dd) {
+    if (d.length < off + 40) return
+    o.v = 6
+    o.src6 = d.toString('hex', off + 8, off + 24)
+    o.dst6 = d.toString('hex', off + 24, off + 40)
+    const t = off + 40
+    if (d[off + 6] === 6 && d.length >= t + 14) {
+      o.sport = d.readUInt16BE(t)
+      o.dport = d.readUInt16BE(t + 2)
+      o.flags = d[t + 13]!
+    }
+  }
+}
+
+/** A bounded map: past `cap` entries the oldest inserted goes. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly cap: number) {
+    super()
+  }
+  override set(k: K, v: V): this {
+    if (super.has(k)) super.delete(k)
+    else if (this.size >= this.cap) super.delete(this.keys().next().value as K)
+    return super.set(k, v)
+  }
+}
+
+export class K8sAttachment {
+  private readonly tracked = new Map<string, Tracked>()
+  /** attached pod rings by ifindex */
+  private readonly byIfindex = new Map<number, Tracked>()
+  /** node-interface rings (host-network pods) by ifindex */
+  private readonly nodeRings = new Map<number, CaptureSource>()
+  private nodePorts = new Set<number>()
+  /** addresses of attached pods -> the veth their packets are captured on */
+  private readonly owner4 = new Map<number, Owner>()
+  private readonly owner6 = new Map<string, Owner>()
+  private readonly nodeIp4 = new Set<number>()
+  private readonly nodeIp6 = new Set<string>()
+  private readonly clusterIp4 = new Set<number>()
+  private readonly clusterIp6 = new Set<string>()
+  private serviceVersion = -1
+  /** client ip:port -> time of its SYN to a ClusterIP (seen on its own veth) */
+  private readonly synToVip = new BoundedMap<number | string, number>(SYN_MEMORY)
+  /** client ip:port -> time its SYN reached a local pod's veth (server side) */
+  private readonly synAtServer = new BoundedMap<number | string, number>(SYN_MEMORY)
+  private readonly resolver: VethResolver
+  private readonly open: (r: OpenRequest) => CaptureSource
+  private readonly log: (msg: string) => void
+  private readonly recheck: NodeJS.Timeout
+  private closed = false
+  private readonly pk: Peek = { v: 0, src4: 0, dst4: 0, src6: '', dst6: '', sport: 0, dport: 0, flags: -1 }
+  private inFlight = 0
+  private readonly idleWaiters: (() => void)[] = []
+  private saidNoNodeIface = false
+  /** packets dropped as the second copy of same-node traffic; records dropped as the client view of a local ClusterIP connection */
+  readonly dedupe = { packets: 0, exchanges: 0, links: 0 }
+
+  constructor(private readonly o: K8sAttachmentOptions) {
+    this.resolver = o.resolver ?? new VethResolver()
+    this.log = o.log ?? (() => undefined)
+    this.open =
+      o.open ??
+      ((r) =>
+        openAfPacket({
+          iface: r.iface,
+          ports: r.ports,
+          blockSize: RING_DEFAULTS.blockSize,
+          blockCount: RING_DEFAULTS.blockCount,
+          frameTimeoutMs: RING_DEFAULTS.frameTimeoutMs,
+        }) as AfPacketSource)
+    o.selection.onChange(() => this.reconcileAll())
+    this.recheck = setInterval(() => this.checkAttached(), o.recheckMs ?? 1000)
+    this.recheck.unref()
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // pod events (the Pods informer of this node)
+
+  podUpserted(p: Pod): void {
+    if (this.closed) return
+    const key = keyOf(p)
+    let t = this.tracked.get(key)
+    if (t === undefined) {
+      t = { key, pod: p, state: 'no-ip', source: null, gen: 0, attempts: 0, retryTimer: null, busy: false }
+      this.tracked.set(key, t)
+    } else {
+      t.pod = p
+      t.gen++
+    }
+    this.resolver.invalidate()
+    this.evaluate(t)
+  }
+
+  podDeleted(p: Pod): void {
+    const key = keyOf(p)
+    const t = this.tracked.get(key)
+    if (t === undefined) return
+    this.tracked.delete(key)
+    t.gen++
+    if (t.retryTimer !== null) clearTimeout(t.retryTimer)
+    const was = t.state
+    this.detach(t, true)
+    if (was === 'attached') this.log(`kubernetes: pod ${key} deleted: capture on ${t.ifname} stopped`)
+    if (was === 'host-network') this.updateNodeRings()
+  }
+
+  /** Re-decides every pod (the selection changed). */
+  reconcileAll(): void {
+    for (const t of this.tracked.values()) this.evaluate(t)
+    this.updateNodeRings()
+  }
+
+  /** Resolves once no resolution is in flight (tests, and the CLI before it says "ready"). */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve()
+    return new Promise((r) => this.idleWaiters.push(r))
+  }
+
+  private desired(p: Pod): PodCaptureState | 'veth' {
+    if (p.status.phase === 'Succeeded' || p.status.phase === 'Failed') return 'not-running'
+    if (!this.o.selection.matches(p)) return 'excluded'
+    if (p.spec.hostNetwork) return 'host-network'
+    if (p.status.podIPs.length === 0) return 'no-ip'
+    return 'veth'
+  }
+
+  private evaluate(t: Tracked): void {
+    const want = this.desired(t.pod)
+    if (want !== 'veth') {
+      const wasHostNet = t.state === 'host-network'
+      if (t.state === 'attached') this.log(`kubernetes: pod ${t.key} ${want}: capture on ${t.ifname} stopped`)
+      this.detach(t, false)
+      t.state = want
+      t.error = undefined
+      if (wasHostNet || want === 'host-network') this.updateNodeRings()
+      return
+    }
+    if (t.state === 'host-network') {
+      t.state = 'pending'
+      this.updateNodeRings()
+    }
+    if (t.state === 'attached') {
+      // still the same addresses? (an update may have changed nothing that matters)
+      if (this.ownsIps(t)) return
+      this.detach(t, false)
+    }
+    if (t.state !== 'pending') t.attempts = 0
+    t.state = 'pending'
+    void this.resolveAndAttach(t)
+  }
+
+  private ownsIps(t: Tracked): boolean {
+    if (t.source === null) return false
+    return t.pod.status.podIPs.every((ip) => {
+      const k = ipKey(ip)
+      const o = typeof k === 'number' ? this.owner4.get(k) : this.owner6.get(k)
+      return o !== undefined && o.ifindex === t.source!.ifindex
+    })
+  }
+
+  private async resolveAndAttach(t: Tracked): Promise<void> {
+    if (t.busy) {
+      // a resolution is running: it rechecks the generation when it ends
+      return
+    }
+    if (t.retryTimer !== null) {
+      clearTimeout(t.retryTimer)
+      t.retryTimer = null
+    }
+    t.busy = true
+    this.inFlight++
+    try {
+      for (;;) {
+        const gen = t.gen
+        const r = await this.resolver.resolve({ uid: t.pod.metadata.uid, ips: t.pod.status.podIPs })
+        if (this.closed || this.tracked.get(t.key) !== t) return
+        if (gen !== t.gen) {
+          // the pod changed meanwhile: decide again
+          if (this.desired(t.pod) !== 'veth') return this.evaluate(t)
+          continue
+        }
+        if (t.state !== 'pending') return
+        if ('error' in r) {
+          t.error = r.error
+          t.attempts++
+          if (t.attempts === 8) this.log(`kubernetes: pod ${t.key}: no veth to capture on yet: ${r.error}`)
+          const delay = Math.min((this.o.retryInitialMs ?? 100) * 2 ** (t.attempts - 1), this.o.retryMaxMs ?? 2000)
+          t.retryTimer = setTimeout(() => {
+            t.retryTimer = null
+            if (t.state === 'pending' && this.tracked.get(t.key) === t) void this.resolveAndAttach(t)
+          }, delay)
+          t.retryTimer.unref()
+          return
+        }
+        let src: CaptureSource
+        try {
+          src = this.open({ iface: r.name })
+        } catch (e) {
+          t.error = `cannot capture on ${r.name}: ${(e as Error).message}`
+          t.attempts++
+          this.o.counters?.inc('k8s_attach_errors')
+          t.retryTimer = setTimeout(() => {
+            t.retryTimer = null
+            if (t.state === 'pending' && this.tracked.get(t.key) === t) void this.resolveAndAttach(t)
+          }, Math.min((this.o.retryInitialMs ?? 100) * 2 ** t.attempts, this.o.retryMaxMs ?? 2000))
+          t.retryTimer.unref()
+          return
+        }
+        const other = this.byIfindex.get(src.ifindex)
+        if (other !== undefined && other !== t) {
+          // two pods resolved to one veth (an IP reused before the old pod's sandbox went): the
+          // newer claim wins, the other is resolved again
+          this.detach(other, false)
+          other.state = 'pending'
+          void this.resolveAndAttach(other)
+        }
+        this.attachRing(t, src, r.name, r.method)
+        return
+      }
+    } finally {
+      t.busy = false
+      this.inFlight--
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w()
+    }
+  }
+
+  private attachRing(t: Tracked, src: CaptureSource, ifname: string, method: VethMethod): void {
+    const sinceUs = Date.now() * 1000
+    t.source = src
+    t.ifname = ifname
+    t.method = method
+    t.state = 'attached'
+    t.error = undefined
+    t.attempts = 0
+    this.byIfindex.set(src.ifindex, t)
+    for (const ip of t.pod.status.podIPs) {
+      const k = ipKey(ip)
+      if (typeof k === 'number') this.owner4.set(k, { ifindex: src.ifindex, sinceUs })
+      else this.owner6.set(k, { ifindex: src.ifindex, sinceUs })
+    }
+    this.o.multi.add(src)
+    this.o.counters?.inc('k8s_attached')
+    this.log(`kubernetes: capturing pod ${t.key} on ${ifname} (ifindex ${src.ifindex}, found by ${method})`)
+  }
+
+  /** Closes the pod's ring (after a grace period when `grace`, so the last block is read). */
+  private detach(t: Tracked, grace: boolean): void {
+    const src = t.source
+    if (src === null) return
+    t.source = null
+    if (this.byIfindex.get(src.ifindex) === t) this.byIfindex.delete(src.ifindex)
+    const ms = grace ? (this.o.detachGraceMs ?? 150) : 0
+    const finish = (): void => {
+      for (const ip of t.pod.status.podIPs) {
+        const k = ipKey(ip)
+        const m = typeof k === 'number' ? this.owner4 : this.owner6
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        if ((m as Map<any, Owner>).get(k)?.ifindex === src.ifindex) (m as Map<any, Owner>).delete(k)
+      }
+      this.o.multi.remove(src)
+      src.close()
+      this.o.counters?.inc('k8s_detached')
+    }
+    if (ms > 0 && !this.closed) setTimeout(finish, ms).unref()
+    else finish()
+  }
+
+  /** Attached rings that ended (veth gone) or whose veth was replaced are resolved again. */
+  private checkAttached(): void {
+    for (const t of this.tracked.values()) {
+      if (t.state !== 'attached' || t.source === null) continue
+      const i = t.ifname !== undefined ? readInterface(t.ifname) : undefined
+      if (!t.source.ended && i !== undefined && i.ifindex === t.source.ifindex) continue
+      this.log(`kubernetes: pod ${t.key}: veth ${t.ifname} ${i === undefined ? 'is gone' : 'was replaced'}; looking for its new one`)
+      this.detach(t, false)
+      t.state = 'pending'
+      t.attempts = 0
+      this.resolver.invalidate()
+      void this.resolveAndAttach(t)
+    }
+    for (const [ifindex, src] of this.nodeRings) {
+      if (!src.ended) continue
+      this.nodeRings.delete(ifindex)
+      this.o.multi.remove(src)
+      src.close()
+      this.updateNodeRings()
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // host-network pods: the node's interfaces, with the port allow-list
+
+  private hostNetPorts(): Set<number> {
+    const ports = new Set<number>()
+    for (const t of this.tracked.values()) {
+      if (t.state !== 'host-network') continue
+      for (const c of t.pod.spec.containers) {
+        for (const cp of c.ports) if (cp.protocol === undefined || cp.protocol === 'TCP') ports.add(cp.hostPort ?? cp.containerPort)
+      }
+    }
+    return ports
+  }
+
+  /** Node interfaces: given, or those that hold one of the node's addresses. */
+  private nodeIfaceNames(): string[] {
+    if (this.o.nodeIfaces !== undefined) return [...this.o.nodeIfaces]
+    const addrs = new Set(this.o.index.nodeAddresses)
+    const out: string[] = []
+    for (const [name, list] of Object.entries(networkInterfaces())) {
+      if ((list ?? []).some((a) => addrs.has(a.address))) out.push(name)
+    }
+    return out
+  }
+
+  private updateNodeRings(): void {
+    if (this.closed || this.o.hostNetwork === false) return
+    const ports = this.hostNetPorts()
+    this.nodePorts = ports
+    this.nodeIp4.clear()
+    this.nodeIp6.clear()
+    for (const ip of this.o.index.nodeAddresses) {
+      const k = ipKey(ip)
+      if (typeof k === 'number') this.nodeIp4.add(k)
+      else this.nodeIp6.add(k)
+    }
+    if (ports.size === 0) {
+      for (const [i, src] of this.nodeRings) {
+        this.nodeRings.delete(i)
+        this.o.multi.remove(src)
+        src.close()
+        this.log(`kubernetes: no host-network pod ports left: capture on ${src.name} stopped`)
+      }
+      return
+    }
+    // more ports than the kernel map holds: every TCP port passes, accept() filters by port
+    const list = ports.size <= BPF_ABI.PORTS_MAX ? [...ports].sort((a, b) => a - b) : null
+    const names = this.nodeIfaceNames()
+    if (names.length === 0) {
+      if (!this.saidNoNodeIface) this.log('kubernetes: host-network pods present, but no interface holds the node address yet')
+      this.saidNoNodeIface = true
+      return
+    }
+    for (const src of this.nodeRings.values()) src.setPorts?.(list)
+    for (const name of names) {
+      const i = readInterface(name)
+      if (i === undefined || this.nodeRings.has(i.ifindex)) continue
+      try {
+        const src = this.open({ iface: name, ports: list ?? undefined })
+        this.nodeRings.set(src.ifindex, src)
+        this.o.multi.add(src)
+        this.log(`kubernetes: capturing host-network pods on ${name}, ports ${list?.join(',') ?? 'all'}`)
+      } catch (e) {
+        this.log(`kubernetes: cannot capture host-network pods on ${name}: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // the packet and record filters
+
+  private refreshClusterIps(): void {
+    const v = this.o.index.serviceVersion
+    if (v === this.serviceVersion) return
+    this.serviceVersion = v
+    this.clusterIp4.clear()
+    this.clusterIp6.clear()
+    for (const ip of this.o.index.clusterIps()) {
+      const k = ipKey(ip)
+      if (typeof k === 'number') this.clusterIp4.add(k)
+      else this.clusterIp6.add(k)
+    }
+  }
+
+  /**
+   * Whether the capture loop should pass this packet to the pipeline. Called for every packet, in
+   * capture order, with the packet borrowed for the call. No allocation for IPv4.
+   */
+  accept(p: Packet): boolean {
+    const podRing = this.byIfindex.get(p.ifindex)
+    if (podRing === undefined) {
+      return this.nodeRings.has(p.ifindex) ? this.acceptNode(p) : true
+    }
+    const k = this.pk
+    peek(p, k)
+    if (k.v === 0) return true
+    const src = k.v === 4 ? this.owner4.get(k.src4) : this.owner6.get(k.src6)
+    const dst = k.v === 4 ? this.owner4.get(k.dst4) : this.owner6.get(k.dst6)
+    const syn = k.flags >= 0 && (k.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN
+    if (src !== undefined && dst !== undefined && src.ifindex !== dst.ifindex) {
+      // both ends are pods captured on their own veths
+      if (p.ifindex !== src.ifindex && p.ifindex !== dst.ifindex) return true
+      // a client port opening a direct connection is no longer the one that went to a ClusterIP
+      if (syn && p.ifindex === src.ifindex && this.synToVip.size > 0) this.synToVip.delete(endpointKey(k, true))
+      if (this.synToVip.size > 0 && k.flags >= 0 && (this.synToVip.has(endpointKey(k, true)) || this.synToVip.has(endpointKey(k, false)))) {
+        // the client reached this pod through a ClusterIP: its own veth shows another 4-tuple, so
+        // this is the only copy of this one
+        if (syn && p.ifindex === dst.ifindex) this.synAtServer.set(endpointKey(k, true), p.tsUs)
+        return true
+      }
+      // the same packet passes both veths: keep the copy on the listening side's veth (the lower
+      // port; on equal ports the lower ifindex). A wrong guess costs nothing here: both copies are
+      // identical. It matters for a ClusterIP connection whose client SYN was not seen yet: the
+      // server side then still has its only copy.
+      const keepOn = k.flags < 0 || k.sport === k.dport ? (src.ifindex < dst.ifindex ? src : dst) : k.sport < k.dport ? src : dst
+      if (p.ifindex === keepOn.ifindex) {
+        if (syn && p.ifindex === dst.ifindex) this.synAtServer.set(endpointKey(k, true), p.tsUs)
+        return true
+      }
+      // dropped unless the kept side's ring was not open yet when the packet passed
+      if (p.tsUs >= keepOn.sinceUs) {
+        this.dedupe.packets++
+        return false
+      }
+      return true
+    }
+    if (syn && src !== undefined && p.ifindex === src.ifindex && dst === undefined) {
+      // a local pod opening a connection to a service IP: remember it for the ClusterIP pairing
+      this.refreshClusterIps()
+      if (k.v === 4 ? this.clusterIp4.has(k.dst4) : this.clusterIp6.has(k.dst6)) this.synToVip.set(endpointKey(k, true), p.tsUs)
+    }
+    return true
+  }
+
+  /** Node interface: only packets to or from a host-network pod's port on a node address. */
+  private acceptNode(p: Packet): boolean {
+    const k = this.pk
+    peek(p, k)
+    if (k.v === 0 || k.flags < 0) return false
+    const srcNode = k.v === 4 ? this.nodeIp4.has(k.src4) : this.nodeIp6.has(k.src6)
+    const dstNode = k.v === 4 ? this.nodeIp4.has(k.dst4) : this.nodeIp6.has(k.dst6)
+    return (srcNode && this.nodePorts.has(k.sport)) || (dstNode && this.nodePorts.has(k.dport))
+  }
+
+  /** Wraps a source so that next() skips what accept() refuses (for loops that cannot call accept). */
+  filter(inner: PacketSource): PacketSource {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this
+    return {
+      get name() {
+        return inner.name
+      },
+      get ended() {
+        return inner.ended
+      },
+      next(): Packet | null {
+        for (;;) {
+          const p = inner.next()
+          if (p === null || self.accept(p)) return p
+        }
+      },
+      wait: inner.wait?.bind(inner),
+      stats: () => inner.stats(),
+      close: () => inner.close(),
+    }
+  }
+
+  /**
+   * Enriches the exchange with both ends' identity, in place; false when it is the client-side copy
+   * of a connection whose server side is also captured (ClusterIP to a pod on this node).
+   */
+  exchange(e: Exchange): boolean {
+    if (this.isNatClientView(e.client.ip, e.client.port, e.server.ip)) {
+      this.dedupe.exchanges++
+      return false
+    }
+    this.o.index.enrichExchange(e)
+    return true
+  }
+
+  /** As exchange(), for l7_link records. */
+  link(l: LinkRecord): boolean {
+    if (this.isNatClientView(l.client.ip, l.client.port, l.server.ip)) {
+      this.dedupe.links++
+      return false
+    }
+    this.o.index.enrichLink(l)
+    return true
+  }
+
+  private isNatClientView(clientIp: string, clientPort: number, serverIp: string): boolean {
+    if (this.synToVip.size === 0 || this.o.index.serviceOfClusterIp(serverIp) === undefined) return false
+    const ip = ipKey(clientIp)
+    const key = typeof ip === 'number' ? ip * 65536 + clientPort : `${ip}:${clientPort}`
+    const a = this.synToVip.get(key)
+    const b = this.synAtServer.get(key)
+    return a !== undefined && b !== undefined && Math.abs(a - b) <= NAT_PAIR_US
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // views (control API) and shutdown
+
+  pods(): PodView[] {
+    const out: PodView[] = []
+    for (const t of this.tracked.values()) {
+      const v: PodView = {
+        namespace: t.pod.metadata.namespace ?? '',
+        name: t.pod.metadata.name,
+        ips: [...t.pod.status.podIPs],
+        state: t.state,
+      }
+      if (t.state === 'attached' && t.source !== null) {
+        v.iface = t.ifname
+        v.ifindex = t.source.ifindex
+        v.method = t.method
+      }
+      if (t.state === 'host-network') v.ports = [...this.hostNetPorts()].sort((a, b) => a - b)
+      if (t.error !== undefined && t.state === 'pending') v.error = t.error
+      out.push(v)
+    }
+    return out.sort((a, b) => (a.namespace + '/' + a.name < b.namespace + '/' + b.name ? -1 : 1))
+  }
+
+  interfaces(): IfaceView[] {
+    const out: IfaceView[] = []
+    for (const t of this.byIfindex.values()) {
+      if (t.source === null) continue
+      const st = t.source.stats()
+      out.push({ name: t.source.name, ifindex: t.source.ifindex, role: 'pod', pods: [t.key], packets: st.packets, dropped: st.dropped })
+    }
+    const hostPods = [...this.tracked.values()].filter((t) => t.state === 'host-network').map((t) => t.key)
+    for (const src of this.nodeRings.values()) {
+      const st = src.stats()
+      out.push({ name: src.name, ifindex: src.ifindex, role: 'node', pods: hostPods, packets: st.packets, dropped: st.dropped, ports: [...this.nodePorts].sort((a, b) => a - b) })
+    }
+    return out.sort((a, b) => a.ifindex - b.ifindex)
+  }
+
+  /** Rings open right now (pods and node interfaces). */
+  get ringCount(): number {
+    let n = this.nodeRings.size
+    for (const t of this.tracked.values()) if (t.source !== null) n++
+    return n
+  }
+
+  /** Closes every ring this attachment opened and stops its timers. Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.recheck)
+    for (const t of this.tracked.values()) {
+      if (t.retryTimer !== null) clearTimeout(t.retryTimer)
+      this.detach(t, false)
+    }
+    for (const src of this.nodeRings.values()) {
+      this.o.multi.remove(src)
+      src.close()
+    }
+    this.nodeRings.clear()
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+}
+
+/** ip:port of the packet's source (or destination) as a map key: a number for IPv4 (ip * 65536 + port, < 2^48) */
+function endpointKey(k: Peek, source: boolean): number | string {
+  if (k.v === 4) return (source ? k.src4 : k.dst4) * 65536 + (source ? k.sport : k.dport)
+  return `${source ? k.src6 : k.dst6}:${source ? k.sport : k.dport}`
+}

@@ -1,0 +1,113 @@
+// `podtap capture --k8s`: everything Kubernetes mode adds to a capture, started in one call.
+//
+//   const k8s = await startK8s(multi, { kubeconfig, node, namespaces, selector, log, counters })
+//   capture loop:  if (!k8s.accept(p)) continue; pipeline.packet(p)
+//   exchanges:     if (!k8s.exchange(e)) return; ...outputs   (identity filled in place)
+//   links:         if (!k8s.link(l)) return; ...
+//   at the end:    await k8s.close()
+//
+// startK8s never waits for the API server longer than syncTimeoutMs: if it is away, capture starts
+// with what is known (nothing) and attaches pods as soon as the informers get through.
+
+import type { MultiSource } from '../capture/af-packet.js'
+import type { Packet } from '../capture/source.js'
+import type { Counters } from '../metrics/counters.js'
+import type { LinkRecord } from '../pipeline/connection.js'
+import type { Exchange } from '../records.js'
+import { K8sAttachment, type CaptureSource, type OpenRequest } from './attach.js'
+import { ClusterIndex } from './identity.js'
+import type { InformerOptions } from './informers.js'
+import { loadKubeConfig, resolveNodeName } from './kubeconfig.js'
+import { Selection } from './selection.js'
+import { VethResolver, type VethResolverOptions } from './veth.js'
+import { K8sWatch } from './watch.js'
+
+export interface K8sCaptureOptions {
+  /** --kubeconfig */
+  kubeconfig?: string
+  /** --node */
+  node?: string
+  /** environment (KUBECONFIG, NODE_NAME, KUBERNETES_SERVICE_HOST); default process.env */
+  env?: NodeJS.ProcessEnv
+  namespaces?: readonly string[]
+  excludeNamespaces?: readonly string[]
+  selector?: string
+  /** capture host-network pods on the node's interfaces (default true) */
+  hostNetwork?: boolean
+  nodeIfaces?: readonly string[]
+  /** how long startK8s waits for the first list of pods (default 10 s) */
+  syncTimeoutMs?: number
+  counters?: Counters
+  log?: (msg: string) => void
+  informer?: InformerOptions
+  resolver?: VethResolverOptions
+  /** ring opener (tests); default openAfPacket with RING_DEFAULTS */
+  open?: (r: OpenRequest) => CaptureSource
+  /** in-cluster token path prefix (tests) */
+  inClusterPrefix?: string
+}
+
+export interface K8sSession {
+  readonly nodeName: string
+  /** where the configuration came from ('--kubeconfig FILE', 'KUBECONFIG=...', 'the in-cluster ServiceAccount') */
+  readonly configFrom: string
+  readonly index: ClusterIndex
+  readonly selection: Selection
+  readonly attachment: K8sAttachment
+  readonly watch: K8sWatch
+  accept(p: Packet): boolean
+  exchange(e: Exchange): boolean
+  link(l: LinkRecord): boolean
+  close(): Promise<void>
+}
+
+export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): Promise<K8sSession> {
+  const env = o.env ?? process.env
+  // bad flags fail before anything starts
+  const selection = new Selection({ namespaces: o.namespaces, excludeNamespaces: o.excludeNamespaces, selector: o.selector })
+  const nodeName = resolveNodeName(o.node, env)
+  const { kc, from } = loadKubeConfig({ file: o.kubeconfig, env, inClusterPrefix: o.inClusterPrefix })
+  const log = o.log ?? (() => undefined)
+  const index = new ClusterIndex(nodeName)
+  const attachment = new K8sAttachment({
+    multi,
+    index,
+    selection,
+    resolver: new VethResolver(o.resolver),
+    open: o.open,
+    log,
+    counters: o.counters,
+    hostNetwork: o.hostNetwork,
+    nodeIfaces: o.nodeIfaces,
+  })
+  const watch = new K8sWatch({ kc, nodeName, index, pods: attachment, counters: o.counters, log, informer: o.informer })
+  log(`kubernetes: node ${nodeName}, API server ${kc.getCurrentCluster()?.server} (configuration from ${from})`)
+  watch.start()
+  const synced = await watch.waitSynced(o.syncTimeoutMs ?? 10_000)
+  if (!synced) {
+    const st = watch.status().find((s) => s.resource === 'pods')
+    log(`kubernetes: pods not listed yet (${st?.lastError ?? st?.state}); capturing as soon as the API server answers`)
+  } else {
+    await Promise.race([attachment.idle(), new Promise((r) => setTimeout(r, 2000).unref())])
+    const n = watch.pods.list().length
+    log(`kubernetes: ${n} pod${n === 1 ? '' : 's'} on node ${nodeName}, ${attachment.ringCount} capture${attachment.ringCount === 1 ? '' : 's'} open`)
+  }
+  let closed = false
+  return {
+    nodeName,
+    configFrom: from,
+    index,
+    selection,
+    attachment,
+    watch,
+    accept: (p) => attachment.accept(p),
+    exchange: (e) => attachment.exchange(e),
+    link: (l) => attachment.link(l),
+    close: async () => {
+      if (closed) return
+      closed = true
+      await watch.stop()
+      attachment.close()
+    },
+  }
+}
