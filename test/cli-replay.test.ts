@@ -88,3 +88,26 @@ describe('podtap replay', () => {
     for (const flag of ['--format', '--summary', '--protocols', '--jsonl', '--max-flows', 'Exit codes']) expect(r.stdout).toContain(flag)
   })
 })
+
+describe('podtap replay with outputs', () => {
+  it('--metrics-out writes the final Prometheus exposition, counting every exchange', () => {
+    const prom = path.join(tmp, 'm.prom')
+    const r = runCli(['replay', '--metrics-out', prom, path.join(PCAPS, 'http1', '10-one-dropped-response.pcap')])
+    expect(r.status).toBe(0)
+    const text = fs.readFileSync(prom, 'utf8')
+    let total = 0
+    for (const m of text.matchAll(/^podtap_l7_requests_total\{[^}]*\} (\d+)$/gm)) total += Number(m[1])
+    expect(total).toBe(1000)
+    expect(text).toMatch(/^podtap_capture_packets_total 4102$/m)
+  })
+
+  it('--xlsx writes a workbook; an output flag without its partner is a usage error (exit 2)', () => {
+    const x = path.join(tmp, 't.xlsx')
+    const r = runCli(['replay', '--xlsx', x, path.join(PCAPS, 'http1', '01-get.pcap')])
+    expect(r.status).toBe(0)
+    expect(fs.readFileSync(x).subarray(0, 2).toString()).toBe('PK') // a zip container
+    const bad = runCli(['replay', '--influx-bucket', 'b', path.join(PCAPS, 'http1', '01-get.pcap')])
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain('--influx-url')
+  })
+})

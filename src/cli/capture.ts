@@ -24,7 +24,7 @@ import { preflight, preflightError } from '../capture/privileges.js'
 import { LinkType, type Packet, type PacketSource } from '../capture/source.js'
 import type { Limits } from '../config.js'
 import { UsageError } from '../errors.js'
-import { Counters } from '../metrics/counters.js'
+import { C, Counters } from '../metrics/counters.js'
 import { Summary } from '../metrics/summary.js'
 import type { LinkRecord } from '../pipeline/connection.js'
 import { Pipeline } from '../pipeline/pipeline.js'
@@ -80,6 +80,28 @@ export interface CaptureOptions {
   onTick?: (nowUs: number) => void
   /** the pipeline, when created (outputs that read its counters) */
   onPipeline?: (p: Pipeline) => void
+  /**
+   * A mode that attaches rings itself (--k8s: one per pod veth as pods come and go; the control
+   * API): called once the MultiSource exists; its filters then see every packet and record.
+   */
+  attach?: (multi: MultiSource, log: (msg: string) => void) => Promise<CaptureAttachment>
+  /** true when `attach` picks every interface (--k8s): then no --iface/--all-veth */
+  attachOwnsInterfaces?: boolean
+  /** health counters shared with the outputs (default: a fresh set) */
+  counters?: Counters
+  /** podtap's own endpoints (sinks, metrics port): their traffic is not analysed */
+  exclude?: { ip: string; port: number }[]
+}
+
+/** What an attach mode (--k8s, src/k8s/cli.ts) plugs into the capture loop. */
+export interface CaptureAttachment {
+  /** false: the packet is left out (the second copy of same-node pod traffic); asked before --pcap-out */
+  accept?(p: Packet): boolean
+  /** asked first for every exchange: fills identity in place; false drops it */
+  exchange?(e: Exchange): boolean
+  link?(l: LinkRecord): boolean
+  /** closes what it opened (rings, watchers, servers) */
+  close(): Promise<void>
 }
 
 export type StopReason = 'signal' | 'duration' | 'no_interfaces'
@@ -128,7 +150,10 @@ export function checkLiveCapture(): void {
 
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const ifaces = [...new Set(o.ifaces ?? [])]
-  if (Boolean(o.allVeth) === ifaces.length > 0) {
+  if (o.attachOwnsInterfaces === true && (Boolean(o.allVeth) || ifaces.length > 0)) {
+    throw new UsageError('--k8s picks the interfaces itself (each pod\'s veth): leave out --iface and --all-veth')
+  }
+  if (o.attachOwnsInterfaces !== true && Boolean(o.allVeth) === ifaces.length > 0) {
     throw new UsageError(o.allVeth ? 'give --iface or --all-veth, not both' : 'give the interfaces to capture on: --iface NAME[,NAME...] or --all-veth')
   }
   checkLiveCapture()
@@ -169,7 +194,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     onSourceEnd: (s, err) => {
       retired(s)
       log(err?.message ?? `capture on ${s.name} ended`)
-      if (!o.allVeth && multi.sources.length === 0) {
+      if (!o.allVeth && o.attachOwnsInterfaces !== true && multi.sources.length === 0) {
         log('no interface left to capture on: stopping')
         stop('no_interfaces')
       }
@@ -191,32 +216,38 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const gone = new Map<number, NodeJS.Timeout>()
   let pcap: PcapWriter | null = null
   let fileJsonl: JsonlWriter | null = null
+  let att: CaptureAttachment | null = null
   try {
     // every named interface opens before any output exists: a bad name fails with nothing written
     for (const name of ifaces) attach(name)
+    if (o.attach !== undefined) att = await o.attach(multi, log)
     if (o.pcapOut !== undefined) pcap = new PcapWriter(o.pcapOut, { linkType: LinkType.ETHERNET, snaplen })
     if (o.jsonlFile !== undefined) fileJsonl = new JsonlWriter(o.jsonlFile)
   } catch (e) {
+    await att?.close()
     multi.close()
     pcap?.close()
     throw e
   }
+  const hook = att
 
   const summary = new Summary()
-  const counters = new Counters()
+  const counters = o.counters ?? new Counters()
   const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
   const pipeline = new Pipeline({
     counters,
+    exclude: o.exclude,
     limits: o.limits,
     protocols: o.protocols,
     orderHorizonUs: o.orderHorizonUs ?? ORDER_HORIZON_US,
     onExchange: (e) => {
+      if (hook?.exchange !== undefined && !hook.exchange(e)) return
       summary.add(e)
       stdoutJsonl?.write(e)
       fileJsonl?.write(e)
       o.onExchange?.(e)
     },
-    onLink: o.onLink,
+    onLink: hook?.link !== undefined ? (l) => void (hook.link!(l) && o.onLink?.(l)) : o.onLink,
   })
   o.onPipeline?.(pipeline)
 
@@ -288,6 +319,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const tick = setInterval(() => {
     const nowUs = Date.now() * 1000
     pipeline.tick(nowUs)
+    counters.set(C.packets, pipeline.packets)
+    counters.set(C.captureDropped, liveStats().kernelDrops)
     o.onTick?.(nowUs)
     stdoutJsonl?.flush()
     fileJsonl?.flush()
@@ -308,6 +341,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       let n = 0
       let p: Packet | null
       while (n < BATCH && (p = multi.next()) !== null) {
+        if (hook?.accept !== undefined && !hook.accept(p)) {
+          n++
+          continue
+        }
         if (pcap !== null) {
           if (p.linkType === pcap.linkType) pcap.write(p.tsUs, p.data, p.origLen)
           else pcapSkipped++
@@ -328,6 +365,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     if (duration !== null) clearTimeout(duration)
     watch?.close()
     for (const t of gone.values()) clearTimeout(t)
+    await hook?.close()
     const members = [...byIfindex.values()]
     multi.close()
     for (const s of members) retired(s)

@@ -6,6 +6,10 @@ import { PodtapError } from '../errors.js'
 import { knownProtocolIds } from '../protocols/registry.js'
 import { capture, printCaptureResult, splitList, stopOnSignals } from './capture.js'
 import { demo, printDemoResult } from './demo.js'
+import { Counters } from '../metrics/counters.js'
+import { addOutputOptions, buildOutputs, OutputHub, type Output, type OutputOptions } from './outputs.js'
+import { ControlState, gateOutput } from '../control/state.js'
+import { addK8sOptions, captureHook, k8sOptionsFrom } from '../k8s/cli.js'
 import { printReplayResult, replay } from './replay.js'
 
 function intArg(name: string, min: number, max: number) {
@@ -52,6 +56,26 @@ function limitsFrom(o: Record<string, unknown>): Partial<Limits> {
   }
 }
 
+/**
+ * Opens the outputs the flags ask for (InfluxDB, Prometheus, xlsx), runs `body` with a hub that feeds
+ * them and the health counters they export, and always closes them (flushing what is queued).
+ */
+async function withOutputs(
+  o: Record<string, unknown>,
+  body: (hub: OutputHub, counters: Counters) => Promise<void>,
+  wrapOutput: (x: Output) => Output = (x) => x,
+): Promise<void> {
+  const counters = new Counters()
+  const limits = limitsFrom(o)
+  const outs = (await buildOutputs({ ...(o as OutputOptions), limits }, counters)).map(wrapOutput)
+  const hub = new OutputHub(outs, { counters, limits, windowSeconds: o.window as number | undefined })
+  try {
+    await body(hub, counters)
+  } finally {
+    await hub.close()
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command()
   program
@@ -74,6 +98,7 @@ export function buildProgram(): Command {
     .option('--jsonl <file>', 'also write every exchange as JSON Lines to this file')
     .option('--no-progress', 'no progress bar (it shows only on a terminal, for files over 8 MB)')
   addLimitOptions(rp)
+  addOutputOptions(rp)
   rp.addHelpText(
     'after',
     '\nExamples:\n  podtap replay capture.pcap\n  podtap replay --format jsonl capture.pcapng > exchanges.jsonl\n  podtap replay --protocols http --summary --format jsonl a.pcap b.pcap\n\nExit codes: 0 ok, 1 runtime failure, 2 bad usage or a file that is not a readable capture.',
@@ -87,8 +112,10 @@ export function buildProgram(): Command {
       limits: limitsFrom(o),
       progress: Boolean(o.progress) && process.stderr.isTTY === true,
     }
-    const r = await replay(files, ro)
-    printReplayResult(r, ro)
+    await withOutputs(o, async (hub, counters) => {
+      const r = await replay(files, { ...ro, counters, onExchange: hub.exchange, onLink: hub.link })
+      printReplayResult(r, ro)
+    })
   })
   const cp = program
     .command('capture')
@@ -106,7 +133,8 @@ export function buildProgram(): Command {
     .option('--ring-blocks <n>', 'ring size per interface in 1 MiB blocks (default 16, 4 with --all-veth); more absorbs longer bursts', intArg('--ring-blocks', 2, 4096))
     .addOption(new Option('--frame-timeout <ms>', 'hand a partly filled ring block over after this long').argParser(intArg('--frame-timeout', 1, 60_000)).default(50).hideHelp())
   addLimitOptions(cp)
-  // TODO(outputs): addOutputOptions(cp) and an OutputHub fed through capture()'s onExchange/onLink/onTick
+  addOutputOptions(cp)
+  addK8sOptions(cp)
   cp.addHelpText(
     'after',
     '\nPermissions: live capture needs CAP_BPF and CAP_NET_RAW (root has both; before Linux 5.8\n' +
@@ -137,13 +165,31 @@ export function buildProgram(): Command {
       frameTimeoutMs: o.frameTimeout as number,
       limits: limitsFrom(o),
     }
-    const stop = stopOnSignals()
-    try {
-      const r = await capture({ ...co, signal: stop.signal, onReady: (ifs) => process.stderr.write(`podtap: capturing on ${ifs.join(', ') || '(veths as they appear)'}; Ctrl-C to stop\n`) })
-      printCaptureResult(r, co)
-    } finally {
-      stop.dispose()
-    }
+    const ko = k8sOptionsFrom(o)
+    // with the control API every parser runs and --protocols only sets which are reported at first,
+    // so any protocol can be switched on later
+    const control = ko.controlPort !== undefined ? new ControlState(knownProtocolIds(), co.protocols) : undefined
+    await withOutputs(o, async (hub, counters) => {
+      const stop = stopOnSignals()
+      try {
+        const r = await capture({
+          ...co,
+          protocols: control !== undefined ? undefined : co.protocols,
+          attach: captureHook(ko, { knownProtocols: knownProtocolIds(), protocols: co.protocols, counters, state: control }),
+          attachOwnsInterfaces: ko.k8s,
+          counters,
+          exclude: await hub.ownAddresses(),
+          onExchange: hub.exchange,
+          onLink: hub.link,
+          onTick: (nowUs) => hub.tick(nowUs),
+          signal: stop.signal,
+          onReady: (ifs) => process.stderr.write(`podtap: capturing on ${ifs.join(', ') || '(veths as they appear)'}; Ctrl-C to stop\n`),
+        })
+        printCaptureResult(r, co)
+      } finally {
+        stop.dispose()
+      }
+    }, control !== undefined ? (x) => gateOutput(x, control) : undefined)
   })
 
   const dm = program

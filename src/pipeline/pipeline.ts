@@ -26,6 +26,11 @@ export interface PipelineOptions {
   orderHorizonUs?: number
   /** at most this many exchanges held for ordering; default 100 000 */
   orderCap?: number
+  /**
+   * TCP endpoints whose traffic is not analysed: podtap's own (its InfluxDB, its metrics port). An ip
+   * of '0.0.0.0' or '::' matches any address on that port.
+   */
+  exclude?: readonly { ip: string; port: number }[]
 }
 
 /** How often (capture time) idle flows are expired. */
@@ -44,6 +49,9 @@ export class Pipeline {
   private nextReleaseUs = 0
   /** connections not yet ended: asked for their oldest pending request to release output early */
   private readonly live = new Set<Connection>()
+  /** 'ip port' of excluded endpoints, and ports excluded on any address */
+  private excludeEndpoints = new Set<string>()
+  private excludePorts = new Set<number>()
   /** capture clock: the newest packet time seen */
   nowUs = 0
   packets = 0
@@ -62,6 +70,7 @@ export class Pipeline {
       onLink: o.onLink,
       onEnd: (c: Connection) => this.live.delete(c),
     }
+    this.setExcluded(o.exclude ?? [])
     this.flows = new FlowTable({
       limits: this.limits,
       counters: this.counters,
@@ -80,8 +89,8 @@ export class Pipeline {
     if (p.tsUs > this.nowUs) this.nowUs = p.tsUs
     const f = this.frame
     const r = decode(p, f)
-    if (r === 'ok') this.flows.segment(f)
-    else this.counters.inc(C.decodeSkipped, { reason: r })
+    if (r !== 'ok') this.counters.inc(C.decodeSkipped, { reason: r })
+    else if (this.excludeEndpoints.size === 0 || !this.excluded(f)) this.flows.segment(f)
     if (this.nowUs >= this.nextReleaseUs) this.release()
     if (this.nowUs >= this.nextTickUs) this.tick(this.nowUs)
   }
@@ -96,6 +105,24 @@ export class Pipeline {
     }
     this.ordered.advance(this.nowUs, w)
     this.nextReleaseUs = this.nowUs + RELEASE_US
+  }
+
+  /** Replaces the excluded endpoints (see PipelineOptions.exclude). */
+  setExcluded(eps: readonly { ip: string; port: number }[]): void {
+    this.excludeEndpoints = new Set(eps.map((e) => `${e.ip} ${e.port}`))
+    this.excludePorts = new Set(eps.filter((e) => e.ip === '0.0.0.0' || e.ip === '::').map((e) => e.port))
+  }
+
+  private excluded(f: Frame): boolean {
+    if (this.excludePorts.has(f.dstPort) || this.excludePorts.has(f.srcPort)) {
+      this.counters.inc('own_traffic_packets')
+      return true
+    }
+    if (this.excludeEndpoints.has(`${f.dst} ${f.dstPort}`) || this.excludeEndpoints.has(`${f.src} ${f.srcPort}`)) {
+      this.counters.inc('own_traffic_packets')
+      return true
+    }
+    return false
   }
 
   /** Moves the capture clock (live capture calls it from a timer when no packets come). */
