@@ -81,9 +81,10 @@ export function buildProgram(): Command {
   program
     .name('podtap')
     .description(
-      'Layer-7 traffic analyzer for Kubernetes pods, nodes and containers: watches TCP traffic (eBPF on\n' +
-        'veths, or capture files), pairs requests with responses for HTTP/1.x and more, and reports\n' +
-        'rate, errors and latency (p50/p90/p99) per endpoint, plus per-request traces.',
+      'Layer-7 traffic analyzer for Kubernetes pods, nodes and containers: watches TCP traffic (eBPF on ' +
+        'pod veths, any interface, or capture files), pairs requests with responses (HTTP/1.x, MySQL, ' +
+        'PostgreSQL, Redis) and reports rate, errors and latency (p50/p90/p99) per endpoint, plus ' +
+        'per-request traces. Start with `podtap demo` (root), or `podtap replay FILE.pcap`.',
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
@@ -220,6 +221,13 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // a reader that goes away (`podtap ... | head`) ends output quietly, not with a stack trace
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+      throw err
+    })
+  }
   const program = buildProgram()
   program.exitOverride()
   // subcommands copy settings when created, so they need it too (else a bad option value exits 1, not 2)
