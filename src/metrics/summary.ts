@@ -11,6 +11,8 @@ export interface SummaryRow {
   method: string
   resource: string
   status: string
+  /** the status as the exchange carried it (for the per-connection row cache) */
+  statusRaw: number | string | null
   count: number
   errors: number
   /** exchanges without response */
@@ -39,8 +41,7 @@ export class Summary {
 
   add(e: Exchange): void {
     const last = this.lastByFlow.get(e.flowId)
-    if (last !== undefined && last.method === e.method && last.resource === (e.resource ?? '') && last.protocol === e.protocol &&
-        last.status === (e.status === null ? '-' : String(e.status))) {
+    if (last !== undefined && last.statusRaw === e.status && last.method === e.method && last.resource === (e.resource ?? '') && last.protocol === e.protocol) {
       this.count(last, e)
       return
     }
@@ -57,7 +58,7 @@ export class Summary {
       r = this.rows.get(key)
     }
     if (!r) {
-      r = { server, protocol: e.protocol, method, resource, status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
+      r = { server, protocol: e.protocol, method, resource, status, statusRaw: e.status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
       this.rows.set(key, r)
       if (!this.servers.has(server)) {
         this.servers.add(server)

@@ -4,7 +4,7 @@
 
 import type { Limits } from '../config.js'
 import { C, type CounterSample, type Counters } from '../metrics/counters.js'
-import type { Exchange } from '../records.js'
+import type { Exchange, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
 import { flip, type Dir, type EndReason, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
@@ -69,6 +69,8 @@ export class Connection implements StreamHandler {
   private deferred: { p: ProtocolParser; swap: boolean } | null = null
   private tls = false
   private exchangeCounter: CounterSample | null = null
+  private clientPeer: Peer | null = null
+  private serverPeer: Peer | null = null
 
   constructor(
     private readonly flow: FlowInfo,
@@ -289,8 +291,15 @@ export class Connection implements StreamHandler {
     const x = e as Exchange
     x.protocol = protocol
     x.tls = this.tls
-    x.client = { ip: this.flow.client.ip, port: this.flow.client.port }
-    x.server = { ip: this.flow.server.ip, port: this.flow.server.port }
+    // one Peer pair per connection, shared by its exchanges (consumers treat peers as read-only;
+    // enrichment fills them once per connection); new ones if the roles were swapped since
+    const f = this.flow
+    let c = this.clientPeer
+    if (c === null || c.ip !== f.client.ip || c.port !== f.client.port) c = this.clientPeer = { ip: f.client.ip, port: f.client.port }
+    let s = this.serverPeer
+    if (s === null || s.ip !== f.server.ip || s.port !== f.server.port) s = this.serverPeer = { ip: f.server.ip, port: f.server.port }
+    x.client = c
+    x.server = s
     x.flowId = this.flow.id
     this.d.onExchange(x)
   }

@@ -48,7 +48,7 @@ export class JsonlWriter {
       this.flush()
       if (s.length * 3 + 1 > this.buf.length) this.buf = Buffer.allocUnsafeSlow(s.length * 3 + 1)
     }
-    this.used += this.buf.write(s, this.used)
+    this.used += (this.buf as unknown as { utf8Write(s: string, off: number): number }).utf8Write(s, this.used)
     this.buf[this.used++] = 0x0a
     this.lines++
   }
