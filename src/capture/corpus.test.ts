@@ -1,6 +1,7 @@
 // Real captures: every file of the shared corpus reads completely and decodes to exactly the TCP
 // frames tshark sees; the odd/ copies in test/pcaps are also compared field by field with tshark.
 
+import { SHARED_PCAPS } from '../../test/helpers/shared.js'
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -9,7 +10,7 @@ import { decode } from './decode.js'
 import { newFrame, type DecodeResult } from './frame.js'
 import { openCaptureFile } from './pcap-file.js'
 
-const SHARED = '/work/shared/pcaps'
+const SHARED = SHARED_PCAPS
 const LOCAL = path.resolve(import.meta.dirname, '../../test/pcaps')
 const haveShared = fs.existsSync(path.join(SHARED, 'ground_truth.json'))
 const haveTshark = (() => {
@@ -167,7 +168,7 @@ function readAll(file: string) {
   return { packets, reasons, truncatedTail: src.truncatedTail, stats: src.stats(), bytesRead: src.bytesRead, bytesTotal: src.bytesTotal }
 }
 
-describe.skipIf(!haveShared)('shared corpus (/work/shared/pcaps)', () => {
+describe.skipIf(!haveShared)('shared corpus (../shared/pcaps)', () => {
   const truth: Truth[] = haveShared ? JSON.parse(fs.readFileSync(path.join(SHARED, 'ground_truth.json'), 'utf8')) : []
 
   it('covers every file of ground_truth.json', () => {

@@ -1,3 +1,4 @@
+import { SHARED_PCAPS } from '../../../test/helpers/shared.js'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -117,7 +118,7 @@ describe('mysql detect: refuses', () => {
 
 // Every other protocol's real captures, through the real pipeline with only the MySQL parser: MySQL
 // claims none of them (and does claim the MySQL session that runs on PostgreSQL's port).
-const SHARED = '/work/shared/pcaps'
+const SHARED = SHARED_PCAPS
 const haveShared = fs.existsSync(path.join(SHARED, 'ground_truth.json'))
 if (!haveShared) console.log(`skipping the MySQL-claims-nothing-else corpus test: ${SHARED} is not on this machine`)
 
