@@ -537,9 +537,9 @@ export class K8sAttachment {
       return
     }
     for (const src of this.nodeRings.values()) src.setPorts?.(list)
+    const open = new Set([...this.nodeRings.values()].map((s) => s.name))
     for (const name of names) {
-      const i = readInterface(name)
-      if (i === undefined || this.nodeRings.has(i.ifindex)) continue
+      if (open.has(name) || readInterface(name) === undefined) continue
       try {
         const src = this.open({ iface: name, ports: list ?? undefined })
         this.nodeRings.set(src.ifindex, src)

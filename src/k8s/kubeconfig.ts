@@ -52,9 +52,13 @@ export function loadKubeConfig(src: KubeConfigSource = {}): { kc: PodtapKubeConf
     } catch (e) {
       throw new UsageError(`cannot load the Kubernetes configuration from ${what}: ${(e as Error).message}`, 'PODTAP_K8S_CONFIG')
     }
-    if (kc.getCurrentCluster() === null) {
+    const cluster = kc.getCurrentCluster()
+    if (cluster === null) {
       throw new UsageError(`${what} names no current cluster (set current-context)`, 'PODTAP_K8S_CONFIG')
     }
+    // a plain-http server (kubectl proxy, a local stand-in) has no TLS to verify; client-node refuses
+    // http unless insecure-skip-tls-verify is set, kubectl does not: accept it as kubectl does
+    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) (cluster as { skipTLSVerify: boolean }).skipTLSVerify = true
     return { kc, from: what }
   }
   if (src.file !== undefined) {

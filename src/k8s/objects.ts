@@ -297,7 +297,8 @@ export function trimEndpoints(v: unknown): EndpointsObj {
     subsets: arr(o.subsets).map((s) => {
       const so = obj(s)
       return {
-        addresses: arr(so.addresses)
+        // not-ready addresses still belong to their pods (identity, not load balancing)
+        addresses: [...arr(so.addresses), ...arr(so.notReadyAddresses)]
           .map(obj)
           .filter((a) => typeof a.ip === 'string')
           .map((a) => ({ ip: a.ip as string, nodeName: str(a.nodeName), targetRef: targetRef(a.targetRef) })),

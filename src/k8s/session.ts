@@ -43,6 +43,8 @@ export interface K8sCaptureOptions {
   resolver?: VethResolverOptions
   /** ring opener (tests); default openAfPacket with RING_DEFAULTS */
   open?: (r: OpenRequest) => CaptureSource
+  /** a deleted pod's ring is read this long more before it closes (default 150 ms) */
+  detachGraceMs?: number
   /** in-cluster token path prefix (tests) */
   inClusterPrefix?: string
 }
@@ -79,6 +81,7 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
     counters: o.counters,
     hostNetwork: o.hostNetwork,
     nodeIfaces: o.nodeIfaces,
+    detachGraceMs: o.detachGraceMs,
   })
   const watch = new K8sWatch({ kc, nodeName, index, pods: attachment, counters: o.counters, log, informer: o.informer })
   log(`kubernetes: node ${nodeName}, API server ${kc.getCurrentCluster()?.server} (configuration from ${from})`)

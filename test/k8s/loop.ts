@@ -88,10 +88,10 @@ export function startLoop(): Loop {
   return loop
 }
 
-export async function until(what: string, f: () => boolean, timeoutMs = 10_000): Promise<void> {
+export async function until(what: string, f: () => boolean, timeoutMs = 10_000, everyMs = 20): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!f()) {
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, everyMs))
   }
 }
