@@ -1,9 +1,16 @@
-// Shared by the live-*.test.ts files: drain a live source, a minimal TCP header reader (so these
-// tests do not depend on src/capture/decode.ts), crafted frames, and a raw sender for them.
+// Shared by the live-*.test.ts and *-replay.test.ts files: drain a live source, a minimal TCP header
+// reader (so these tests do not depend on src/capture/decode.ts), crafted frames, a raw sender for
+// them, and the capture plumbing of the end-to-end tests (tcpdump as the reference capture, podtap's
+// own ring feeding a pipeline, the check for the server and client programs they need).
 
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { openAfPacket } from '../../src/capture/af-packet.js'
 import { libc } from '../../src/capture/libbpf.js'
 import type { Packet, PacketSource } from '../../src/capture/source.js'
+import type { Counters } from '../../src/metrics/counters.js'
+import { Pipeline } from '../../src/pipeline/pipeline.js'
+import type { Exchange } from '../../src/records.js'
+import { runHost } from '../helpers/netns.js'
 
 export interface Seen {
   ifindex: number
@@ -253,4 +260,109 @@ export function sh(cmd: string, args: string[], timeoutMs = 60_000): Promise<str
 export function cpuMs(): number {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
+}
+
+// ---------------------------------------------------------------------------------------------------
+// End-to-end capture plumbing
+
+/**
+ * null when every command is on PATH, else why the test skips: `<cmd> not installed (apt-get install
+ * <packages>)`.
+ */
+export async function missingCommands(packages: string, ...cmds: string[]): Promise<string | null> {
+  for (const c of cmds) {
+    const r = await runHost('sh', ['-c', `command -v ${c}`])
+    if (r.code !== 0) return `${c} not installed (apt-get install ${packages})`
+  }
+  return null
+}
+
+export interface TcpdumpOptions {
+  /** the capture filter, as tcpdump's trailing words: ['tcp', 'port', '5432'] */
+  filter: string[]
+  /**
+   * --immediate-mode (default on): without it libpcap holds packets in its ring blocks up to its 1 s
+   * block timeout, a short capture can end before any reaches the file, and SIGINT loses them.
+   */
+  immediate?: boolean
+  /**
+   * -B, the kernel buffer in KiB (default: tcpdump's own). 131072 (128 MiB) for servers whose bursts
+   * of 64 KB GSO segments would overflow the default and be lost.
+   */
+  bufferKiB?: number
+}
+
+/** Starts tcpdump on `iface` writing `file` (-U, 256 KiB snaplen, no name lookups); resolves once it listens. */
+export async function startTcpdump(iface: string, file: string, opts: TcpdumpOptions): Promise<ChildProcess> {
+  const args = ['-i', iface, '-w', file, '-U']
+  if (opts.immediate !== false) args.push('--immediate-mode')
+  if (opts.bufferKiB !== undefined) args.push('-B', String(opts.bufferKiB))
+  args.push('-s', '262144', '-n', ...opts.filter)
+  const td = spawn('tcpdump', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  await new Promise<void>((resolve, reject) => {
+    let err = ''
+    const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000)
+    td.stderr!.on('data', (b: Buffer) => {
+      err += b.toString()
+      if (err.includes('listening on')) {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+    td.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)))
+  })
+  return td
+}
+
+/** Stops tcpdump with SIGINT after `settleMs`, which lets the last segments (FIN, ACK) reach its file. */
+export async function stopTcpdump(td: ChildProcess, settleMs = 300): Promise<void> {
+  if (td.exitCode !== null) return
+  await new Promise((r) => setTimeout(r, settleMs))
+  const done = new Promise((r) => td.once('exit', r))
+  td.kill('SIGINT')
+  await done
+}
+
+export interface LiveRun {
+  exchanges: Exchange[]
+  counters: Counters
+  /** packets the ring dropped: the exchanges are incomplete when > 0 */
+  dropped: number
+}
+
+/** podtap capturing `iface` live (ring + socket filter on `port`) into a pipeline, until stop() */
+export function startLive(iface: string, port: number): { stop(): Promise<LiveRun> } {
+  // 64 blocks (64 MiB) of ring: bursts of 64 KiB GSO segments from redis-benchmark or pgbench fit
+  const src = openAfPacket({ iface, ports: [port], frameTimeoutMs: 20, blockCount: 64 })
+  const exchanges: Exchange[] = []
+  const pipeline = new Pipeline({ onExchange: (e) => exchanges.push(e) })
+  const bg = drainInBackground(src, (p) => pipeline.packet(p))
+  return {
+    async stop() {
+      await new Promise((r) => setTimeout(r, 300)) // the last block retires after frameTimeoutMs
+      await bg.stop()
+      pipeline.finish()
+      const dropped = src.stats().dropped
+      src.close()
+      return { exchanges, counters: pipeline.counters, dropped }
+    },
+  }
+}
+
+/**
+ * Runs `drive` while tcpdump (128 MiB buffer, immediate mode) writes `file` and podtap captures the
+ * same interface live, both on TCP port `port`; both stop when `drive` ends or throws. Resolves with
+ * the live run; the file is then complete.
+ */
+export async function captureWhile(iface: string, file: string, port: number, drive: () => Promise<void>): Promise<LiveRun> {
+  const td = await startTcpdump(iface, file, { filter: ['tcp', 'port', String(port)], bufferKiB: 131072 })
+  const live = startLive(iface, port)
+  let run: LiveRun
+  try {
+    await drive()
+  } finally {
+    await stopTcpdump(td)
+    run = await live.stop()
+  }
+  return run
 }

@@ -24,62 +24,23 @@
 //
 // Needs root (network namespaces); skips with a printed reason otherwise.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { chownSync, copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openAfPacket } from '../../src/capture/af-packet.js'
-import { Pipeline } from '../../src/pipeline/pipeline.js'
 import { replayFilesSync } from '../../src/pipeline/replay-sync.js'
 import type { Exchange } from '../../src/records.js'
 import { cleanupStale, createTestHost, needRoot, runHost, waitForPort, type TestHost } from '../helpers/netns.js'
-import { drainInBackground } from './live-util.js'
+import { captureWhile, missingCommands } from './live-util.js'
 
-const skip = needRoot() ?? (await missing('mariadbd', 'mariadb-install-db', 'mariadb-slap', 'tcpdump'))
+const skip = needRoot() ?? (await missingCommands('mariadb-server mariadb-client tcpdump', 'mariadbd', 'mariadb-install-db', 'mariadb-slap', 'tcpdump'))
 if (skip !== null) console.log(`mysql integration tests skipped: ${skip}`)
 
 const PORT = 3306
 const USER = 'app'
 const PASSWORD = 'podtap-my-s3cret'
-
-async function missing(...cmds: string[]): Promise<string | null> {
-  for (const c of cmds) {
-    const r = await runHost('sh', ['-c', `command -v ${c}`])
-    if (r.code !== 0) return `${c} not installed (apt-get install mariadb-server mariadb-client tcpdump)`
-  }
-  return null
-}
-
-async function startTcpdump(iface: string, file: string): Promise<ChildProcess> {
-  // --immediate-mode: without it libpcap holds packets in its ring blocks and a short capture can end
-  // before any reaches the file; -B: bursts of 64 KB GSO segments must not overflow the kernel buffer
-  const td = spawn('tcpdump', ['-i', iface, '-w', file, '-U', '--immediate-mode', '-B', '131072', '-s', '262144', '-n', 'tcp', 'port', String(PORT)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000)
-    td.stderr!.on('data', (b: Buffer) => {
-      err += b.toString()
-      if (err.includes('listening on')) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    td.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)))
-  })
-  return td
-}
-
-async function stopTcpdump(td: ChildProcess): Promise<void> {
-  if (td.exitCode !== null) return
-  await new Promise((r) => setTimeout(r, 300))
-  const done = new Promise((r) => td.once('exit', r))
-  td.kill('SIGINT')
-  await done
-}
 
 type Status = Record<string, number>
 
@@ -144,20 +105,7 @@ describe.skipIf(skip !== null)('mysql: real MariaDB, real clients, replayed capt
   async function captured(name: string, drive: () => Promise<void>) {
     const file = join(dir, `${name}.pcap`)
     const before = await status()
-    const live: Exchange[] = []
-    const pipeline = new Pipeline({ onExchange: (e) => live.push(e) })
-    const src = openAfPacket({ iface: host.hostIf, ports: [PORT], blockCount: 64, frameTimeoutMs: 20 })
-    const bg = drainInBackground(src, (p) => pipeline.packet(p))
-    const td = await startTcpdump(host.hostIf, file)
-    try {
-      await drive()
-    } finally {
-      await stopTcpdump(td)
-      await bg.stop()
-      pipeline.finish()
-      src.close()
-    }
-    const dropped = src.stats().dropped
+    const { exchanges: live, dropped } = await captureWhile(host.hostIf, file, PORT, drive)
     const after = await status()
     if (process.env.KEEP_PCAP) copyFileSync(file, join(process.env.KEEP_PCAP, `mysql-${name}.pcap`))
     const replay = replayFilesSync([file])

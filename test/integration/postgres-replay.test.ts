@@ -13,18 +13,16 @@
 //
 // Needs root (network namespaces); skips with a printed reason otherwise.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { appendFileSync, chownSync, copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openAfPacket } from '../../src/capture/af-packet.js'
 import type { Counters } from '../../src/metrics/counters.js'
-import { Pipeline } from '../../src/pipeline/pipeline.js'
 import { replayFilesSync } from '../../src/pipeline/replay-sync.js'
 import type { Exchange } from '../../src/records.js'
 import { cleanupStale, createTestHost, needRoot, runHost, waitForPort, type TestHost } from '../helpers/netns.js'
-import { drainInBackground } from './live-util.js'
+import { captureWhile, missingCommands } from './live-util.js'
 
 /** Debian keeps initdb and postgres out of PATH, in /usr/lib/postgresql/<major>/bin */
 const PG_BIN = (() => {
@@ -34,66 +32,12 @@ const PG_BIN = (() => {
 })()
 const pgBin = (name: string) => (PG_BIN && existsSync(join(PG_BIN, name)) ? join(PG_BIN, name) : name)
 
-const skip = needRoot() ?? (await missing(pgBin('initdb'), pgBin('postgres'), 'pgbench', 'psql', 'tcpdump', 'setpriv'))
+const skip = needRoot() ?? (await missingCommands('postgresql postgresql-contrib tcpdump', pgBin('initdb'), pgBin('postgres'), 'pgbench', 'psql', 'tcpdump', 'setpriv'))
 if (skip !== null) console.log(`postgres integration tests skipped: ${skip}`)
 
 const PORT = 5432
 const USER = 'app'
 const PASSWORD = 'podtap-pg-s3cret'
-
-async function missing(...cmds: string[]): Promise<string | null> {
-  for (const c of cmds) {
-    const r = await runHost('sh', ['-c', `command -v ${c}`])
-    if (r.code !== 0) return `${c} not installed (apt-get install postgresql postgresql-contrib tcpdump)`
-  }
-  return null
-}
-
-async function startTcpdump(iface: string, file: string, port: number): Promise<ChildProcess> {
-  // -B: a 128 MiB kernel buffer, or bursts of 64 KB GSO segments overflow the default and are lost
-  const td = spawn('tcpdump', ['-i', iface, '-w', file, '-U', '--immediate-mode', '-B', '131072', '-s', '262144', '-n', 'tcp', 'port', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000)
-    td.stderr!.on('data', (b: Buffer) => {
-      err += b.toString()
-      if (err.includes('listening on')) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    td.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)))
-  })
-  return td
-}
-
-async function stopTcpdump(td: ChildProcess): Promise<void> {
-  if (td.exitCode !== null) return
-  await new Promise((r) => setTimeout(r, 300))
-  const done = new Promise((r) => td.once('exit', r))
-  td.kill('SIGINT')
-  await done
-}
-
-/** podtap capturing `iface` live into a pipeline, until stop() */
-function startLive(iface: string, port: number): { stop(): Promise<{ exchanges: Exchange[]; counters: Counters; dropped: number }> } {
-  const src = openAfPacket({ iface, ports: [port], frameTimeoutMs: 20, blockCount: 64 })
-  const exchanges: Exchange[] = []
-  const pipeline = new Pipeline({ onExchange: (e) => exchanges.push(e) })
-  const bg = drainInBackground(src, (p) => pipeline.packet(p))
-  return {
-    async stop() {
-      await new Promise((r) => setTimeout(r, 300)) // the last block retires after frameTimeoutMs
-      await bg.stop()
-      pipeline.finish()
-      const dropped = src.stats().dropped
-      src.close()
-      return { exchanges, counters: pipeline.counters, dropped }
-    },
-  }
-}
 
 /** runs as the postgres user (initdb and postgres refuse root) */
 const asPostgres = (cmd: string[]) => ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', ...cmd]
@@ -168,12 +112,10 @@ describe.skipIf(skip !== null)('postgres: real server, real clients, replayed ca
   it('completed statements match pg_stat_statements verb for verb; errors match what clients saw', async () => {
     const file = join(host.tmpDir(), 'pg.pcap')
     await control.query('SELECT pg_stat_statements_reset()')
-    const td = await startTcpdump(host.hostIf, file, PORT)
-    const live = startLive(host.hostIf, PORT)
     const clientErrors: string[] = []
     const benchTx: Record<string, number> = {}
     const pgb = ['-h', host.nsIp, '-p', String(PORT), '-U', USER, '-n', '-c', '2', '-t', '15', 'postgres']
-    try {
+    const liveRun = await captureWhile(host.hostIf, file, PORT, async () => {
       const a = new pg.Client({ host: host.nsIp, port: PORT, user: USER, password: PASSWORD, database: 'postgres' })
       await a.connect()
       // simple protocol (no parameters)
@@ -210,10 +152,7 @@ describe.skipIf(skip !== null)('postgres: real server, real clients, replayed ca
         const n = /number of transactions actually processed: (\d+)/.exec(r.stdout)
         benchTx[mode] = Number(n?.[1])
       }
-    } finally {
-      await stopTcpdump(td)
-    }
-    const liveRun = await live.stop()
+    })
     expect(liveRun.dropped).toBe(0)
 
     const stmts = await control.query<{ query: string; calls: string }>('SELECT query, calls FROM pg_stat_statements')

@@ -7,80 +7,22 @@
 //
 // Needs root (network namespaces); skips with a printed reason otherwise.
 
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createConnection } from 'node:net'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openAfPacket } from '../../src/capture/af-packet.js'
 import type { Counters } from '../../src/metrics/counters.js'
-import { Pipeline } from '../../src/pipeline/pipeline.js'
 import { replayFilesSync } from '../../src/pipeline/replay-sync.js'
 import type { Exchange } from '../../src/records.js'
 import { cleanupStale, createTestHost, needRoot, runHost, waitForPort, type TestHost } from '../helpers/netns.js'
-import { drainInBackground } from './live-util.js'
+import { captureWhile, missingCommands } from './live-util.js'
 
-const skip = needRoot() ?? (await missing('redis-server', 'redis-benchmark', 'tcpdump'))
+const skip = needRoot() ?? (await missingCommands('redis-server tcpdump', 'redis-server', 'redis-benchmark', 'tcpdump'))
 if (skip !== null) console.log(`redis integration tests skipped: ${skip}`)
 
 const PORT = 6379
 const PASSWORD = 'podtap-s3cret-pw'
-
-async function missing(...cmds: string[]): Promise<string | null> {
-  for (const c of cmds) {
-    const r = await runHost('sh', ['-c', `command -v ${c}`])
-    if (r.code !== 0) return `${c} not installed (apt-get install redis-server tcpdump)`
-  }
-  return null
-}
-
-/** tcpdump on `iface` writing `file`; resolves once it listens. --immediate-mode so SIGINT loses nothing. */
-async function startTcpdump(iface: string, file: string, port: number): Promise<ChildProcess> {
-  const td = spawn('tcpdump', ['-i', iface, '-w', file, '-U', '--immediate-mode', '-B', '131072', '-s', '262144', '-n', 'tcp', 'port', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000)
-    td.stderr!.on('data', (b: Buffer) => {
-      err += b.toString()
-      if (err.includes('listening on')) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    td.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)))
-  })
-  return td
-}
-
-async function stopTcpdump(td: ChildProcess): Promise<void> {
-  if (td.exitCode !== null) return
-  await sleep(300) // let the last segments (FIN, ACK) reach it
-  const done = new Promise((r) => td.once('exit', r))
-  td.kill('SIGINT')
-  await done
-}
-
-/** podtap capturing `iface` live into a pipeline, until stop() */
-function startLive(iface: string, port: number): { stop(): Promise<{ exchanges: Exchange[]; counters: Counters; dropped: number }> } {
-  // 64 MiB of ring: bursts of 64 KiB GSO segments from redis-benchmark fit
-  const src = openAfPacket({ iface, ports: [port], frameTimeoutMs: 20, blockCount: 64 })
-  const exchanges: Exchange[] = []
-  const pipeline = new Pipeline({ onExchange: (e) => exchanges.push(e) })
-  const bg = drainInBackground(src, (p) => pipeline.packet(p))
-  return {
-    async stop() {
-      await sleep(300) // the last block retires after frameTimeoutMs
-      await bg.stop()
-      pipeline.finish()
-      const dropped = src.stats().dropped
-      src.close()
-      return { exchanges, counters: pipeline.counters, dropped }
-    },
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -166,10 +108,8 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
   it('every command the server counted is one exchange, with the same method and errors', async () => {
     const file = join(host.tmpDir(), 'redis.pcap')
     await control.config('RESETSTAT')
-    const td = await startTcpdump(host.hostIf, file, PORT)
-    const live = startLive(host.hostIf, PORT)
     let wrongType = ''
-    try {
+    const liveRun = await captureWhile(host.hostIf, file, PORT, async () => {
       // ioredis: plain commands, a 300-command pipeline, MULTI/EXEC, an error, container commands, a big value
       const a = new Redis({ host: host.nsIp, port: PORT, password: PASSWORD })
       for (let i = 0; i < 50; i++) await a.set('key:' + i, 'value-' + i)
@@ -223,10 +163,7 @@ describe.skipIf(skip !== null)('redis: real server, real clients, replayed captu
       // RESP3 (-3: HELLO 3 first), pipelined
       r = await runHost('redis-benchmark', [...auth, '-3', '-n', '600', '-c', '2', '-P', '8', '-t', 'hset,lrange_100', '-q'], { timeoutMs: 30_000 })
       expect(r.code, r.stderr).toBe(0)
-    } finally {
-      await stopTcpdump(td)
-    }
-    const liveRun = await live.stop()
+    })
     expect(liveRun.dropped).toBe(0)
 
     const stats = commandStats(await control.info('commandstats'))
