@@ -11,6 +11,7 @@
 
 import { Cap, Cmd, HANDSHAKE_V10, Hdr, MAX_PACKET_PAYLOAD } from './constants.js'
 import { HEADER_BYTES, isText, payloadLength, readGreeting, readHandshakeResponse } from './wire.js'
+import { SQL_VERBS } from './sql.js'
 
 /** 'yes' / 'no', or 'more' when the bytes so far cannot tell */
 export type Verdict = 'yes' | 'no' | 'more'
@@ -19,15 +20,7 @@ export type Verdict = 'yes' | 'no' | 'more'
 const VERB_SCAN_BYTES = 512
 
 /** Statement verbs a command's SQL text may start with (upper case; compared case-insensitively). */
-const SQL_START = [
-  'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'CALL', 'DO', 'HANDLER', 'LOAD', 'TABLE', 'VALUES',
-  'WITH', 'SET', 'SHOW', 'USE', 'DESCRIBE', 'DESC', 'EXPLAIN', 'HELP', 'BEGIN', 'START', 'COMMIT',
-  'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'LOCK', 'UNLOCK', 'XA', 'CREATE', 'ALTER', 'DROP', 'RENAME',
-  'TRUNCATE', 'GRANT', 'REVOKE', 'ANALYZE', 'CHECK', 'CHECKSUM', 'OPTIMIZE', 'REPAIR', 'FLUSH', 'KILL',
-  'RESET', 'PURGE', 'CHANGE', 'STOP', 'PREPARE', 'EXECUTE', 'DEALLOCATE', 'INSTALL', 'UNINSTALL',
-  'SHUTDOWN', 'RESTART', 'CLONE', 'IMPORT', 'CACHE', 'BINLOG', 'SIGNAL', 'RESIGNAL', 'GET', 'DECLARE',
-  'BACKUP',
-]
+const SQL_START = SQL_VERBS
 const LONGEST_VERB = Math.max(...SQL_START.map((v) => v.length))
 const SQL_START_SET: ReadonlySet<string> = new Set(SQL_START)
 

@@ -8,8 +8,11 @@
 
 import { truncateText } from '../../records.js'
 
-/** Statement verbs podtap reports as `method`. Anything else is 'unknown' so that `method` stays bounded. */
-const VERBS: ReadonlySet<string> = new Set([
+/**
+ * Statement verbs podtap reports as `method` (upper case). Anything else is 'unknown' so that `method`
+ * stays bounded; detection (detect.ts) accepts a COM_QUERY whose text starts with one of them.
+ */
+export const SQL_VERBS: readonly string[] = [
   'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'CALL', 'DO', 'HANDLER', 'LOAD', 'TABLE', 'VALUES',
   'WITH', 'SET', 'SHOW', 'USE', 'DESCRIBE', 'DESC', 'EXPLAIN', 'HELP', 'BEGIN', 'START', 'COMMIT',
   'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'LOCK', 'UNLOCK', 'XA', 'CREATE', 'ALTER', 'DROP', 'RENAME',
@@ -17,7 +20,8 @@ const VERBS: ReadonlySet<string> = new Set([
   'RESET', 'PURGE', 'CHANGE', 'STOP', 'PREPARE', 'EXECUTE', 'DEALLOCATE', 'INSTALL', 'UNINSTALL',
   'SHUTDOWN', 'RESTART', 'CLONE', 'IMPORT', 'CACHE', 'BINLOG', 'SIGNAL', 'RESIGNAL', 'GET', 'DECLARE',
   'BACKUP',
-])
+]
+const VERBS: ReadonlySet<string> = new Set(SQL_VERBS)
 
 /** Words after which a parenthesized list of literals is data, not function arguments. */
 const LIST_WORDS: ReadonlySet<string> = new Set(['IN', 'VALUES', 'VALUE', 'ROW'])
