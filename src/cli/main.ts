@@ -166,7 +166,7 @@ export function buildProgram(): Command {
       frameTimeoutMs: o.frameTimeout as number,
       limits: limitsFrom(o),
     }
-    const ko = k8sOptionsFrom(o)
+    const ko = k8sOptionsFrom(o, (k) => cp.getOptionValueSource(k))
     // with the control API every parser runs and --protocols only sets which are reported at first,
     // so any protocol can be switched on later
     const control = ko.controlPort !== undefined ? new ControlState(knownProtocolIds(), co.protocols) : undefined

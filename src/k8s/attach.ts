@@ -23,6 +23,7 @@
 // Lifetime: every ring opened here is closed by detach or close(); nothing else holds one. Pod
 // churn of any length leaves the fd count flat (test/integration/k8s-churn.test.ts).
 
+import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { isIPv4 } from 'node:net'
 import { MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
@@ -124,6 +125,8 @@ interface Tracked {
   attempts: number
   retryTimer: NodeJS.Timeout | null
   busy: boolean
+  /** the address entries its ring put in owner4/owner6 (taken back exactly on detach) */
+  owners: { map: Map<number | string, Owner>; key: number | string; owner: Owner }[]
 }
 
 interface Owner {
@@ -230,6 +233,8 @@ export class K8sAttachment {
   /** addresses of attached pods -> the veth their packets are captured on */
   private readonly owner4 = new Map<number, Owner>()
   private readonly owner6 = new Map<string, Owner>()
+  /** rings of deleted pods still read for their grace period, by ifindex: closes one now */
+  private readonly closing = new Map<number, () => void>()
   private readonly nodeIp4 = new Set<number>()
   private readonly nodeIp6 = new Set<string>()
   private readonly clusterIp4 = new Set<number>()
@@ -277,7 +282,7 @@ export class K8sAttachment {
     const key = keyOf(p)
     let t = this.tracked.get(key)
     if (t === undefined) {
-      t = { key, pod: p, state: 'no-ip', source: null, gen: 0, attempts: 0, retryTimer: null, busy: false }
+      t = { key, pod: p, state: 'no-ip', source: null, gen: 0, attempts: 0, retryTimer: null, busy: false, owners: [] }
       this.tracked.set(key, t)
     } else {
       t.pod = p
@@ -422,6 +427,9 @@ export class K8sAttachment {
 
   private attachRing(t: Tracked, src: CaptureSource, ifname: string, method: VethMethod): void {
     const sinceUs = Date.now() * 1000
+    // a ring of a deleted pod on the same veth (its IP reused at once) closes now: two rings on one
+    // interface would deliver every packet twice
+    this.closing.get(src.ifindex)?.()
     t.source = src
     t.ifname = ifname
     t.method = method
@@ -429,11 +437,13 @@ export class K8sAttachment {
     t.error = undefined
     t.attempts = 0
     this.byIfindex.set(src.ifindex, t)
-    for (const ip of t.pod.status.podIPs) {
-      const k = ipKey(ip)
-      if (typeof k === 'number') this.owner4.set(k, { ifindex: src.ifindex, sinceUs })
-      else this.owner6.set(k, { ifindex: src.ifindex, sinceUs })
-    }
+    t.owners = t.pod.status.podIPs.map((ip) => {
+      const key = ipKey(ip)
+      const map = (typeof key === 'number' ? this.owner4 : this.owner6) as Map<number | string, Owner>
+      const owner: Owner = { ifindex: src.ifindex, sinceUs }
+      map.set(key, owner)
+      return { map, key, owner }
+    })
     this.o.multi.add(src)
     this.o.counters?.inc('k8s_attached')
     this.log(`kubernetes: capturing pod ${t.key} on ${ifname} (ifindex ${src.ifindex}, found by ${method})`)
@@ -444,30 +454,38 @@ export class K8sAttachment {
     const src = t.source
     if (src === null) return
     t.source = null
+    const owners = t.owners
+    t.owners = []
     if (this.byIfindex.get(src.ifindex) === t) this.byIfindex.delete(src.ifindex)
     const ms = grace ? (this.o.detachGraceMs ?? 150) : 0
+    let timer: NodeJS.Timeout | null = null
+    let done = false
     const finish = (): void => {
-      for (const ip of t.pod.status.podIPs) {
-        const k = ipKey(ip)
-        const m = typeof k === 'number' ? this.owner4 : this.owner6
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        if ((m as Map<any, Owner>).get(k)?.ifindex === src.ifindex) (m as Map<any, Owner>).delete(k)
-      }
+      if (done) return
+      done = true
+      if (timer !== null) clearTimeout(timer)
+      if (this.closing.get(src.ifindex) === finish) this.closing.delete(src.ifindex)
+      // only the entries this ring made: a newer pod with the same address keeps its own
+      for (const { map, key, owner } of owners) if (map.get(key) === owner) map.delete(key)
       this.o.multi.remove(src)
       src.close()
       this.o.counters?.inc('k8s_detached')
     }
-    if (ms > 0 && !this.closed) setTimeout(finish, ms).unref()
-    else finish()
+    if (ms > 0 && !this.closed) {
+      this.closing.get(src.ifindex)?.()
+      this.closing.set(src.ifindex, finish)
+      timer = setTimeout(finish, ms)
+      timer.unref()
+    } else finish()
   }
 
   /** Attached rings that ended (veth gone) or whose veth was replaced are resolved again. */
   private checkAttached(): void {
     for (const t of this.tracked.values()) {
       if (t.state !== 'attached' || t.source === null) continue
-      const i = t.ifname !== undefined ? readInterface(t.ifname) : undefined
-      if (!t.source.ended && i !== undefined && i.ifindex === t.source.ifindex) continue
-      this.log(`kubernetes: pod ${t.key}: veth ${t.ifname} ${i === undefined ? 'is gone' : 'was replaced'}; looking for its new one`)
+      const ifindex = t.ifname !== undefined ? ifindexOf(t.ifname) : 0
+      if (!t.source.ended && ifindex === t.source.ifindex) continue
+      this.log(`kubernetes: pod ${t.key}: veth ${t.ifname} ${ifindex === 0 ? 'is gone' : 'was replaced'}; looking for its new one`)
       this.detach(t, false)
       t.state = 'pending'
       t.attempts = 0
@@ -742,7 +760,17 @@ export class K8sAttachment {
       src.close()
     }
     this.nodeRings.clear()
+    for (const f of [...this.closing.values()]) f()
     for (const w of this.idleWaiters.splice(0)) w()
+  }
+}
+
+/** The interface's ifindex from sysfs, 0 when it does not exist (one small read, every second per pod). */
+function ifindexOf(name: string): number {
+  try {
+    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')) || 0
+  } catch {
+    return 0
   }
 }
 

@@ -57,9 +57,9 @@ export function addK8sOptions(cmd: Command): Command {
     .addOption(new Option('--k8s', "capture every pod of this node on its own veth, as pods come and go, with pod/namespace/workload/service in every record (reads the Kubernetes API)").helpGroup(g))
     .addOption(new Option('--kubeconfig <file>', 'Kubernetes configuration (default: $KUBECONFIG, else the in-cluster ServiceAccount, else ~/.kube/config)').helpGroup(g))
     .addOption(new Option('--node <name>', 'the node podtap runs on (default: $NODE_NAME, else the host name)').helpGroup(g))
-    .addOption(new Option('--namespace <list>', 'only pods of these namespaces (comma-separated; repeatable)').argParser(nsList('--namespace')).helpGroup(g))
-    .addOption(new Option('--exclude-namespace <list>', 'never pods of these namespaces (comma-separated; repeatable)').argParser(nsList('--exclude-namespace')).helpGroup(g))
-    .addOption(new Option('--selector <labels>', "only pods whose labels match (Kubernetes syntax: 'app=web,tier!=cache,env in (prod,staging)')").helpGroup(g))
+    .addOption(new Option('--namespace <list>', 'only pods of these namespaces (comma-separated; repeatable)').argParser(nsList('--namespace')).env('PODTAP_NAMESPACE').helpGroup(g))
+    .addOption(new Option('--exclude-namespace <list>', 'never pods of these namespaces (comma-separated; repeatable)').argParser(nsList('--exclude-namespace')).env('PODTAP_EXCLUDE_NAMESPACE').helpGroup(g))
+    .addOption(new Option('--selector <labels>', "only pods whose labels match (Kubernetes syntax: 'app=web,tier!=cache,env in (prod,staging)')").env('PODTAP_SELECTOR').helpGroup(g))
     .addOption(new Option('--no-host-network', 'leave host-network pods out (default: captured on the node interface, on their declared ports)').helpGroup(g))
     .addOption(new Option('--node-iface <list>', 'node interfaces for host-network pods (default: those holding the node addresses)').argParser(list).helpGroup(g))
     .addOption(new Option('--control-port <port>', 'serve the control API (see its /openapi.yaml) on this port: list pods and interfaces, select namespaces/pods, switch protocols and outputs at run time').argParser(port).helpGroup(c))
@@ -67,15 +67,23 @@ export function addK8sOptions(cmd: Command): Command {
     .addOption(new Option('--control-token-file <file>', 'bearer token for the control API (or PODTAP_CONTROL_TOKEN); required off loopback').helpGroup(c))
 }
 
-/** The flags as given, checked for combinations that make no sense. */
-export function k8sOptionsFrom(o: Record<string, unknown>): K8sCliOptions {
+/**
+ * The flags as given, checked for combinations that make no sense. `source` tells where a value came
+ * from (commander's getOptionValueSource): values from the environment (the DaemonSet's ConfigMap)
+ * are ignored without --k8s instead of refused.
+ */
+export function k8sOptionsFrom(o: Record<string, unknown>, source: (key: string) => string | undefined = () => 'cli'): K8sCliOptions {
+  const given = <T>(key: string, v: T | undefined): T | undefined => {
+    if (v === undefined || (Array.isArray(v) && v.length === 0) || v === '') return undefined
+    return !o.k8s && source(key) === 'env' ? undefined : v
+  }
   const r: K8sCliOptions = {
     k8s: Boolean(o.k8s),
     kubeconfig: o.kubeconfig as string | undefined,
     node: o.node as string | undefined,
-    namespaces: o.namespace as string[] | undefined,
-    excludeNamespaces: o.excludeNamespace as string[] | undefined,
-    selector: o.selector as string | undefined,
+    namespaces: given('namespace', o.namespace as string[] | undefined),
+    excludeNamespaces: given('excludeNamespace', o.excludeNamespace as string[] | undefined),
+    selector: given('selector', o.selector as string | undefined),
     hostNetwork: o.hostNetwork !== false,
     nodeIfaces: o.nodeIface as string[] | undefined,
     controlPort: o.controlPort as number | undefined,
@@ -165,7 +173,6 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
       accept: s !== undefined ? (p) => s.accept(p) : undefined,
       exchange: (e) => state.keepExchange(e) && (s === undefined || s.exchange(e)),
       link: (l) => state.keepLink(l) && (s === undefined || s.link(l)),
-      interfaces: s !== undefined ? () => s.attachment.interfaces().map((i) => i.name) : undefined,
       close: async () => {
         await server?.close()
         await s?.close()

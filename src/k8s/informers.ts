@@ -172,25 +172,34 @@ class SupervisedWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     const o = this.owner
+    // a server that ends watches at once without an event (a proxy that does not stream, a
+    // misbehaving server) would have ListWatch reconnect in a tight loop: space those out
+    const pause = o.watchPauseMs()
+    if (pause > 0) await new Promise((r) => setTimeout(r, pause).unref())
+    if (o.stopped) return new AbortController()
     const timeoutS = o.watchTimeoutS()
     const staleMs = o.opts.staleMs ?? (timeoutS + 60) * 1000
-    const q = { ...query, allowWatchBookmarks: true, timeoutSeconds: timeoutS }
+    // bookmarks and a server-side timeout, unless this server refused them once (HTTP 400)
+    const q = o.plainWatch ? query : { ...query, allowWatchBookmarks: true, timeoutSeconds: timeoutS }
     let finished = false
     let ctrl: AbortController | undefined
     let last = Date.now()
+    const startedAt = last
+    let delivered = 0
     let timer: NodeJS.Timeout | undefined
     const finish = (err: unknown): void => {
       if (finished) return
       finished = true
       o.live.delete(finish)
       if (timer !== undefined) clearInterval(timer)
-      o.watchEnded(err)
+      o.watchEnded(err, delivered === 0 && Date.now() - startedAt < 1000)
       ctrl?.abort()
       done(err)
     }
     const cb: WatchCallback = (phase, apiObj, watchObj) => {
       if (finished) return
       last = Date.now()
+      delivered++
       if (phase === 'ERROR') {
         callback(phase, apiObj, watchObj)
         const st = (apiObj ?? {}) as { code?: unknown; message?: unknown }
@@ -253,6 +262,11 @@ export class ResourceInformer<T extends KObject> {
   private backoffMs: number
   private retryTimer: NodeJS.Timeout | null = null
   private saidSlow = false
+  private saidRetrying = false
+  /** watches in a row the server ended at once with nothing in them */
+  private quickEnds = 0
+  /** @internal watch without allowWatchBookmarks/timeoutSeconds (the server answered 400 to them) */
+  plainWatch = false
   private readonly log: (msg: string) => void
   private readonly syncWaiters: (() => void)[] = []
   /** @internal ends each open watch (SupervisedWatch registers them) */
@@ -354,12 +368,27 @@ export class ResourceInformer<T extends KObject> {
       this.state = 'watching'
       this.lastError = null
       this.saidSlow = false
+      this.saidRetrying = false
     }
   }
 
-  /** @internal a watch ended (err null: the server closed it, e.g. timeoutSeconds) */
-  watchEnded(err: unknown): void {
+  /** @internal how long to wait before opening the next watch */
+  watchPauseMs(): number {
+    // one quick end is a server restarting or rebalancing: reconnect at once; a run of them is not
+    return this.quickEnds <= 1 ? 0 : Math.min(250 * 2 ** (this.quickEnds - 2), this.opts.backoffMaxMs ?? 30_000)
+  }
+
+  /**
+   * @internal a watch ended (err null: the server closed it, e.g. timeoutSeconds); `empty`: within a
+   * second and without a single event
+   */
+  watchEnded(err: unknown, empty: boolean): void {
+    this.quickEnds = empty && err === null ? this.quickEnds + 1 : 0
     const code = (err as HttpError | null)?.statusCode
+    if (code === 400 && !this.plainWatch) {
+      this.plainWatch = true
+      this.log(`kubernetes: ${this.spec.resource}: the server refused a watch with bookmarks and a timeout; watching without them`)
+    }
     if (code === 410) {
       this.stats.relists410++
       this.opts.counters?.inc('k8s_relists', { resource: this.spec.resource, reason: 'gone' })
@@ -457,11 +486,12 @@ export class ResourceInformer<T extends KObject> {
         }
       }
     } else {
-      const wasOk = this.state === 'watching' || this.state === 'listing'
       this.state = 'retrying'
       delay = this.backoffMs * (0.8 + 0.4 * Math.random())
       this.backoffMs = Math.min(this.backoffMs * 2, this.opts.backoffMaxMs ?? 30_000)
-      if (wasOk) this.log(`kubernetes: ${this.spec.resource}: ${msg}; retrying with backoff`)
+      // said once per outage; healthy() says when it is over
+      if (!this.saidRetrying) this.log(`kubernetes: ${this.spec.resource}: ${msg}; retrying with backoff`)
+      this.saidRetrying = true
     }
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.retryTimer = setTimeout(() => this.run(), delay)

@@ -171,12 +171,16 @@ export class K8sWatch {
   }
 
   /**
-   * Resolves when the pods have been listed (and the identity sources, each within the same
-   * deadline): true when the pods made it.
+   * Resolves when the pods have been listed (true), or after timeoutMs (false); then gives the
+   * identity sources up to `othersMs` more to catch up (they fill in records later if they are slow).
    */
-  async waitSynced(timeoutMs: number): Promise<boolean> {
-    const results = await Promise.all(this.informers.map((i) => i.waitSynced(timeoutMs)))
-    return results[this.informers.indexOf(this.pods as unknown as ResourceInformer<KObject>)] ?? false
+  async waitSynced(timeoutMs: number, othersMs = 2000): Promise<boolean> {
+    const t0 = Date.now()
+    const ok = await this.pods.waitSynced(timeoutMs)
+    const left = Math.max(0, Math.min(othersMs, timeoutMs - (Date.now() - t0)))
+    const others = this.informers.filter((i) => i !== (this.pods as unknown as ResourceInformer<KObject>))
+    await Promise.all(others.map((i) => i.waitSynced(left)))
+    return ok
   }
 
   async stop(): Promise<void> {

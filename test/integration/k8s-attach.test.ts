@@ -11,6 +11,7 @@
 // label, and changes to it at run time.
 
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -188,6 +189,57 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
     } finally {
       await s.close()
       await loop.stop()
+    }
+  })
+
+  it('host-network pods: captured on the node interface on their ports only, ports following the pods, attributed by port', async () => {
+    // the "node": the host side of the client pod's veth, with its address as the node's InternalIP;
+    // the host-network pods: HTTP servers of this process on that address
+    const nodeIf = client.host.hostIf
+    const nodeIp = client.host.hostIp
+    const servers: Server[] = []
+    const listen = (port: number): Promise<void> =>
+      new Promise((resolve) => {
+        const srv = createServer((_, res) => res.end('host'))
+        servers.push(srv)
+        srv.listen(port, nodeIp, () => resolve())
+      })
+    await listen(18080)
+    await listen(18081)
+    api.upsert('nodes', nodeObj(NODE, nodeIp))
+    api.upsert('pods', pod({ name: 'exporter', namespace: 'monitoring', node: NODE, ip: nodeIp, hostNetwork: true, owner: { kind: 'DaemonSet', name: 'exporter' }, containers: [{ name: 'exporter', ports: [18080] }] }))
+    const loop = startLoop()
+    const s = await session(loop, { nodeIfaces: [nodeIf], selector: '', namespaces: ['monitoring'] })
+    try {
+      await until('node ring', () => s.attachment.interfaces().some((i) => i.role === 'node'))
+      expect(s.attachment.interfaces().find((i) => i.role === 'node')).toMatchObject({ name: nodeIf, ports: [18080], pods: ['monitoring/exporter'] })
+      const curl = (port: number, n: number) => client.host.exec(['sh', '-c', `for i in $(seq 1 ${n}); do curl -s -o /dev/null -m 5 http://${nodeIp}:${port}/; done`])
+      await curl(18080, 3)
+      await curl(18081, 2) // no pod declares it: not captured
+      await until('3 exchanges', () => {
+        loop.flush()
+        return loop.exchanges.length >= 3
+      })
+      await new Promise((r) => setTimeout(r, 600))
+      loop.flush()
+      expect(loop.exchanges.map((e) => e.server.port)).toEqual([18080, 18080, 18080])
+      for (const e of loop.exchanges) expect(e.server).toMatchObject({ ip: nodeIp, pod: 'exporter', namespace: 'monitoring', workload: 'exporter', node: NODE, container: 'exporter' })
+      // a second host-network pod: its port joins the allow-list at once
+      api.upsert('pods', pod({ name: 'agent', namespace: 'monitoring', node: NODE, ip: nodeIp, hostNetwork: true, containers: [{ name: 'agent', ports: [18081] }] }))
+      await until('ports', () => JSON.stringify(s.attachment.interfaces().find((i) => i.role === 'node')?.ports) === '[18080,18081]')
+      await curl(18081, 2)
+      await until('agent exchanges', () => {
+        loop.flush()
+        return loop.exchanges.filter((e) => e.server.pod === 'agent').length === 2
+      })
+      // both gone: the node ring closes
+      api.remove('pods', 'monitoring', 'exporter')
+      api.remove('pods', 'monitoring', 'agent')
+      await until('node ring closed', () => !s.attachment.interfaces().some((i) => i.role === 'node'))
+    } finally {
+      await s.close()
+      await loop.stop()
+      for (const srv of servers) srv.close()
     }
   })
 })

@@ -190,4 +190,31 @@ describe.skipIf(skip !== null)('podtap capture --k8s (the CLI, against a stand-i
     expect(await run.stop()).toBe(0)
     run = null
   })
+
+  it('a minimal API server: plain http, pods only (404 for the rest), no fieldSelector support', async () => {
+    const mini = new StandInApiServer({ tls: false, serve: ['pods'], ignoreFieldSelector: true })
+    await mini.start()
+    try {
+      // a pod of another node too: podtap filters by spec.nodeName itself
+      mini.upsert('pods', pod({ name: 'web', namespace: 'mini', node: NODE, ip: web.ip }))
+      mini.upsert('pods', pod({ name: 'db', namespace: 'mini', node: 'other-node', ip: db.ip }))
+      const kc = mini.writeKubeconfig(join(dir, 'mini-kubeconfig'), { omitInsecureFlag: true })
+      run = runPodtap(['capture', '--k8s', '--kubeconfig', kc, '--node', NODE, '--format', 'jsonl'])
+      await until('web attached', () => /capturing pod mini\/web on/.test(run!.stderr()), 30_000)
+      expect(await curlFromHost(`http://${web.ip}/`, 3)).toEqual(Array(3).fill('200'))
+      expect(await curlFromHost(`http://${db.ip}/`, 2)).toEqual(Array(2).fill('200'))
+      await until('3 records', () => run!.records().length >= 3, 15_000)
+      await new Promise((r) => setTimeout(r, 2500))
+      expect(await run.stop()).toBe(0)
+      const recs = run.records()
+      expect(recs).toHaveLength(3) // db's node is another one: not captured
+      for (const r of recs) expect(r.server).toMatchObject({ ip: web.ip, pod: 'web', namespace: 'mini' })
+      expect(run.stderr()).not.toMatch(/capturing pod mini\/db/)
+      expect(run.stderr()).toMatch(/endpointslices is not served by this API server \(404\)/)
+      run = null
+    } finally {
+      await mini.stop()
+      mini.dispose()
+    }
+  })
 })

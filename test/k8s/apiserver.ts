@@ -87,6 +87,8 @@ export interface StandInOptions {
   serve?: Kind[]
   /** send a BOOKMARK this often to watches that asked for them (default 0: only bookmarkAll()) */
   bookmarkEveryMs?: number
+  /** ignore fieldSelector (answer with every object), as a minimal server might */
+  ignoreFieldSelector?: boolean
 }
 
 export interface RequestLog {
@@ -175,6 +177,10 @@ export class StandInApiServer {
   forbid = new Set<Kind>()
   /** accept requests and never answer them */
   hang = false
+  /** answer watches with 200 and end them at once, empty (a proxy that does not stream) */
+  emptyWatches = false
+  /** answer 400 to watches that ask for bookmarks or a timeout (a server older or stricter than podtap expects) */
+  strictWatchParams = false
   private readonly objects = new Map<Kind, Map<string, Obj>>()
   private history: HistoryEntry[] = []
   private readonly watches = new Set<WatchConn>()
@@ -183,12 +189,14 @@ export class StandInApiServer {
   private readonly sockets = new Set<Socket>()
   private certs: TestCerts | null = null
   private readonly bookmarkEveryMs: number
+  private readonly ignoreFieldSelector: boolean
 
   constructor(opts: StandInOptions = {}) {
     this.tls = opts.tls ?? true
     this.token = opts.token ?? randomUUID()
     this.serve = new Set(opts.serve ?? (Object.keys(RESOURCES) as Kind[]))
     this.bookmarkEveryMs = opts.bookmarkEveryMs ?? 0
+    this.ignoreFieldSelector = opts.ignoreFieldSelector ?? false
     for (const k of Object.keys(RESOURCES) as Kind[]) this.objects.set(k, new Map())
   }
 
@@ -246,10 +254,12 @@ export class StandInApiServer {
   }
 
   /** A kubeconfig for this server, written to `file`; returns the path. */
-  writeKubeconfig(file: string, opts: { token?: string } = {}): string {
+  writeKubeconfig(file: string, opts: { token?: string; omitInsecureFlag?: boolean } = {}): string {
     const cluster = this.tls
       ? `    certificate-authority-data: ${Buffer.from(this.certs?.caPem ?? '').toString('base64')}\n`
-      : '    insecure-skip-tls-verify: true\n'
+      : opts.omitInsecureFlag
+        ? ''
+        : '    insecure-skip-tls-verify: true\n'
     writeFileSync(
       file,
       [
@@ -259,7 +269,7 @@ export class StandInApiServer {
         '- name: standin',
         '  cluster:',
         `    server: ${this.url}`,
-        cluster.trimEnd(),
+        ...(cluster === '' ? [] : [cluster.trimEnd()]),
         'users:',
         '- name: podtap',
         '  user:',
@@ -428,7 +438,7 @@ export class StandInApiServer {
     let field: Selector
     let label: Selector
     try {
-      field = parseFieldSelector(query.fieldSelector)
+      field = parseFieldSelector(this.ignoreFieldSelector ? undefined : query.fieldSelector)
       label = parseLabelSelector(query.labelSelector)
     } catch (e) {
       this.reply(res, 400, status(400, 'BadRequest', (e as Error).message))
@@ -438,6 +448,15 @@ export class StandInApiServer {
       const o = this.objects.get(r.kind)!.get(`${r.ns ?? ''}/${r.name}`)
       if (o === undefined) this.reply(res, 404, status(404, 'NotFound', `${r.kind} "${r.name}" not found`))
       else this.reply(res, 200, o)
+      return
+    }
+    if (watch && this.strictWatchParams && (query.allowWatchBookmarks !== undefined || query.timeoutSeconds !== undefined)) {
+      this.reply(res, 400, status(400, 'BadRequest', 'unknown parameters allowWatchBookmarks, timeoutSeconds'))
+      return
+    }
+    if (watch && this.emptyWatches) {
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end()
       return
     }
     if (watch) this.startWatch(r.kind, r.ns, field, label, query, res)

@@ -59,7 +59,7 @@ class ScriptedResolver extends VethResolver {
   }
 }
 
-function setup(opts: { selection?: Selection; table?: [string, { ifindex: number; name: string } | string][] } = {}) {
+function setup(opts: { selection?: Selection; table?: [string, { ifindex: number; name: string } | string][]; detachGraceMs?: number } = {}) {
   const multi = new MultiSource()
   const index = new ClusterIndex(NODE)
   const selection = opts.selection ?? new Selection()
@@ -84,7 +84,7 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
       return ring
     },
     log: (m) => logs.push(m),
-    detachGraceMs: 0,
+    detachGraceMs: opts.detachGraceMs ?? 0,
     retryInitialMs: 5,
     retryMaxMs: 20,
     nodeIfaces: ['eth0'],
@@ -131,6 +131,28 @@ describe('K8sAttachment: pods to rings', () => {
     att.close()
     expect(rings[1]!.closed).toBe(true)
     expect(multi.sources).toHaveLength(0)
+  })
+
+  it('a deleted pod\'s ring is read for a grace period; a new pod on the same veth closes it at once and keeps its own address entries', async () => {
+    const { att, multi, rings, add, del } = setup({ detachGraceMs: 60_000 })
+    add(podA)
+    add(podB)
+    await att.idle()
+    del(podA)
+    expect(rings[0]!.closed).toBe(false) // still read: the last block may hold its packets
+    expect(multi.sources.map((s) => s.name)).toEqual(['vethA', 'vethB'])
+    const podA2 = trimPod(pod({ name: 'a2', namespace: 'ns', node: NODE, ip: '10.0.0.1' }))
+    add(podA2)
+    await att.idle()
+    expect(rings[0]!.closed).toBe(true)
+    expect(rings[2]!.closed).toBe(false)
+    expect(multi.sources.map((s) => s.name)).toEqual(['vethB', 'vethA'])
+    // the new pod's address still counts as captured on vethA: same-node dedupe goes on working
+    const now = Date.now() * 1000 + 1_000_000
+    expect(att.accept(pkt(11, now, '10.0.0.1', 40000, '10.0.0.2', 80))).toBe(true)
+    expect(att.accept(pkt(10, now, '10.0.0.1', 40000, '10.0.0.2', 80))).toBe(false)
+    att.close()
+    expect(rings.every((r) => r.closed)).toBe(true)
   })
 
   it('a pod whose veth is not there yet is retried with backoff until it is', async () => {

@@ -246,6 +246,41 @@ describe.skipIf(skip !== null)('ResourceInformer against the stand-in API server
     }
   })
 
+  it('a server that ends every watch at once, empty: reconnects are spaced out, not a tight loop', async () => {
+    api.emptyWatches = true
+    try {
+      const { inf } = podInformer('n1', { ...FAST, backoffMaxMs: 400 })
+      inf.start()
+      await inf.waitSynced(5000)
+      const w0 = api.count('pods', 'watch')
+      await new Promise((r) => setTimeout(r, 1500))
+      const n = api.count('pods', 'watch') - w0
+      // 250 ms, then 400 ms apart: a handful, where a tight loop makes hundreds
+      expect(n).toBeGreaterThanOrEqual(3)
+      expect(n).toBeLessThan(10)
+      api.emptyWatches = false
+      api.upsert('pods', pod({ name: 'later', node: 'n1' }))
+      await until('streaming again', () => inf.get('later', 'default') !== undefined, 5000)
+    } finally {
+      api.emptyWatches = false
+    }
+  })
+
+  it('a server that refuses bookmarks and timeoutSeconds (400): watched without them', async () => {
+    api.strictWatchParams = true
+    try {
+      const { inf, events } = podInformer('n1')
+      inf.start()
+      await inf.waitSynced(5000)
+      await until('watch open', () => api.watchCount('pods') === 1, 5000)
+      expect(inf.plainWatch).toBe(true)
+      api.upsert('pods', pod({ name: 'seen', node: 'n1' }))
+      await until('event', () => events.includes('add seen'))
+    } finally {
+      api.strictWatchParams = false
+    }
+  })
+
   it('a watch that goes silent (no event, no bookmark) is abandoned and reopened', async () => {
     const { inf } = podInformer('n1', { ...FAST, staleMs: 300 })
     inf.start()
