@@ -6,6 +6,15 @@
 //    GNU time for wall seconds and peak RSS.
 //  - tshark: `tshark -r FILE -q -z http,stat,` (the lightest tshark run that still parses HTTP).
 //  - memory: the first half of the file and the whole file; peak RSS must not grow with input.
+//  - then, without a file argument, the database captures of bench/make-db-captures.sh (recorded when
+//    missing and root, else skipped): redis.pcap (redis-benchmark, plain and -P 16), pgbench.pcap
+//    (pgbench -M simple, extended, prepared), mysql.pcap (mariadb-slap). podtap runs as above; tshark
+//    runs once per file as `tshark -r FILE -T fields -e <field> -E occurrence=a > out` with the one
+//    field that names each request (see DB_RUNS). -T fields is the lightest tshark run that still
+//    dissects every message of that protocol: the field is only filled once tshark has reassembled
+//    the TCP stream and run the protocol's dissector on every PDU (no display filter, no -z tap, no
+//    protocol tree for other fields), and its output gives tshark's own request count, printed beside
+//    podtap's exchange count. Both write one line per item to a file, so the output cost is alike.
 
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -38,7 +47,8 @@ need('/usr/bin/time', 'time')
 need('tshark', 'tshark')
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 
-let file = process.argv[2]
+const fileArg = process.argv[2]
+let file = fileArg
 if (!file) {
   file = path.join(outDir, 'http-keepalive.pcap')
   if (!fs.existsSync(file)) {
@@ -73,3 +83,117 @@ console.log(row('tshark -z http,stat', ts, tsReq ? '(see below)' : '-'))
 console.log(`\nspeed: podtap is ${(ts.seconds / p1.seconds).toFixed(1)}x tshark (target >= 3x, aim 10x)`)
 console.log(`memory: peak RSS ${p2.maxRssMb.toFixed(0)} MB for the first half, ${p1.maxRssMb.toFixed(0)} MB for the whole file (must not grow with input)`)
 console.log('\ntshark http,stat output:\n' + ts.stdout.trim())
+
+// ---- database captures: podtap beside tshark on the same file ----
+
+interface DbRun {
+  /** capture name in bench/out/ (<name>.pcap) and the argument of make-db-captures.sh */
+  name: 'redis' | 'pgbench' | 'mysql'
+  /** podtap's protocol name in the records */
+  protocol: string
+  /** tshark's -e fields: tab-separated columns in its output, occurrences of one field joined by ',' */
+  fields: string[]
+  /** tshark's request count from its -T fields output */
+  requests(lines: string[]): { n: number; what: string }
+}
+
+const items = (col: string | undefined) => (col ? col.split(',') : [])
+
+const DB_RUNS: DbRun[] = [
+  {
+    name: 'redis',
+    protocol: 'redis',
+    // every RESP command is an array; one frame can carry many (pipelining). Client-to-server frames
+    // only: some replies are arrays too (CONFIG GET).
+    fields: ['tcp.dstport', 'resp.array.length'],
+    requests: (lines) => ({
+      n: lines.reduce((s, l) => (l.startsWith('6379\t') ? s + items(l.split('\t')[1]).length : s), 0),
+      what: 'RESP arrays sent to :6379',
+    }),
+  },
+  {
+    name: 'pgbench',
+    protocol: 'postgresql',
+    // frontend messages: a Simple query yields one statement here (pgbench sends one per Query), an
+    // Execute one more; Parse/Bind/Describe/Sync are parts of the Execute's exchange
+    fields: ['pgsql.type'],
+    requests: (lines) => {
+      let q = 0
+      let e = 0
+      for (const l of lines) {
+        for (const t of items(l)) {
+          if (t === 'Simple query') q++
+          else if (t === 'Execute') e++
+        }
+      }
+      return { n: q + e, what: `Simple query ${q} + Execute ${e}` }
+    },
+  },
+  {
+    name: 'mysql',
+    protocol: 'mysql',
+    // command bytes of client packets (COM_QUIT = 1 gets no reply: not an exchange for podtap) and
+    // login requests (mysql.user is only in the handshake response), which podtap reports as LOGIN
+    fields: ['tcp.dstport', 'mysql.command', 'mysql.user'],
+    requests: (lines) => {
+      let cmds = 0
+      let quits = 0
+      let logins = 0
+      for (const l of lines) {
+        const [port, cmd, user] = l.split('\t')
+        if (port !== '3306') continue
+        for (const c of items(cmd)) {
+          if (c === '1') quits++
+          else cmds++
+        }
+        logins += items(user).length
+      }
+      return { n: cmds + logins, what: `commands ${cmds} (+ COM_QUIT ${quits}) + logins ${logins}` }
+    },
+  },
+]
+
+/** newline count and lines naming `protocol`, without holding the file as one string */
+function countJsonl(f: string, protocol: string): { lines: number; ofProtocol: number } {
+  const buf = fs.readFileSync(f)
+  const needle = Buffer.from(`"protocol":"${protocol}"`)
+  let lines = 0
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++
+  let ofProtocol = 0
+  for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + needle.length)) ofProtocol++
+  return { lines, ofProtocol }
+}
+
+if (!fileArg) {
+  const capture = (r: DbRun) => path.join(outDir, `${r.name}.pcap`)
+  const missing = DB_RUNS.filter((r) => !fs.existsSync(capture(r)))
+  if (missing.length > 0) {
+    if (process.getuid?.() === 0) {
+      execFileSync('bash', [path.join(root, 'bench', 'make-db-captures.sh'), outDir, ...missing.map((r) => r.name)], { stdio: 'inherit' })
+    } else {
+      console.log(`\nbench: ${missing.map((r) => r.name).join(', ')} not recorded yet and not root: skipped (run once as root)`)
+    }
+  }
+  const ratios: string[] = []
+  for (const r of DB_RUNS) {
+    const f = capture(r)
+    if (!fs.existsSync(f)) continue
+    const mb = fs.statSync(f).size / 1e6
+    console.log(`\n${r.name}: ${f} (${mb.toFixed(1)} MB)`)
+    const out = path.join(outDir, `exchanges-${r.name}.jsonl`)
+    const pt = timed([...podtap, f], out)
+    const counted = countJsonl(out, r.protocol)
+    fs.rmSync(out) // hundreds of MB for redis; only the count is needed
+    const tsOut = path.join(outDir, `tshark-${r.name}.txt`)
+    const ts = timed(['tshark', '-r', f, '-T', 'fields', ...r.fields.flatMap((x) => ['-e', x]), '-E', 'occurrence=a'], tsOut)
+    const req = r.requests(fs.readFileSync(tsOut, 'utf8').split('\n'))
+    fs.rmSync(tsOut)
+    console.log(`${'run'.padEnd(22)} ${'time'.padStart(10)} ${'exchanges'.padStart(10)} ${'exch/s'.padStart(12)} ${'MB/s'.padStart(9)} ${'RSS MB'.padStart(8)}`)
+    console.log(row('podtap (jsonl to file)', pt, counted.lines, mb))
+    console.log(row(`tshark -T fields`, ts, req.n, mb))
+    const other = counted.lines - counted.ofProtocol
+    console.log(`counts: podtap ${counted.lines} exchanges${other > 0 ? ` (${other} not ${r.protocol})` : ''}; tshark ${req.n} requests: ${req.what}`)
+    ratios.push(`${r.name} ${(ts.seconds / pt.seconds).toFixed(1)}x`)
+  }
+  if (ratios.length > 0) console.log(`\nspeed, podtap against tshark on the same file: ${ratios.join(', ')}`)
+}
