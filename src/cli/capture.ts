@@ -16,6 +16,7 @@
 // every flow (requests still waiting are reported without response) and the totals are returned.
 
 import { setImmediate as yieldLoop } from 'node:timers/promises'
+import { ContainerIdentities } from '../capture/container-identity.js'
 import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, type AfPacketStats } from '../capture/af-packet.js'
 import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
 import { probeBpf } from '../capture/libbpf.js'
@@ -230,6 +231,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     throw e
   }
   const hook = att
+  // --all-veth without Kubernetes: each veth named by the process and container behind it
+  const ids = o.allVeth ? new ContainerIdentities({ log, graceMs: (o.orderHorizonUs ?? ORDER_HORIZON_US) / 1000 + 1000 }) : null
 
   const summary = new Summary()
   const counters = o.counters ?? new Counters()
@@ -241,13 +244,20 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     protocols: o.protocols,
     orderHorizonUs: o.orderHorizonUs ?? ORDER_HORIZON_US,
     onExchange: (e) => {
+      ids?.exchange(e)
       if (hook?.exchange !== undefined && !hook.exchange(e)) return
       summary.add(e)
       stdoutJsonl?.write(e)
       fileJsonl?.write(e)
       o.onExchange?.(e)
     },
-    onLink: hook?.link !== undefined ? (l) => void (hook.link!(l) && o.onLink?.(l)) : o.onLink,
+    onLink:
+      hook?.link !== undefined || ids !== null
+        ? (l) => {
+            ids?.link(l)
+            if (hook?.link === undefined || hook.link(l)) o.onLink?.(l)
+          }
+        : o.onLink,
   })
   o.onPipeline?.(pipeline)
 
@@ -258,7 +268,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         if (byIfindex.has(i.ifindex) || stopReason !== null) return
         try {
           attach(i.name)
-          log(`capturing on ${i.name} (ifindex ${i.ifindex})`)
+          // logged once the process/container behind it has been looked for
+          ids!.added(i, `capturing on ${i.name} (ifindex ${i.ifindex})`)
         } catch (e) {
           // vanished between the scan and the open, or a ring that does not fit: not fatal
           log(`cannot capture on ${i.name}: ${(e as Error).message}`)
@@ -267,6 +278,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       (i: NetInterface) => {
         const s = byIfindex.get(i.ifindex)
         if (s === undefined) return
+        ids?.removed(i.ifindex)
         // the ring may still hold the interface's last packets: the source notices the device is
         // gone and ends itself after delivering them (onSourceEnd logs it); if it has not within a
         // few block timeouts, drop it here
@@ -364,6 +376,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     if (redraw !== null) clearInterval(redraw)
     if (duration !== null) clearTimeout(duration)
     watch?.close()
+    ids?.close()
     for (const t of gone.values()) clearTimeout(t)
     await hook?.close()
     const members = [...byIfindex.values()]
