@@ -87,6 +87,10 @@ export class Connection implements StreamHandler {
       count: (reason, n = 1) => d.counters.inc(C.parseErrors, { protocol: this.parser?.id ?? 'unknown', reason }, n),
       unmatchedResponse: (n = 1) =>
         d.counters.inc(C.unmatched, { protocol: this.parser?.id ?? 'unknown', side: 'response' }, n),
+      encrypted: (kind) => {
+        this.tls = true
+        d.counters.inc('flows_encrypted', { protocol: this.parser?.id ?? 'unknown', kind })
+      },
     }
   }
 

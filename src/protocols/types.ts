@@ -52,6 +52,11 @@ export interface ParserContext {
   count(reason: string, n?: number): void
   /** count a response whose request was never seen (capture began mid-stream): counted, not invented */
   unmatchedResponse(n?: number): void
+  /**
+   * The rest of the connection is encrypted (PostgreSQL SSLRequest answered 'S', MySQL SSL request):
+   * the connection is labelled tls in l7_link and counted in flows_encrypted; nothing more is parsed.
+   */
+  encrypted?(kind: 'tls' | 'gssenc'): void
 }
 
 export interface ProtocolParser {

@@ -531,6 +531,7 @@ export class MysqlStream implements StreamHandler {
     if (this.phase === Phase.Off) return
     this.phase = Phase.Off
     if (reason !== 'closed') this.ctx.count(reason)
+    if (reason === 'tls') this.ctx.encrypted?.('tls')
     for (const side of [this.c2s, this.s2c]) {
       // called from inside a packet callback, the side being fed must stop, not just forget its tail
       if (side.feeding) side.framer.stop()

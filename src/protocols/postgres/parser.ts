@@ -456,6 +456,7 @@ export class PostgresConnection implements StreamHandler {
       if (b === 0x53 /* S */ || b === 0x47 /* G */) {
         // TLS or GSSAPI encryption from here on: nothing more is readable
         this.ctx.count(b === 0x53 ? 'tls' : 'gssenc')
+        this.ctx.encrypted?.(b === 0x53 ? 'tls' : 'gssenc')
         this.c2s.mode = Mode.Off
         this.s2c.mode = Mode.Off
         return
