@@ -2,11 +2,11 @@
 // callbacks (the way `podtap replay` feeds OutputHub), keeping what came out for the expectations.
 
 import * as path from 'node:path'
-import { openCaptureFile } from '../src/capture/pcap-file.js'
 import { C, Counters } from '../src/metrics/counters.js'
 import type { LinkRecord } from '../src/pipeline/connection.js'
 import { Pipeline } from '../src/pipeline/pipeline.js'
 import type { Exchange } from '../src/records.js'
+import { feedCaptureFiles } from '../src/pipeline/replay-sync.js'
 
 export const OUTPUT_PCAP_DIR = path.join(import.meta.dirname, 'pcaps', 'outputs')
 
@@ -51,15 +51,7 @@ export function replayInto(files: string[], sink: { exchange?: (e: Exchange) => 
       sink.link?.(l)
     },
   })
-  for (const f of files) {
-    const src = openCaptureFile(f)
-    try {
-      let p
-      while ((p = src.next()) !== null) pipeline.packet(p)
-    } finally {
-      src.close()
-    }
-  }
+  feedCaptureFiles(pipeline, files)
   pipeline.finish()
   // what the CLI does for the health counters (the pipeline counts packets in a field)
   counters.set(C.packets, pipeline.packets)

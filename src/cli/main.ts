@@ -11,14 +11,8 @@ import { addOutputOptions, buildOutputs, OutputHub, type Output, type OutputOpti
 import { ControlState, gateOutput } from '../control/state.js'
 import { addK8sOptions, captureHook, k8sOptionsFrom } from '../k8s/cli.js'
 import { printReplayResult, replay } from './replay.js'
+import { intArg } from './args.js'
 
-function intArg(name: string, min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`)
-    return n
-  }
-}
 
 function portList(v: string): number[] {
   return splitList(v).map((p) => {

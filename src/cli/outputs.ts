@@ -19,6 +19,7 @@ import type { Exchange } from '../records.js'
 // the sinks (exceljs, prom-client, the InfluxDB client) load only when a flag asks for them: exceljs
 // alone adds 0.3 s to every start
 import type { Endpoint } from '../tcp/types.js'
+import { intArg } from './args.js'
 
 export interface Output {
   readonly name: string
@@ -63,13 +64,6 @@ export interface OutputOptions {
 
 export const DEFAULT_WINDOW_SECONDS = 15
 
-function intArg(flag: string, min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`)
-    return n
-  }
-}
 
 /** Adds the output flags to a command (replay, capture, demo), under an "Outputs" help heading. */
 export function addOutputOptions(cmd: Command): Command {

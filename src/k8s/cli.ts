@@ -10,6 +10,7 @@ import { ControlState } from '../control/state.js'
 import { UsageError } from '../errors.js'
 import type { Counters } from '../metrics/counters.js'
 import { checkNamespace, parseLabelSelector } from './selection.js'
+import { intArg } from '../cli/args.js'
 
 export interface K8sCliOptions {
   k8s: boolean
@@ -43,11 +44,7 @@ function nsList(flag: string) {
   }
 }
 
-function port(v: string): number {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('--control-port must be a whole number from 0 to 65535')
-  return n
-}
+const port = intArg('--control-port', 0, 65_535)
 
 /** Adds the Kubernetes and control API flags to `podtap capture`. */
 export function addK8sOptions(cmd: Command): Command {

@@ -20,6 +20,13 @@ export function replayFilesSync(files: string[], o: { limits?: Partial<Limits>; 
   const links: LinkRecord[] = []
   const counters = new Counters()
   const pipeline = new Pipeline({ counters, limits: o.limits, protocols: o.protocols, onExchange: (e) => exchanges.push(e), onLink: (l) => links.push(l) })
+  feedCaptureFiles(pipeline, files)
+  pipeline.finish()
+  return { exchanges, links, counters, packets: pipeline.packets }
+}
+
+/** Every packet of `files`, in order, into `pipeline` (synchronously; finish() is the caller's). */
+export function feedCaptureFiles(pipeline: Pipeline, files: string[]): void {
   for (const f of files) {
     const src = openCaptureFile(f)
     try {
@@ -29,6 +36,4 @@ export function replayFilesSync(files: string[], o: { limits?: Partial<Limits>; 
       src.close()
     }
   }
-  pipeline.finish()
-  return { exchanges, links, counters, packets: pipeline.packets }
 }
