@@ -2,6 +2,7 @@
 // (Redis inline commands, HTTP/1.x methods) never claims another protocol's bytes.
 
 import { http1Parser } from './http1/parser.js'
+import { http2Parser } from './http2/parser.js'
 import { mysqlParser } from './mysql/parser.js'
 import { postgresParser } from './postgres/parser.js'
 import { redisParser } from './redis/parser.js'
@@ -11,16 +12,23 @@ export const PARSERS: ProtocolParser[] = [
   // each protocol folder adds its parser here, e.g. http1Parser from './http1/parser.js'
   postgresParser, // startup packet (length + protocol 3.0 / SSLRequest code), or typed messages confirmed by the next
   mysqlParser, // seq-0 command with a known command byte and fitting content, or a v10 greeting
+  http2Parser, // client preface, a server SETTINGS frame, or a run of strict frame headers (binary, 16 KiB lengths)
   http1Parser, // loose (any method token): after the binary protocols
   redisParser, // loosest (a reply can be '+OK', an inline command is a word): last; rejects HTTP request lines
 ]
 
+/** protocol ids a parser reports besides its own (gRPC is found by the HTTP/2 parser) */
+const REPORTED_BY: Readonly<Record<string, ProtocolId>> = { grpc: 'http2' }
+
 export function parsersFor(ids?: readonly string[]): ProtocolParser[] {
   if (!ids || ids.length === 0) return PARSERS
-  const want = new Set(ids.map((s) => s.trim().toLowerCase()))
+  const want = new Set(ids.map((s) => s.trim().toLowerCase()).map((s) => REPORTED_BY[s] ?? s))
   return PARSERS.filter((p) => want.has(p.id))
 }
 
+/** every protocol id a record can carry, for --protocols */
 export function knownProtocolIds(): ProtocolId[] {
-  return PARSERS.map((p) => p.id)
+  const ids: ProtocolId[] = PARSERS.map((p) => p.id)
+  for (const [reported, by] of Object.entries(REPORTED_BY)) if (ids.includes(by)) ids.push(reported as ProtocolId)
+  return ids
 }
