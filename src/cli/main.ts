@@ -76,7 +76,7 @@ export function buildProgram(): Command {
     .name('podtap')
     .description(
       'Layer-7 traffic analyzer for Kubernetes pods, nodes and containers: watches TCP traffic (eBPF on ' +
-        'pod veths, any interface, or capture files), pairs requests with responses (HTTP/1.x, MySQL, ' +
+        'pod veths, any interface, or capture files), pairs requests with responses (HTTP/1.x, HTTP/2, gRPC, MySQL, ' +
         'PostgreSQL, Redis) and reports rate, errors and latency (p50/p90/p99) per endpoint, plus ' +
         'per-request traces. Start with `podtap demo` (root), or `podtap replay FILE.pcap`.',
     )
