@@ -53,6 +53,25 @@ function looksLikeTlsHandshake(b: Buffer): boolean {
   return b.length >= 3 && b[0] === 0x16 && b[1] === 0x03 && b[2] <= 0x04
 }
 
+/**
+ * A chunk that starts with TLS records (change_cipher_spec 20, alert 21, handshake 22, application
+ * data 23; version 3.x; a length within 2^14 + 2048, RFC 8446 §5.2), every whole record followed by
+ * another such header: an encrypted connection joined mid-stream. Asked only after every parser said no.
+ */
+function looksLikeTlsRecords(b: Buffer): boolean {
+  let off = 0
+  let records = 0
+  while (off + 5 <= b.length) {
+    const t = b[off]
+    if (t < 0x14 || t > 0x17 || b[off + 1] !== 0x03 || b[off + 2] > 0x04) return false
+    const len = b.readUInt16BE(off + 3)
+    if (len === 0 || len > 16384 + 2048) return false
+    records++
+    off += 5 + len
+  }
+  return records > 0
+}
+
 export class Connection implements StreamHandler {
   private state = State.Detecting
   private parser: ProtocolParser | null = null
@@ -188,6 +207,13 @@ export class Connection implements StreamHandler {
         this.start(d.p, d.swap)
         return
       }
+    }
+    if (this.midStream[dir] && looksLikeTlsRecords(chunk)) {
+      // an encrypted connection joined mid-stream: label it, parse nothing
+      this.state = State.Tls
+      this.tls = true
+      this.held = []
+      return
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
     if (this.midStream[dir] || this.heldBytes + chunk.length > lim) {

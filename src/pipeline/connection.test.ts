@@ -1,0 +1,108 @@
+// Detection and Exchange building above the TCP layer, with the real parsers: content decides, the
+// port orders and breaks ties, guessed roles are swapped when content proves them wrong, TLS is
+// labelled and not parsed.
+
+import { describe, expect, it } from 'vitest'
+import { limitsWith } from '../config.js'
+import { Counters } from '../metrics/counters.js'
+import { PARSERS } from '../protocols/registry.js'
+import type { Exchange } from '../records.js'
+import type { Endpoint, FlowInfo, RoleSource } from '../tcp/types.js'
+import { Connection, type LinkRecord } from './connection.js'
+
+function flow(client: Endpoint, server: Endpoint, roleSource: RoleSource): FlowInfo {
+  const f: FlowInfo = {
+    id: 1, client, server, roleSource, ifindex: 0, startUs: 0, lastUs: 0,
+    bytes: { c2s: 0, s2c: 0 }, packets: { c2s: 0, s2c: 0 }, retransmits: 0, gapBytes: { c2s: 0, s2c: 0 },
+    swapRoles(source: RoleSource) {
+      ;[f.client, f.server] = [f.server, f.client]
+      f.roleSource = source
+    },
+  }
+  return f
+}
+
+function conn(f: FlowInfo) {
+  const exchanges: Exchange[] = []
+  const links: LinkRecord[] = []
+  const counters = new Counters()
+  const c = new Connection(f, { parsers: PARSERS, limits: limitsWith(), counters, onExchange: (e) => exchanges.push({ ...e }), onLink: (l) => links.push(l) })
+  return { c, exchanges, links, counters }
+}
+
+const B = (s: string) => Buffer.from(s, 'latin1')
+const CLIENT = { ip: '10.0.0.1', port: 40000 }
+const SERVER = { ip: '10.0.0.2', port: 80 }
+
+describe('Connection', () => {
+  it('recognises HTTP by content and builds the Exchange with the flow roles', () => {
+    const { c, exchanges, links } = conn(flow(CLIENT, SERVER, 'syn'))
+    c.data('c2s', B('GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n'), 1000, -1)
+    c.data('s2c', B('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'), 3000, -1)
+    c.end('fin', 4000)
+    expect(exchanges).toHaveLength(1)
+    expect(exchanges[0]).toMatchObject({ protocol: 'http', method: 'GET', resource: '/a', status: 404, client: CLIENT, server: SERVER, startUs: 1000, endUs: 3000, tls: false })
+    expect(links[0]).toMatchObject({ protocol: 'http', tls: false, endReason: 'fin' })
+  })
+
+  it('swaps roles guessed from ports when the first bytes are a response going the other way', () => {
+    // capture joined mid-stream and the port guess was backwards: the "client" sends a status line
+    const f = flow(SERVER, CLIENT, 'port')
+    const { c, exchanges } = conn(f)
+    c.gap('c2s', -1, 0)
+    c.gap('s2c', -1, 0)
+    c.data('c2s', B('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 1000, -1) // a response we never saw the request of
+    // from here on the flow table hands directions by the swapped roles
+    c.data('c2s', B('GET /next HTTP/1.1\r\nHost: h\r\n\r\n'), 2000, -1)
+    c.data('s2c', B('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 2500, -1)
+    c.end('fin', 3000)
+    expect(f.roleSource).toBe('content')
+    expect(f.client).toEqual(CLIENT)
+    expect(exchanges.map((e) => [e.method, e.resource, e.status, e.client.port, e.server.port])).toEqual([['GET', '/next', 200, 40000, 80]])
+  })
+
+  it('the server port breaks a tie: a scanner request to :80 that Redis could read is HTTP once the server answers', () => {
+    const { c, exchanges } = conn(flow(CLIENT, SERVER, 'syn'))
+    c.data('c2s', B('GET/ HTTP/1.1\r\nHost: h\r\n\r\n'), 1000, -1)
+    c.data('s2c', B('HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), 2000, -1)
+    c.end('fin', 3000)
+    expect(exchanges.every((e) => e.protocol === 'http')).toBe(true)
+  })
+
+  it('a cross-port match the other side contradicts is no protocol at all', () => {
+    const { c, exchanges, links } = conn(flow(CLIENT, SERVER, 'syn'))
+    c.data('s2c', B('<html>\n<head><title>Bad!</title></head>\n</html>\n'), 1000, -1)
+    c.data('c2s', B('GET /bad.html\r\n'), 2000, -1) // HTTP/0.9, or a Redis inline command?
+    c.end('fin', 3000)
+    expect(exchanges).toEqual([])
+    expect(links[0].protocol).toBe('unknown')
+  })
+
+  it('labels a TLS ClientHello connection as tls and parses nothing', () => {
+    const { c, exchanges, links } = conn(flow(CLIENT, { ip: '10.0.0.2', port: 443 }, 'syn'))
+    c.data('c2s', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0]), 1000, -1)
+    c.data('s2c', B('HTTP/1.1 200 OK\r\n\r\n'), 2000, -1) // would parse as HTTP if it were plaintext
+    c.end('fin', 3000)
+    expect(exchanges).toEqual([])
+    expect(links[0]).toMatchObject({ protocol: 'tls', tls: true })
+  })
+
+  it('labels TLS application data joined mid-stream as tls, after every parser said no', () => {
+    const { c, links } = conn(flow(CLIENT, { ip: '10.0.0.2', port: 443 }, 'port'))
+    c.gap('c2s', -1, 0)
+    const rec = (n: number) => Buffer.concat([Buffer.from([0x17, 0x03, 0x03, n >> 8, n & 0xff]), Buffer.alloc(n, 0xab)])
+    c.data('c2s', Buffer.concat([rec(40), rec(300)]), 1000, -1)
+    c.end('fin', 2000)
+    expect(links[0]).toMatchObject({ protocol: 'tls', tls: true })
+  })
+
+  it('gives up on bytes no parser recognises, within its detection budget, and counts it', () => {
+    const { c, links, counters } = conn(flow(CLIENT, { ip: '10.0.0.2', port: 5999 }, 'syn'))
+    const junk = Buffer.alloc(1460, 0x00)
+    for (let i = 0; i < 100; i++) c.data(i % 2 ? 's2c' : 'c2s', junk, i, -1)
+    expect(c.protocol).toBe('unknown')
+    c.end('fin', 200)
+    expect(links[0].protocol).toBe('unknown')
+    expect(counters.get('flows_unknown_protocol')).toBe(1)
+  })
+})
