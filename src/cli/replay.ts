@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress'
 import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
 import { C, Counters } from '../metrics/counters.js'
-import { Summary } from '../metrics/summary.js'
+import type { Summary } from '../metrics/summary.js'
 import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
@@ -29,7 +29,8 @@ export interface ReplayOptions {
 }
 
 export interface ReplayResult {
-  summary: Summary
+  /** null when nothing prints it (--format jsonl without --summary) */
+  summary: Summary | null
   counters: Counters
   packets: number
   bytes: number
@@ -43,7 +44,8 @@ const BATCH = 20_000
 
 export async function replay(files: string[], o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now()
-  const summary = new Summary()
+  // the summary (and hdr-histogram-js behind it) only when something prints it
+  const summary = o.format === 'table' || o.summary ? new (await import('../metrics/summary.js')).Summary() : null
   const counters = o.counters ?? new Counters()
   const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
   const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile) : null
@@ -53,7 +55,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
     limits: o.limits,
     protocols: o.protocols,
     onExchange: (e) => {
-      summary.add(e)
+      summary?.add(e)
       stdoutJsonl?.write(e)
       fileJsonl?.write(e)
       o.onExchange?.(e)
@@ -80,7 +82,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
             pipeline.packet(p)
             n++
           }
-          bar?.update(Math.floor((doneBytes + src.bytesRead) / 1e6), { exchanges: summary.totals.exchanges })
+          bar?.update(Math.floor((doneBytes + src.bytesRead) / 1e6), { exchanges: pipeline.counters.total(C.exchanges) })
           if (n < BATCH) break
           await new Promise<void>((r) => setImmediate(r))
         }
@@ -104,7 +106,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
 
 export function printReplayResult(r: ReplayResult, o: ReplayOptions): void {
   const out = o.format === 'table' ? process.stdout : process.stderr
-  if (o.format === 'table' || o.summary) {
+  if (r.summary !== null && (o.format === 'table' || o.summary)) {
     out.write(renderSummary(r.summary, { width: process.stdout.columns }))
     out.write(renderTotals(r.summary, r.counters, r))
   }
