@@ -155,7 +155,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     throw new UsageError('--k8s picks the interfaces itself (each pod\'s veth): leave out --iface and --all-veth')
   }
   if (o.attachOwnsInterfaces !== true && Boolean(o.allVeth) === ifaces.length > 0) {
-    throw new UsageError(o.allVeth ? 'give --iface or --all-veth, not both' : 'give the interfaces to capture on: --iface NAME[,NAME...] or --all-veth')
+    throw new UsageError(o.allVeth ? 'give --iface or --all-veth, not both' : 'give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node)')
   }
   checkLiveCapture()
   const t0 = performance.now()
