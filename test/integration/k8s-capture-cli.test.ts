@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
-import { cleanupStale, needRoot, runHost } from '../helpers/netns.js'
+import { cleanupStale, createTestHost, needRoot, runHost, startNginx } from '../helpers/netns.js'
 import { StandInApiServer, endpointSlice, pod, replicaSet, service } from '../k8s/apiserver.js'
 import { until } from '../k8s/loop.js'
 import { createNetPod, type NetPod } from '../k8s/netpods.js'
@@ -215,6 +215,33 @@ describe.skipIf(skip !== null)('podtap capture --k8s (the CLI, against a stand-i
     } finally {
       await mini.stop()
       mini.dispose()
+    }
+  })
+
+  it('a pod whose IP is simply the far end of a /30 on its veth (no per-pod route): found and named', async () => {
+    // the plainest test-host layout: `ip addr add 10.213.n.1/30 dev <host veth>`, the pod at .2; the
+    // node's connected route and the namespace both lead to the veth
+    const plain = await createTestHost({ name: 'cplain' })
+    const nginx = await startNginx(plain)
+    const api2 = new StandInApiServer()
+    await api2.start()
+    try {
+      api2.upsert('pods', pod({ name: 'plain-web', namespace: 'lab', node: NODE, ip: plain.nsIp, containers: [{ name: 'nginx', ports: [80] }] }))
+      const kc = api2.writeKubeconfig(join(dir, 'plain-kubeconfig'))
+      run = runPodtap(['capture', '--k8s', '--kubeconfig', kc, '--node', NODE, '--format', 'jsonl'])
+      await until('attached', () => /capturing pod lab\/plain-web on/.test(run!.stderr()), 30_000)
+      expect(run.stderr()).toMatch(new RegExp(`capturing pod lab/plain-web on ${plain.hostIf}`))
+      expect(await curlFromHost(nginx.url, 4)).toEqual(Array(4).fill('200'))
+      await until('4 records', () => run!.records().length >= 4, 15_000)
+      expect(await run.stop()).toBe(0)
+      const recs = run.records()
+      expect(recs).toHaveLength(4)
+      for (const r of recs) expect(r.server).toMatchObject({ ip: plain.nsIp, port: 80, pod: 'plain-web', namespace: 'lab', node: NODE })
+      run = null
+    } finally {
+      await api2.stop()
+      api2.dispose()
+      await plain.destroy()
     }
   })
 })
