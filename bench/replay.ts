@@ -5,7 +5,7 @@
 //  - podtap: `podtap replay --format jsonl FILE > out.jsonl` (every exchange written), timed with
 //    GNU time for wall seconds and peak RSS.
 //  - tshark: `tshark -r FILE -q -z http,stat,` (the lightest tshark run that still parses HTTP).
-//  - memory: the first half of the file and the whole file; peak RSS must not grow with input.
+//  - memory: half the file, the file, and 3x the file (time-shifted copies); peak RSS must not grow with input.
 //  - then, without a file argument, the database captures of bench/make-db-captures.sh (recorded when
 //    missing and root, else skipped): redis.pcap (redis-benchmark, plain and -P 16), pgbench.pcap
 //    (pgbench -M simple, extended, prepared), mysql.pcap (mariadb-slap). podtap runs as above; tshark
@@ -71,6 +71,14 @@ const half = path.join(outDir, 'first-half.pcap')
 const total = Number(/(\d+)/.exec(execFileSync('capinfos', ['-c', '-M', file], { encoding: 'utf8' }).split('\n').find((l) => l.includes('packets')) ?? '0')?.[1] ?? 0)
 execFileSync('editcap', ['-r', file, half, `1-${Math.max(1, Math.floor(total / 2))}`])
 const p2 = timed([...podtap, half], path.join(outDir, 'exchanges-half.jsonl'))
+// and the same traffic three times over, shifted in time (editcap -t, mergecap -a): 3x the input
+const triple = path.join(outDir, 'triple.pcap')
+const shifted = [10, 20].map((s) => path.join(outDir, `shift-${s}.pcap`))
+shifted.forEach((f, i) => execFileSync('editcap', ['-t', String(10 * (i + 1)), file, f]))
+execFileSync('mergecap', ['-a', '-w', triple, file, ...shifted])
+shifted.forEach((f) => fs.rmSync(f))
+const p3 = timed([...podtap, triple], path.join(outDir, 'exchanges-triple.jsonl'))
+for (const f of ['exchanges-half.jsonl', 'exchanges-triple.jsonl']) fs.rmSync(path.join(outDir, f), { force: true })
 const ts = timed(['tshark', '-r', file, '-q', '-z', 'http,stat,'])
 const tsReq = /Total HTTP Requests\s+(\d+)|Requests\s+(\d+)/.exec(ts.stdout)
 
@@ -79,9 +87,11 @@ const row = (name: string, t: Timed, n: number | string, mb = sizeMb) =>
 console.log(`${'run'.padEnd(22)} ${'time'.padStart(10)} ${'exchanges'.padStart(10)} ${'exch/s'.padStart(12)} ${'MB/s'.padStart(9)} ${'RSS MB'.padStart(8)}`)
 console.log(row('podtap (jsonl to file)', p1, exchanges))
 console.log(row('podtap, first half', p2, '(half)', fs.statSync(half).size / 1e6))
+console.log(row('podtap, 3x the file', p3, '(3x)', fs.statSync(triple).size / 1e6))
 console.log(row('tshark -z http,stat', ts, tsReq ? '(see below)' : '-'))
 console.log(`\nspeed: podtap is ${(ts.seconds / p1.seconds).toFixed(1)}x tshark (target >= 3x, aim 10x)`)
-console.log(`memory: peak RSS ${p2.maxRssMb.toFixed(0)} MB for the first half, ${p1.maxRssMb.toFixed(0)} MB for the whole file (must not grow with input)`)
+console.log(`memory: peak RSS ${p2.maxRssMb.toFixed(0)} MB for half the file, ${p1.maxRssMb.toFixed(0)} MB for all of it, ${p3.maxRssMb.toFixed(0)} MB for 3x (must not grow with input)`)
+fs.rmSync(triple, { force: true })
 console.log('\ntshark http,stat output:\n' + ts.stdout.trim())
 
 // ---- database captures: podtap beside tshark on the same file ----
