@@ -53,8 +53,8 @@ export class LiveTable {
     const logs = this.logs.length ? ['', ...this.logs] : []
     // the table's own header and borders take 3 lines, the "more rows" note 1
     const maxRows = Math.max(1, rows - head.length - logs.length - 5)
-    // renderSummary sizes only the resource column, to width - 100; its other columns take about 115
-    const table = summary.totals.exchanges === 0 ? 'no exchanges yet\n' : renderSummary(summary, { maxRows, width: width - 16 })
+    // renderSummary fits the table to width by sizing the resource column
+    const table = summary.totals.exchanges === 0 ? 'no exchanges yet\n' : renderSummary(summary, { maxRows, width })
     const lines = [...head, ...table.replace(/\n$/, '').split('\n'), ...logs].map((l) => shorten(l, width))
     const text = (this.started ? '' : HIDE_CURSOR + '\x1b[2J') + HOME + lines.join(ERASE_EOL + '\n') + ERASE_EOL + '\n' + ERASE_BELOW
     this.started = true

@@ -1,9 +1,10 @@
-// Terminal rendering of the summary (cli-table3): one row per server, protocol, method, resource, status.
+// Terminal rendering of the summary (cli-table3): one row per server, protocol, method, resource, status,
+// with how many distinct clients (addresses, or pods) it had.
 
 import Table from 'cli-table3'
 import type { Counters } from '../metrics/counters.js'
 import { C } from '../metrics/counters.js'
-import { rowPercentiles, type Summary } from '../metrics/summary.js'
+import { MAX_CLIENTS_TRACKED, rowPercentiles, type Summary } from '../metrics/summary.js'
 
 function ms(v: number): string {
   if (v === 0) return '-'
@@ -13,16 +14,18 @@ function ms(v: number): string {
 export function renderSummary(summary: Summary, opts: { maxRows?: number; width?: number } = {}): string {
   const rows = summary.sortedRows()
   const maxRows = opts.maxRows ?? 200
-  const resWidth = Math.max(16, Math.min(60, (opts.width ?? 160) - 100))
+  // the other columns take about 140 characters (more with long pod names); the resource gets the rest
+  const resWidth = Math.max(16, Math.min(60, (opts.width ?? 200) - 140))
   const t = new Table({
-    head: ['server', 'proto', 'method', 'resource', 'status', 'count', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+    head: ['server', 'proto', 'method', 'resource', 'status', 'count', 'clients', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
     style: { head: [], border: [], compact: true },
-    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   })
   for (const r of rows.slice(0, maxRows)) {
     const p = rowPercentiles(r)
     const res = r.resource.length > resWidth ? r.resource.slice(0, resWidth - 1) + '…' : r.resource
-    t.push([r.server, r.protocol, r.method, res, r.status, r.count, r.errors, ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)])
+    const clients = r.clients.size >= MAX_CLIENTS_TRACKED ? `${MAX_CLIENTS_TRACKED}+` : r.clients.size
+    t.push([r.server, r.protocol, r.method, res, r.status, r.count, clients, r.errors, ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)])
   }
   let out = t.toString() + '\n'
   if (rows.length > maxRows) out += `… ${rows.length - maxRows} more rows (use --format jsonl for every exchange)\n`

@@ -68,3 +68,22 @@ describe('Summary', () => {
     expect(p.max).toBeCloseTo(10, 1)
   })
 })
+
+describe('Summary labels and clients', () => {
+  it('names servers by pod (else process, else address) and counts distinct clients, bounded', async () => {
+    const { peerLabel, MAX_CLIENTS_TRACKED } = await import('./summary.js')
+    expect(peerLabel({ ip: '10.0.0.2', port: 80, pod: 'web-1', namespace: 'shop' })).toBe('shop/web-1:80')
+    expect(peerLabel({ ip: '10.0.0.2', port: 80, comm: 'nginx' })).toBe('10.0.0.2:80 (nginx)')
+    expect(peerLabel({ ip: 'fe80::1', port: 443 })).toBe('[fe80::1]:443')
+    const s = new Summary()
+    for (let i = 0; i < 150; i++) s.add(ex(1e6 + i, 10, { flowId: i, client: { ip: `10.1.0.${i}`, port: 1000 } }))
+    s.add(ex(2e6, 10, { flowId: 999, client: { ip: '10.9.9.9', port: 1, pod: 'c', namespace: 'ns' } }))
+    const rows = s.sortedRows()
+    expect(rows).toHaveLength(1)
+    expect(rows[0].count).toBe(151)
+    expect(rows[0].clients.size).toBe(MAX_CLIENTS_TRACKED)
+    const t = new Summary()
+    for (const ip of ['10.1.0.1', '10.1.0.1', '10.1.0.2']) t.add(ex(1e6, 10, { client: { ip, port: 5 } }))
+    expect(t.sortedRows()[0].clients.size).toBe(2)
+  })
+})

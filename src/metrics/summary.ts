@@ -14,12 +14,26 @@ export interface SummaryRow {
   /** the status as the exchange carried it (for the per-connection row cache) */
   statusRaw: number | string | null
   count: number
+  /** distinct client addresses seen (up to MAX_CLIENTS_TRACKED, then '+') */
+  clients: Set<string>
   errors: number
   /** exchanges without response */
   unanswered: number
   hist: LatencyHistogram
   reqBytes: number
   respBytes: number
+}
+
+/** distinct clients counted per row; past this the row shows "N+" (bounded memory) */
+export const MAX_CLIENTS_TRACKED = 100
+
+/** how an endpoint is named in the table: namespace/pod, else ip:port with the process, else ip:port */
+export function peerLabel(p: Exchange['server']): string {
+  const addr = p.ip.includes(':') ? `[${p.ip}]:${p.port}` : `${p.ip}:${p.port}`
+  if (p.pod !== undefined) return `${p.namespace ? p.namespace + '/' : ''}${p.pod}:${p.port}`
+  if (p.container !== undefined) return `${addr} (${p.container})`
+  if (p.comm !== undefined) return `${addr} (${p.comm})`
+  return addr
 }
 
 export interface SummaryTotals {
@@ -45,7 +59,7 @@ export class Summary {
       this.count(last, e)
       return
     }
-    const server = e.server.ip.includes(':') ? `[${e.server.ip}]:${e.server.port}` : `${e.server.ip}:${e.server.port}`
+    const server = peerLabel(e.server)
     const status = e.status === null ? '-' : String(e.status)
     let resource = e.resource ?? ''
     let method = e.method
@@ -58,7 +72,7 @@ export class Summary {
       r = this.rows.get(key)
     }
     if (!r) {
-      r = { server, protocol: e.protocol, method, resource, status, statusRaw: e.status, count: 0, errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
+      r = { server, protocol: e.protocol, method, resource, status, statusRaw: e.status, count: 0, clients: new Set(), errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
       this.rows.set(key, r)
       if (!this.servers.has(server)) {
         this.servers.add(server)
@@ -72,6 +86,7 @@ export class Summary {
 
   private count(r: SummaryRow, e: Exchange): void {
     r.count++
+    if (r.clients.size < MAX_CLIENTS_TRACKED) r.clients.add(e.client.pod !== undefined ? `${e.client.namespace}/${e.client.pod}` : e.client.ip)
     r.reqBytes += e.reqBytes
     r.respBytes += e.respBytes
     if (e.error) r.errors++
