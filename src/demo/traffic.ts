@@ -138,9 +138,18 @@ export function startTraffic(servers: readonly DemoServer[], o: { rate: number; 
     cleanup.push(() => agent.destroy())
   }
 
-  const redis = servers.find((s) => s.kind === 'redis')
-  if (redis !== undefined) {
-    let client: RedisClient | null = null
+  /**
+   * One client connection driven in a loop: connect when there is none, one command at a time,
+   * reconnect after a failure (counted and logged once).
+   */
+  const drive = <Cl extends { busy: boolean; close(): void }>(
+    key: string,
+    label: string,
+    connect: () => Promise<Cl>,
+    step: (c: Cl, i: number) => Promise<unknown>,
+    onDone: () => void,
+  ): void => {
+    let client: Cl | null = null
     let connecting = false
     let i = 0
     every(2000 / o.rate, () => {
@@ -148,64 +157,50 @@ export function startTraffic(servers: readonly DemoServer[], o: { rate: number; 
       if (client === null) {
         connecting = true
         track(
-          RedisClient.connect(redis.ip, redis.port)
+          connect()
             .then((c) => (client = c))
-            .catch((e: Error) => logOnce('redis', `demo redis client: ${e.message}`))
+            .catch((e: Error) => logOnce(key, `${label}: ${e.message}`))
             .finally(() => (connecting = false)),
         )
         return
       }
       const c = client
-      const cmd = REDIS_SCRIPT[i++ % REDIS_SCRIPT.length]!
       track(
-        c.command(...cmd).then(
-          () => stats.redis++,
-          (e: Error) => {
-            stats.failed++
-            logOnce('redis', `demo redis client: ${e.message}`)
-            client = null
-          },
-        ),
+        step(c, i++).then(onDone, (e: Error) => {
+          stats.failed++
+          logOnce(key, `${label}: ${e.message}`)
+          client = null
+        }),
       )
     })
     cleanup.push(() => client?.close())
   }
 
+  const redis = servers.find((s) => s.kind === 'redis')
+  if (redis !== undefined) {
+    drive(
+      'redis',
+      'demo redis client',
+      () => RedisClient.connect(redis.ip, redis.port),
+      (c, i) => c.command(...REDIS_SCRIPT[i % REDIS_SCRIPT.length]!),
+      () => stats.redis++,
+    )
+  }
+
   const pg = servers.find((s) => s.kind === 'postgresql')
   if (pg !== undefined) {
-    let client: PgClient | null = null
-    let connecting = false
-    let i = 0
-    every(2000 / o.rate, () => {
-      if (connecting || client?.busy) return
-      if (client === null) {
-        connecting = true
-        track(
-          PgClient.connect(pg.ip, pg.port, PG_USER, PG_DATABASE)
-            .then(async (c) => {
-              await c.query(SQL_SETUP)
-              stats.postgresql++
-              client = c
-            })
-            .catch((e: Error) => logOnce('pg', `demo postgresql client: ${e.message}`))
-            .finally(() => (connecting = false)),
-        )
-        return
-      }
-      const c = client
-      const sql = SQL_SCRIPT[i++ % SQL_SCRIPT.length]!
-      track(
-        c.query(sql).then(
-          () => stats.postgresql++,
-          (e: Error) => {
-            stats.failed++
-            logOnce('pg', `demo postgresql client: ${e.message}`)
-            client = null
-          },
-        ),
-      )
-    })
-    cleanup.push(() => client?.close())
+    drive(
+      'pg',
+      'demo postgresql client',
+      async () => {
+        const c = await PgClient.connect(pg.ip, pg.port, PG_USER, PG_DATABASE)
+        await c.query(SQL_SETUP)
+        stats.postgresql++
+        return c
+      },
+      (c, i) => c.query(SQL_SCRIPT[i % SQL_SCRIPT.length]!),
+      () => stats.postgresql++,
+    )
   }
 
   return {
