@@ -3,113 +3,31 @@
 // reordered handshakes, TCP Fast Open, heavy retransmission and reordering, dropped segments, IPv6
 // and a headers-only snap length.
 //
-// The pcap reading and header decoding here are a test-only minimum (classic pcap, Ethernet, IPv4,
-// IPv6 without fragments); the real reader and decoder live in src/capture/.
+// The captures are read and decoded by the real reader and decoder (src/capture/).
 
 import { createHash } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
+import { decode } from '../capture/decode.js'
 import { newFrame, type Frame } from '../capture/frame.js'
+import { openCaptureFile } from '../capture/pcap-file.js'
 import { C, Counters } from '../metrics/counters.js'
 import { FlowTable } from './flow-table.js'
 import type { Dir, EndReason, FlowInfo, StreamHandler } from './types.js'
 
 const DIR = join(import.meta.dirname, '../../test/pcaps/tcp')
 
-/** Calls `each` with every TCP segment of a classic pcap file (Ethernet or Linux cooked v1). */
+/** Calls `each` with every TCP segment of a capture, read and decoded by the real src/capture code. */
 function readPcap(path: string, each: (f: Frame) => void): void {
-  const b = readFileSync(path)
-  const magic = b.readUInt32LE(0)
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d
-  if (!le && b.readUInt32BE(0) !== 0xa1b2c3d4 && b.readUInt32BE(0) !== 0xa1b23c4d) throw new Error(`${path}: not a classic pcap`)
-  const nano = (le ? magic : b.readUInt32BE(0)) === 0xa1b23c4d
-  const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o))
-  const link = u32(20)
-  if (link !== 1 && link !== 113) throw new Error(`${path}: link type ${link} is not Ethernet or LINUX_SLL`)
+  const src = openCaptureFile(path)
   const f = newFrame()
-  let off = 24
-  while (off + 16 <= b.length) {
-    const tsUs = u32(off) * 1e6 + (nano ? Math.floor(u32(off + 4) / 1000) : u32(off + 4))
-    const capLen = u32(off + 8)
-    const pkt = b.subarray(off + 16, off + 16 + capLen)
-    off += 16 + capLen
-    f.tsUs = tsUs
-    if (decode(pkt, link === 113 ? 14 : 12, f)) each(f)
+  try {
+    for (let p = src.next(); p !== null; p = src.next()) if (decode(p, f) === 'ok') each(f)
+  } finally {
+    src.close()
   }
-}
-
-/** `o`: where the ethertype is (12 in Ethernet, 14 in a Linux cooked v1 header). */
-function decode(p: Buffer, o: number, f: Frame): boolean {
-  if (p.length < o + 2) return false
-  let type = p.readUInt16BE(o)
-  while ((type === 0x8100 || type === 0x88a8) && p.length >= o + 6) {
-    o += 4
-    type = p.readUInt16BE(o)
-  }
-  o += 2
-  let proto: number
-  let end: number
-  if (type === 0x0800) {
-    if (p.length < o + 20) return false
-    const ihl = ((p[o] as number) & 0x0f) * 4
-    if ((p.readUInt16BE(o + 6) & 0x3fff) !== 0) return false // fragment
-    proto = p[o + 9] as number
-    end = o + p.readUInt16BE(o + 2)
-    f.ipVersion = 4
-    f.src = [...p.subarray(o + 12, o + 16)].join('.')
-    f.dst = [...p.subarray(o + 16, o + 20)].join('.')
-    o += ihl
-  } else if (type === 0x86dd) {
-    if (p.length < o + 40) return false
-    end = o + 40 + p.readUInt16BE(o + 4)
-    proto = p[o + 6] as number
-    f.ipVersion = 6
-    f.src = ip6(p.subarray(o + 8, o + 24))
-    f.dst = ip6(p.subarray(o + 24, o + 40))
-    o += 40
-    while (proto === 0 || proto === 43 || proto === 60) {
-      if (p.length < o + 2) return false
-      proto = p[o] as number
-      o += ((p[o + 1] as number) + 1) * 8
-    }
-  } else return false
-  if (proto !== 6 || p.length < o + 20) return false
-  f.srcPort = p.readUInt16BE(o)
-  f.dstPort = p.readUInt16BE(o + 2)
-  f.seq = p.readUInt32BE(o + 4)
-  f.ack = p.readUInt32BE(o + 8)
-  const dataOff = ((p[o + 12] as number) >> 4) * 4
-  f.flags = p[o + 13] as number
-  const start = o + dataOff
-  f.payloadLen = Math.max(0, end - start)
-  f.payload = p.subarray(Math.min(start, p.length), Math.min(end, p.length))
-  return true
-}
-
-/** RFC 5952 text: lower case, leading zeros dropped, the longest run of 2+ zero groups as '::'. */
-function ip6(b: Buffer): string {
-  const g: number[] = []
-  for (let i = 0; i < 16; i += 2) g.push(b.readUInt16BE(i))
-  let best = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && g[j] === 0) j++
-    if (j - i > bestLen) {
-      best = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = g.map((x) => x.toString(16))
-  if (best < 0) return hex.join(':')
-  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':')
 }
 
 interface Side {
