@@ -6,6 +6,7 @@ import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
 import type { ParsedExchange, ParserContext } from '../types.js'
 import { detectHttp1 } from './detect.js'
 import { Http1Handler, http1Parser } from './parser.js'
+import { checkSplits } from '../../../test/helpers/splits.js'
 
 // ---- input builders (pg-protocol testing/test-buffers.ts style)
 
@@ -47,12 +48,7 @@ const end = (tsUs: number): Step => ({ end: 'fin', tsUs })
  * same exchanges, counts and unmatched responses. Returns the whole run.
  */
 function check(steps: Step[], limits: Partial<Limits> = {}): RunResult {
-  const whole = runParser(http1Parser, steps, 'whole', limits)
-  for (const split of allSplits(steps)) {
-    const r = runParser(http1Parser, steps, split, limits)
-    expect(r, `split ${split}`).toEqual(whole)
-  }
-  return whole
+  return checkSplits(http1Parser, steps, limits)
 }
 
 const T0 = 1_700_000_000_000_000

@@ -6,6 +6,7 @@ import type { ParsedExchange, ParserContext } from '../types.js'
 import { detectHttp2 } from './detect.js'
 import { FrameType } from './frames.js'
 import { Http2Handler, http2Parser } from './parser.js'
+import { checkSplits } from '../../../test/helpers/splits.js'
 import {
   PREFACE, block, data, frame, goaway, grpcMessage, grpcReq, headers, hpackInt, idx, lit, litIdx, req, rst, settings,
   sizeUpdate,
@@ -17,13 +18,7 @@ const cat = (...b: Buffer[]) => Buffer.concat(b)
 
 /** runs the steps whole, split at every offset and byte by byte: the results must not differ */
 function runAll(steps: Step[]) {
-  const first = runParser(http2Parser, steps)
-  for (const split of allSplits(steps)) {
-    const r = runParser(http2Parser, steps, split)
-    expect(r.exchanges, `split ${split}`).toEqual(first.exchanges)
-    expect(r.counts, `split ${split}`).toEqual(first.counts)
-  }
-  return first
+  return checkSplits(http2Parser, steps, {}, ['exchanges', 'counts'])
 }
 
 const open = (ts = 1000): Step[] => [c2s(cat(PREFACE, settings([[4, 65535]])), ts), s2c(cat(settings(), settings([], true)), ts + 10)]

@@ -4,18 +4,14 @@ import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
 import { Cap, Cmd, MAX_PACKET_PAYLOAD } from './constants.js'
 import { mysqlParser } from './parser.js'
 import { b, CLIENT_CAPS, lenenc, packet, resultSet, Script, SERVER_CAPS } from './test-buffers.js'
+import { checkSplits } from '../../../test/helpers/splits.js'
 
 /**
  * Runs the steps whole, split at every offset of every step, and 1 byte at a time: every run must
  * give the same exchanges, counts and unmatched responses. Returns the whole run.
  */
 function check(steps: Step[], limits: Partial<Limits> = {}): RunResult {
-  const whole = runParser(mysqlParser, steps, 'whole', limits)
-  for (const split of allSplits(steps)) {
-    const r = runParser(mysqlParser, steps, split, limits)
-    expect(r, `split ${split}`).toEqual(whole)
-  }
-  return whole
+  return checkSplits(mysqlParser, steps, limits)
 }
 
 /** greeting, HandshakeResponse41 and the login's OK, with optional extra capability bits on both sides */

@@ -7,6 +7,7 @@ import { detectPostgres } from './detect.js'
 import { postgresParser } from './parser.js'
 import { normalizeSql, sqlVerb } from './sql.js'
 import * as pg from './test-buffers.js'
+import { checkSplits } from '../../../test/helpers/splits.js'
 
 const c = (data: Buffer, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
 const s = (data: Buffer, tsUs: number): Step => ({ dir: 's2c', data, tsUs })
@@ -14,13 +15,7 @@ const { cat } = pg
 
 /** runs the steps whole, at every split and byte by byte: all must give the same exchanges */
 function runAll(steps: Step[], limits: Partial<Limits> = {}): RunResult {
-  const whole = runParser(postgresParser, steps, 'whole', limits)
-  for (const split of allSplits(steps)) {
-    const r = runParser(postgresParser, steps, split, limits)
-    expect(r.exchanges, `split ${split}`).toEqual(whole.exchanges)
-    expect(r.unmatchedResponses, `split ${split}`).toBe(whole.unmatchedResponses)
-  }
-  return whole
+  return checkSplits(postgresParser, steps, limits, ['exchanges', 'unmatchedResponses'])
 }
 
 const brief = (e: ParsedExchange) => [e.method, e.status, e.error]

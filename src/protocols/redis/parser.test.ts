@@ -6,6 +6,7 @@ import type { ParsedExchange } from '../types.js'
 import { methodOf } from './commands.js'
 import { detectRedis } from './detect.js'
 import { redisParser } from './parser.js'
+import { checkSplits } from '../../../test/helpers/splits.js'
 import {
   arr, attr, bignum, blobErr, bool, bulk, cmd, confirm, double, err, inline, int, map, message, nul, pipeline,
   pmessage, push, set, simple, streamedArr, streamedBulk, verbatim,
@@ -16,13 +17,7 @@ const s = (data: string, tsUs: number): Step => ({ dir: 's2c', data, tsUs })
 
 /** runs the steps whole, at every split and byte by byte: all must give the same exchanges */
 function runAll(steps: Step[], limits: Partial<Limits> = {}): RunResult {
-  const whole = runParser(redisParser, steps, 'whole', limits)
-  for (const split of allSplits(steps)) {
-    const r = runParser(redisParser, steps, split, limits)
-    expect(r.exchanges, `split ${split}`).toEqual(whole.exchanges)
-    expect(r.unmatchedResponses, `split ${split}`).toBe(whole.unmatchedResponses)
-  }
-  return whole
+  return checkSplits(redisParser, steps, limits, ['exchanges', 'unmatchedResponses'])
 }
 
 const brief = (e: ParsedExchange) => [e.method, e.status, e.error]
