@@ -279,6 +279,20 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     return null
   }
 
+  /**
+   * EPB and PB: interface id (read by the caller, its width differs), ts high/low at +12/+16, caplen
+   * at +20, origlen at +24, data at +28.
+   */
+  private timedPacket(lo: number, len: number, at: number, ifid: number): Packet {
+    const caplen = this.u32(lo + 20)
+    if (caplen > MAX_CAPLEN) this.corrupt(at, `packet claims ${caplen} captured bytes (more than ${MAX_CAPLEN})`)
+    if (28 + caplen + 4 > len) this.corrupt(at, `packet of ${caplen} bytes does not fit its ${len}-byte block`)
+    const iface = this.iface(ifid, at)
+    const tsUs = this.ts(iface, this.u32(lo + 12), this.u32(lo + 16))
+    this.lastTsUs = tsUs
+    return this.deliver(tsUs, ifid, iface.linkType, lo + 28, caplen, this.u32(lo + 24))
+  }
+
   private deliver(tsUs: number, ifindex: number, linkType: number, start: number, caplen: number, origLen: number): Packet {
     const p = this.pkt
     p.tsUs = tsUs
@@ -436,17 +450,9 @@ export class CaptureFileReader implements PacketSource, FileProgress {
         case Block.IDB:
           this.readIdb(lo, len, at)
           continue
-        case Block.EPB: {
+        case Block.EPB:
           if (len < 32) this.corrupt(at, `enhanced packet block length ${len}`)
-          const ifid = this.u32(lo + 8)
-          const caplen = this.u32(lo + 20)
-          if (caplen > MAX_CAPLEN) this.corrupt(at, `packet claims ${caplen} captured bytes (more than ${MAX_CAPLEN})`)
-          if (28 + caplen + 4 > len) this.corrupt(at, `packet of ${caplen} bytes does not fit its ${len}-byte block`)
-          const iface = this.iface(ifid, at)
-          const tsUs = this.ts(iface, this.u32(lo + 12), this.u32(lo + 16))
-          this.lastTsUs = tsUs
-          return this.deliver(tsUs, ifid, iface.linkType, lo + 28, caplen, this.u32(lo + 24))
-        }
+          return this.timedPacket(lo, len, at, this.u32(lo + 8))
         case Block.SPB: {
           if (len < 16) this.corrupt(at, `simple packet block length ${len}`)
           const iface = this.iface(0, at)
@@ -455,17 +461,10 @@ export class CaptureFileReader implements PacketSource, FileProgress {
           if (iface.snaplen > 0 && caplen > iface.snaplen) caplen = iface.snaplen
           return this.deliver(this.lastTsUs, 0, iface.linkType, lo + 12, caplen, origLen)
         }
-        case Block.PB: {
+        case Block.PB:
+          // the obsolete Packet Block: EPB's layout with a 16-bit interface id (then drops count)
           if (len < 32) this.corrupt(at, `packet block length ${len}`)
-          const ifid = this.u16(lo + 8)
-          const caplen = this.u32(lo + 20)
-          if (caplen > MAX_CAPLEN) this.corrupt(at, `packet claims ${caplen} captured bytes (more than ${MAX_CAPLEN})`)
-          if (28 + caplen + 4 > len) this.corrupt(at, `packet of ${caplen} bytes does not fit its ${len}-byte block`)
-          const iface = this.iface(ifid, at)
-          const tsUs = this.ts(iface, this.u32(lo + 12), this.u32(lo + 16))
-          this.lastTsUs = tsUs
-          return this.deliver(tsUs, ifid, iface.linkType, lo + 28, caplen, this.u32(lo + 24))
-        }
+          return this.timedPacket(lo, len, at, this.u16(lo + 8))
       }
     }
   }
