@@ -79,8 +79,6 @@ export interface CaptureOptions {
   onLink?: (l: LinkRecord) => void
   /** once a second with the wall clock in µs (windows close when no traffic comes) */
   onTick?: (nowUs: number) => void
-  /** the pipeline, when created (outputs that read its counters) */
-  onPipeline?: (p: Pipeline) => void
   /**
    * A mode that attaches rings itself (--k8s: one per pod veth as pods come and go; the control
    * API): called once the MultiSource exists; its filters then see every packet and record.
@@ -259,7 +257,6 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
           }
         : o.onLink,
   })
-  o.onPipeline?.(pipeline)
 
   if (o.allVeth) {
     watch = watchInterfaces(

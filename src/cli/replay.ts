@@ -22,8 +22,6 @@ export interface ReplayOptions {
   /** extra consumers (outputs: InfluxDB, Prometheus, xlsx...) */
   onExchange?: (e: Exchange) => void
   onLink?: (l: LinkRecord) => void
-  /** called with the pipeline when created (outputs that read its counters) */
-  onPipeline?: (p: Pipeline) => void
   /** the health counters the outputs export (default: a fresh set) */
   counters?: Counters
 }
@@ -62,7 +60,6 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
     },
     onLink: o.onLink,
   })
-  o.onPipeline?.(pipeline)
   // open every file first: a bad file name fails before any output
   const sources = files.map((f) => openCaptureFile(f))
   const totalBytes = sources.reduce((a, s) => a + s.bytesTotal, 0)
