@@ -97,6 +97,11 @@ export class Pipeline {
 
   /** writes out every held exchange that no pending request can precede */
   private release(): void {
+    if (this.ordered.size === 0) {
+      // nothing held: no need to ask every connection (O(connections)) for its watermark
+      this.nextReleaseUs = this.nowUs + RELEASE_US
+      return
+    }
     let w = Infinity
     for (const c of this.live) {
       const t = c.oldestPendingUs()
