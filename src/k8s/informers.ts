@@ -398,7 +398,9 @@ export class ResourceInformer<T extends KObject> {
   private run(): void {
     if (this.stopping) return
     this.retryTimer = null
-    if (this.state !== 'watching') this.state = 'listing'
+    // 'listing' only before the first answer: a retry in flight keeps saying why it is retrying
+    // (retrying/unavailable/forbidden) until healthy() says the connection works again
+    if (this.state === 'idle' || this.state === 'stopped') this.state = 'listing'
     // ListWatch.start() lists when it has no resourceVersion (first start, after a 410), else
     // watches from the one it has: a restart after an outage resumes where it left off
     this.lw.start().catch((e: unknown) => this.onError(e))

@@ -143,10 +143,14 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
       api.upsert('pods', pod({ name: 'db-0', namespace: 'data', node: NODE, ip: db.ip }))
       const webPod = api.list('pods').find((p) => p.metadata.name === 'web-7d9f8-abcde')!
       api.remove('pods', 'shop', 'web-7d9f8-abcde')
-      await new Promise((r) => setTimeout(r, 700))
-      expect(s.watch.status().find((x) => x.resource === 'pods')?.state).toBe('retrying')
-      expect(s.attachment.ringCount).toBe(2) // nothing changed while it was away (and nothing crashed)
-      await api.start()
+      try {
+        await until('pods informer retrying', () => s.watch.status().find((x) => x.resource === 'pods')?.state === 'retrying')
+        await new Promise((r) => setTimeout(r, 500)) // several retries while it is away
+        expect(s.watch.status().find((x) => x.resource === 'pods')?.state).toBe('retrying')
+        expect(s.attachment.ringCount).toBe(2) // nothing changed while it was away (and nothing crashed)
+      } finally {
+        await api.start() // the later tests need it, whatever happened here
+      }
       await until('caught up', () => {
         const st = Object.fromEntries(s.attachment.pods().map((p) => [p.name, p.state]))
         return st['db-0'] === 'attached' && st['web-7d9f8-abcde'] === undefined

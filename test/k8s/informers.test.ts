@@ -180,7 +180,13 @@ describe.skipIf(skip !== null)('ResourceInformer against the stand-in API server
     const errorsAtStop = inf.stats.errors
     api.upsert('pods', pod({ name: 'during', node: 'n1' }))
     api.remove('pods', 'default', 'before')
+    // sampled on every tick while it is away: a retry in flight still says 'retrying' (a status
+    // page that flips to 'listing' between attempts would hide the outage)
+    const states = new Set<string>()
+    const sampler = setInterval(() => states.add(inf.state), 1)
     await new Promise((r) => setTimeout(r, 600))
+    clearInterval(sampler)
+    expect([...states]).toEqual(['retrying'])
     // several attempts, spaced by a growing backoff (30 ms doubling to 200 ms): not a tight loop
     expect(inf.stats.errors - errorsAtStop).toBeGreaterThanOrEqual(2)
     expect(inf.stats.errors - errorsAtStop).toBeLessThan(15)
