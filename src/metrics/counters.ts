@@ -72,6 +72,8 @@ export const C = {
   unmatched: 'unmatched', // labels: protocol, side (request|response)
   capsHit: 'caps_hit', // labels: cap
   detectUnknown: 'flows_unknown_protocol',
+  flowsEncrypted: 'flows_encrypted', // labels: protocol, kind (tls, gssenc)
+  protocolSwitches: 'protocol_switches', // labels: from, to (an h2c Upgrade: http -> http2)
   exchanges: 'exchanges', // labels: protocol
   seriesDropped: 'series_dropped',
   sinkDropped: 'sink_dropped_points', // labels: sink

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
 import { Counters } from '../metrics/counters.js'
-import { PARSERS } from '../protocols/registry.js'
+import * as h2 from '../protocols/http2/test-buffers.js'
+import { PARSERS, parsersFor } from '../protocols/registry.js'
 import type { Exchange } from '../records.js'
 import type { Endpoint, FlowInfo, RoleSource } from '../tcp/types.js'
 import { Connection, type LinkRecord } from './connection.js'
@@ -22,11 +23,11 @@ function flow(client: Endpoint, server: Endpoint, roleSource: RoleSource): FlowI
   return f
 }
 
-function conn(f: FlowInfo) {
+function conn(f: FlowInfo, parsers = PARSERS) {
   const exchanges: Exchange[] = []
   const links: LinkRecord[] = []
   const counters = new Counters()
-  const c = new Connection(f, { parsers: PARSERS, limits: limitsWith(), counters, onExchange: (e) => exchanges.push({ ...e }), onLink: (l) => links.push(l) })
+  const c = new Connection(f, { parsers, limits: limitsWith(), counters, onExchange: (e) => exchanges.push({ ...e }), onLink: (l) => links.push(l) })
   return { c, exchanges, links, counters }
 }
 
@@ -104,5 +105,62 @@ describe('Connection', () => {
     c.end('fin', 200)
     expect(links[0].protocol).toBe('unknown')
     expect(counters.get('flows_unknown_protocol')).toBe(1)
+  })
+
+  describe('h2c Upgrade (RFC 9113 §3.2): HTTP/1.1 hands the connection to HTTP/2', () => {
+    const upgradeReq = B('GET /robots.txt HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAA\r\n\r\n')
+    const switching = B('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n')
+    // the server's preface (SETTINGS) and stream 1's response in the same segment as the 101
+    const serverH2 = Buffer.concat([h2.settings([[3, 100]]), h2.headers(1, [[':status', '200']]), h2.data(1, 'User-agent: *', true)])
+    const clientH2 = Buffer.concat([h2.PREFACE, h2.settings(), h2.settings([], true), h2.headers(3, h2.req('/humans.txt'), true)])
+    const serverH2b = Buffer.concat([h2.settings([], true), h2.headers(3, [[':status', '404']], true)])
+
+    function run(split: number, parsers = PARSERS) {
+      const r = conn(flow(CLIENT, SERVER, 'syn'), parsers)
+      const resp = Buffer.concat([switching, serverH2])
+      r.c.data('c2s', upgradeReq, 1000, -1)
+      r.c.data('s2c', resp.subarray(0, split), 2000, -1)
+      if (split < resp.length) r.c.data('s2c', resp.subarray(split), 2500, -1)
+      r.c.data('c2s', clientH2, 3000, -1)
+      r.c.data('s2c', serverH2b, 4000, -1)
+      r.c.end('fin', 5000)
+      return r
+    }
+
+    it('the upgrade request is answered by stream 1; later streams are HTTP/2 exchanges', () => {
+      const { exchanges, links, counters } = run(switching.length + serverH2.length)
+      expect(exchanges.map((e) => [e.protocol, e.method, e.resource, e.status, e.startUs, e.endUs])).toEqual([
+        ['http2', 'GET', '/robots.txt', 200, 1000, 2000],
+        ['http2', 'GET', '/humans.txt', 404, 3000, 4000],
+      ])
+      expect(exchanges[0]!.attrs).toMatchObject({ upgrade: 'h2c', stream: '1', host: 'h' })
+      expect(exchanges[0]!.reqBytes).toBe(upgradeReq.length)
+      // the 101 and stream 1's frames (not the SETTINGS) are the response
+      expect(exchanges[0]!.respBytes).toBe(switching.length + serverH2.length - h2.settings([[3, 100]]).length)
+      expect(links[0]!.protocol).toBe('http2')
+      expect(counters.total('protocol_switches')).toBe(1)
+      expect(counters.total('parse_errors')).toBe(0)
+    })
+
+    it('gives the same exchanges wherever the server\'s segment is cut, the 101 split included', () => {
+      const want = JSON.stringify(run(switching.length + serverH2.length).exchanges.map((e) => [e.method, e.resource, e.status, e.startUs]))
+      for (let k = 1; k < switching.length + serverH2.length; k++) {
+        expect(JSON.stringify(run(k).exchanges.map((e) => [e.method, e.resource, e.status, e.startUs])), `split ${k}`).toBe(want)
+      }
+    })
+
+    it('with HTTP/2 not enabled (--protocols http) the 101 answers the request and parsing stops', () => {
+      const { exchanges } = run(switching.length + serverH2.length, parsersFor(['http']))
+      expect(exchanges.map((e) => [e.protocol, e.method, e.status, e.attrs?.upgrade])).toEqual([['http', 'GET', 101, 'h2c']])
+    })
+
+    it('a WebSocket 101 is not handed over', () => {
+      const r = conn(flow(CLIENT, SERVER, 'syn'))
+      r.c.data('c2s', B('GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'), 1000, -1)
+      r.c.data('s2c', B('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi'), 2000, -1)
+      r.c.end('fin', 3000)
+      expect(r.exchanges.map((e) => [e.protocol, e.status, e.attrs?.upgrade])).toEqual([['http', 101, 'websocket']])
+      expect(r.counters.total('protocol_switches')).toBe(0)
+    })
   })
 })

@@ -108,7 +108,16 @@ export class Connection implements StreamHandler {
         d.counters.inc(C.unmatched, { protocol: this.parser?.id ?? 'unknown', side: 'response' }, n),
       encrypted: (kind) => {
         this.tls = true
-        d.counters.inc('flows_encrypted', { protocol: this.parser?.id ?? 'unknown', kind })
+        d.counters.inc(C.flowsEncrypted, { protocol: this.parser?.id ?? 'unknown', kind })
+      },
+      switchProtocol: (to, seed) => {
+        const next = d.parsers.find((p) => p.id === to)
+        if (next?.upgrade === undefined || this.state !== State.Parsing) return null
+        d.counters.inc(C.protocolSwitches, { from: this.parser!.id, to })
+        // the old parser is dropped as it stands: it handed over its only pending request
+        this.parser = next
+        this.inner = next.upgrade(this.ctx, seed)
+        return this.inner
       },
     }
   }

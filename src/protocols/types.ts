@@ -57,6 +57,30 @@ export interface ParserContext {
    * the connection is labelled tls in l7_link and counted in flows_encrypted; nothing more is parsed.
    */
   encrypted?(kind: 'tls' | 'gssenc'): void
+  /**
+   * The connection switches to another protocol in the middle (HTTP/1.1 `Upgrade: h2c` answered 101,
+   * RFC 9113 §3.2): the connection layer creates that protocol's parser through its `upgrade()`,
+   * which answers `seed` as its first exchange, and sends it every later byte. Returns the new parser
+   * so the caller can hand it the rest of the chunk it is in; null when that protocol is not enabled
+   * (then the caller stops parsing, as for any other switch).
+   */
+  switchProtocol?(to: ProtocolId, seed: UpgradeSeed): StreamHandler | null
+}
+
+/** The request that asked for a protocol switch, handed to the new protocol's parser to answer. */
+export interface UpgradeSeed {
+  /** the Upgrade token the server accepted ('h2c') */
+  upgrade: string
+  method: string
+  /** request-target as sent (path and query) */
+  target: string
+  host?: string
+  userAgent?: string
+  /** request's first byte, µs since epoch */
+  startUs: number
+  reqBytes: number
+  /** bytes of the interim answers (the 101 and any 1xx before it), counted into the response */
+  respBytes: number
 }
 
 export interface ProtocolParser {
@@ -71,4 +95,6 @@ export interface ProtocolParser {
   detect(head: Buffer, dir: Dir): boolean
   /** A fresh parser for one connection. It receives every byte from the first one detection saw. */
   create(ctx: ParserContext): StreamHandler
+  /** A parser for a connection that switched to this protocol mid-way (see ParserContext.switchProtocol). */
+  upgrade?(ctx: ParserContext, seed: UpgradeSeed): StreamHandler
 }

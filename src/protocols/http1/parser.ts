@@ -95,6 +95,11 @@ const CHUNKED = lower('chunked')
 const Field = { Host: 0, UserAgent: 1, Upgrade: 2, Expect: 3 } as const
 type FieldId = (typeof Field)[keyof typeof Field]
 
+/** the Upgrade field of a 101 names HTTP/2 over cleartext */
+function isH2c(upgradeTo: string | undefined): boolean {
+  return upgradeTo !== undefined && upgradeTo.trim().toLowerCase() === 'h2c'
+}
+
 /** One request, from its start line until it is emitted. */
 class Req {
   method = ''
@@ -1043,6 +1048,8 @@ class ResponseStream extends MessageStream {
       }
       return
     }
+    // h2c (RFC 9113 §3.2): the 101 is not the answer; the request's response comes as HTTP/2 stream 1
+    if (st === 101 && req !== null && isH2c(this.upgradeTo) && this.conn.handOver(req, bytes, this.off)) return
     this.conn.answer(req, st, bytes, this.tsUs, false, this.upgradeTo)
     // 101 Switching Protocols, or a tunnel after CONNECT: what follows is not HTTP/1.x
     if (st === 101 || (req !== null && req.method === 'CONNECT' && st < 300)) this.conn.kill()
@@ -1125,7 +1132,47 @@ export class Http1Handler implements StreamHandler {
     if (this.dead || this.ended) return
     if (tsUs > this.nowUs) this.nowUs = tsUs
     if (dir === 'c2s') this.reqSide.feed(chunk, tsUs, peerAcked)
-    else this.respSide.feed(chunk, tsUs, peerAcked)
+    else {
+      this.respSide.feed(chunk, tsUs, peerAcked)
+      // switched in this chunk: what followed the 101 is the new protocol's
+      const next = this.successor
+      if (next !== null) {
+        this.successor = null
+        if (this.successorOff < chunk.length) next.data('s2c', chunk.subarray(this.successorOff), tsUs, peerAcked)
+      }
+    }
+  }
+
+  /** the parser that took over in the chunk being fed, and where in it */
+  private successor: StreamHandler | null = null
+  private successorOff = 0
+
+  /**
+   * The server accepted `Upgrade: h2c`: hands `req` (answered so far by a 101 of `bytes`) to the HTTP/2
+   * parser, which reports it with its stream 1 response. False when HTTP/2 is not being parsed.
+   */
+  handOver(req: Req, bytes: number, offInChunk: number): boolean {
+    if (this.ctx.switchProtocol === undefined || req.emitted || !req.done) return false
+    const next = this.ctx.switchProtocol('http2', {
+      upgrade: 'h2c',
+      method: req.method,
+      target: req.resource,
+      host: req.host ?? req.authority,
+      userAgent: req.userAgent,
+      startUs: req.startUs,
+      reqBytes: req.reqBytes,
+      respBytes: req.interimBytes + bytes,
+    })
+    if (next === null) return false
+    if (this.pending.peek() === req) this.pending.shift()
+    req.emitted = true // reported by the new parser
+    // requests behind it cannot exist (a client waits for the 101); any there were get no answer here
+    for (const r of this.pending.drain()) this.emitUnanswered(r, this.nowUs)
+    this.kill()
+    this.ended = true
+    this.successor = next
+    this.successorOff = offInChunk
+    return true
   }
 
   gap(dir: Dir, lostBytes: number, tsUs: number): void {

@@ -22,7 +22,7 @@
 import { truncateText } from '../../records.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { Framer } from '../framer.js'
-import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
+import type { ParsedExchange, ParserContext, ProtocolParser, UpgradeSeed } from '../types.js'
 import { detectHttp2, isPrefacePrefix } from './detect.js'
 import {
   FRAME_HEADER_BYTES, Flag, FrameType, PREFACE, Setting, errorName, frameTotalLength, plausibleHeader, streamId,
@@ -54,6 +54,8 @@ class Stream {
   reqEnded = false
   rst: string | undefined = undefined
   goaway = false
+  /** the request came over HTTP/1.1 and asked for this protocol (Upgrade: h2c) */
+  upgrade: string | undefined = undefined
 
   constructor(
     readonly id: number,
@@ -136,7 +138,10 @@ export class Http2Handler implements StreamHandler {
   private ended = false
   private nowUs = 0
 
-  constructor(private readonly ctx: ParserContext) {
+  constructor(
+    private readonly ctx: ParserContext,
+    seed?: UpgradeSeed,
+  ) {
     const l = ctx.limits
     const maxFrame = Math.max(FRAME_HEADER_BYTES + 16384, Math.min(l.maxFrameBytes, MAX_WIRE_FRAME))
     this.c2s = new Side('c2s', this, maxFrame, l)
@@ -144,6 +149,25 @@ export class Http2Handler implements StreamHandler {
     this.maxPending = Math.max(1, l.maxPendingRequests)
     this.maxText = l.maxTextBytes
     this.maxHeaderBytes = l.maxHeaderBytes
+    if (seed !== undefined) this.seedUpgraded(seed)
+  }
+
+  /**
+   * After HTTP/1.1 `Upgrade: h2c` and 101: the upgrade request is stream 1, half-closed by the client,
+   * and its response comes as HTTP/2 frames on stream 1 (RFC 9113 §3.2). The client's preface and both
+   * sides' SETTINGS follow as on any new connection.
+   */
+  private seedUpgraded(seed: UpgradeSeed): void {
+    const s = new Stream(1, seed.startUs)
+    s.method = seed.method
+    s.path = seed.target
+    s.host = seed.host === undefined ? undefined : truncateText(seed.host, this.maxText)
+    s.userAgent = seed.userAgent === undefined ? undefined : truncateText(seed.userAgent, this.maxText)
+    s.reqBytes = seed.reqBytes
+    s.respBytes = seed.respBytes
+    s.reqEnded = true
+    s.upgrade = seed.upgrade
+    this.streams.set(1, s)
   }
 
   /** pending streams, for tests */
@@ -558,6 +582,7 @@ export class Http2Handler implements StreamHandler {
     if (s.userAgent !== undefined) attrs.user_agent = s.userAgent
     if (s.rst !== undefined) attrs.rst_stream = s.rst
     if (s.goaway) attrs.goaway = 'true'
+    if (s.upgrade !== undefined) attrs.upgrade = s.upgrade
     if (s.reqUnknown) attrs.hpack = 'undecodable'
     let status: number | null
     let error: boolean
@@ -610,4 +635,5 @@ export const http2Parser: ProtocolParser = {
   ports: [50051, 8443, 9090, 2379],
   detect: detectHttp2,
   create: (ctx) => new Http2Handler(ctx),
+  upgrade: (ctx, seed) => new Http2Handler(ctx, seed),
 }
