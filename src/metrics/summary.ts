@@ -90,11 +90,14 @@ export class Summary {
     r.reqBytes += e.reqBytes
     r.respBytes += e.respBytes
     if (e.error) r.errors++
-    if (e.status === null) r.unanswered++
-    else recordUs(r.hist, e.endUs - e.startUs)
+    // status null: no response; with error false, none was expected (Redis CLIENT REPLY OFF, MongoDB
+    // moreToCome, RocketMQ oneway, Kafka acks=0): neither unanswered nor a latency
+    if (e.status === null) {
+      if (e.error) r.unanswered++
+    } else recordUs(r.hist, e.endUs - e.startUs)
     this.totals.exchanges++
     if (e.error) this.totals.errors++
-    if (e.status === null) this.totals.unanswered++
+    if (e.status === null && e.error) this.totals.unanswered++
   }
 
   /** rows sorted by server, then count (descending) */

@@ -326,7 +326,9 @@ export class Connection implements StreamHandler {
     if (this.exchangeCounter === null || this.exchangeCounter.labels.protocol !== protocol)
       this.exchangeCounter = this.d.counters.handle(C.exchanges, { protocol })
     this.exchangeCounter.value++
-    if (e.status === null) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })
+    // no response: unanswered when one was expected (error); a request that gets none by design
+    // (one-way, CLIENT REPLY OFF, moreToCome, acks=0) comes with error false and is not counted
+    if (e.status === null && e.error) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })
     const x = e as Exchange
     x.protocol = protocol
     x.tls = this.tls

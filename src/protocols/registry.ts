@@ -3,15 +3,21 @@
 
 import { http1Parser } from './http1/parser.js'
 import { http2Parser } from './http2/parser.js'
+import { kafkaParser } from './kafka/parser.js'
+import { mongoParser } from './mongodb/parser.js'
 import { mysqlParser } from './mysql/parser.js'
 import { postgresParser } from './postgres/parser.js'
 import { redisParser } from './redis/parser.js'
+import { rocketmqParser } from './rocketmq/parser.js'
 import type { ProtocolId, ProtocolParser } from './types.js'
 
 export const PARSERS: ProtocolParser[] = [
   // each protocol folder adds its parser here, e.g. http1Parser from './http1/parser.js'
   postgresParser, // startup packet (length + protocol 3.0 / SSLRequest code), or typed messages confirmed by the next
   mysqlParser, // seq-0 command with a known command byte and fitting content, or a v10 greeting
+  mongoParser, // a whole 16-byte header (length 20..48 MB, an opcode of that direction), flags with known bits only, the first document's length and element name
+  rocketmqParser, // a whole frame header: length <= 16 MiB, serialize type 0/1, a JSON '{"' header that parses or an exact binary one
+  kafkaParser, // requests only: size, known api key, plausible version, printable client_id, body fits (whole) / acks -1..1, next header plausible
   http2Parser, // client preface, a server SETTINGS frame, or a run of strict frame headers (binary, 16 KiB lengths)
   http1Parser, // loose (any method token): after the binary protocols
   redisParser, // loosest (a reply can be '+OK', an inline command is a word): last; rejects HTTP request lines

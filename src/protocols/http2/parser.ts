@@ -584,7 +584,7 @@ export class Http2Handler implements StreamHandler {
     if (s.goaway) attrs.goaway = 'true'
     if (s.upgrade !== undefined) attrs.upgrade = s.upgrade
     if (s.reqUnknown) attrs.hpack = 'undecodable'
-    let status: number | null
+    let status: number | string | null
     let error: boolean
     let method: string
     let resource: string | undefined
@@ -598,14 +598,17 @@ export class Http2Handler implements StreamHandler {
       // no grpc-status: reset, or a non-200 HTTP status (gRPC maps it to a code) is a failure
       else error = s.rst !== undefined || (s.status !== null && s.status !== 200)
       if (!answered) status = null
+      // answered, but the status could not be read (HPACK entries from before the capture): 'unknown',
+      // not null, which means "no response"
+      else if (status === null) status = 'unknown'
     } else {
       method = s.method === null ? 'unknown' : truncateText(s.method, 32)
       if (s.path !== null) {
         const q = s.path.search(/[?#]/)
         resource = this.text(q >= 0 ? s.path.slice(0, q) : s.path)
       }
-      status = answered ? s.status : null
-      error = !answered || (status !== null && status >= 500)
+      status = answered ? (s.status ?? 'unknown') : null
+      error = !answered || (typeof status === 'number' && status >= 500)
     }
     const e: ParsedExchange = {
       method,
