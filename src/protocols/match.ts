@@ -102,6 +102,12 @@ export class IdMatcher<K, R> {
     return this.pending.has(id)
   }
 
+  /** the oldest pending request (the first put of those still waiting), not removed */
+  oldest(): R | undefined {
+    for (const r of this.pending.values()) return r
+    return undefined
+  }
+
   drain(): R[] {
     const out = [...this.pending.values()]
     this.pending.clear()

@@ -33,6 +33,7 @@
 // other gap, or a size that cannot be, makes the direction hunt for the next message start: a request
 // header that passes detect.ts's checks, or a response whose correlation id is pending.
 
+import { IdMatcher } from '../match.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { ApiKey, apiName, knownApi, plausibleVersion } from './api-keys.js'
@@ -98,7 +99,9 @@ class Side {
 
 export class KafkaConnection implements StreamHandler {
   /** pending requests by correlation id; insertion order = age (IdMatcher semantics, plus oldest()) */
-  private readonly pending = new Map<number, Req>()
+  private readonly pending: IdMatcher<number, Req>
+  /** when an eviction happens: the time of the request that caused it */
+  private evictUs = 0
   private readonly c2s = new Side(true)
   private readonly s2c = new Side(false)
   private readonly cur = new Cursor()
@@ -107,14 +110,15 @@ export class KafkaConnection implements StreamHandler {
   private ended = false
   private readonly isPending = (id: number): boolean => this.pending.has(id)
 
-  constructor(private readonly ctx: ParserContext) {}
+  constructor(private readonly ctx: ParserContext) {
+    this.pending = new IdMatcher<number, Req>(Math.max(1, ctx.limits.maxPendingRequests), (r) => {
+      ctx.count('pending_evicted')
+      this.emit(r, null, true, this.evictUs, 0, undefined)
+    })
+  }
 
   oldestPendingUs(): number {
-    let t = Infinity
-    for (const r of this.pending.values()) {
-      t = r.startUs
-      break
-    }
+    let t = this.pending.oldest()?.startUs ?? Infinity
     const s = this.c2s
     if (s.mode === Mode.Frame && (s.inFrame || s.sizeHave > 0) && s.startUs < t) t = s.startUs
     if (s.mode === Mode.Hunt && s.huntLen > 0 && s.huntStartUs < t) t = s.huntStartUs
@@ -156,8 +160,7 @@ export class KafkaConnection implements StreamHandler {
     // closes its exchange
     for (const s of [this.c2s, this.s2c]) if (s.mode === Mode.Frame && s.inFrame && s.headLen > 0) this.frameDone(s, s.lastUs, true)
     this.ended = true
-    for (const r of this.pending.values()) this.emit(r, null, true, Math.max(tsUs, r.reqEndUs), 0, undefined)
-    this.pending.clear()
+    for (const r of this.pending.drain()) this.emit(r, null, true, Math.max(tsUs, r.reqEndUs), 0, undefined)
   }
 
   // ---- framing ----
@@ -347,19 +350,9 @@ export class KafkaConnection implements StreamHandler {
       this.emit(req, null, false, endUs, 0, { acks: '0', reply: 'none' })
       return
     }
-    const old = this.pending.get(corr)
-    if (old !== undefined) {
-      // the same id again before an answer: the older request is lost
-      this.pending.delete(corr)
-      this.ctx.count('pending_evicted')
-      this.emit(old, null, true, endUs, 0, undefined)
-    } else if (this.pending.size >= this.ctx.limits.maxPendingRequests) {
-      const first = this.pending.values().next().value as Req
-      this.pending.delete(first.corr)
-      this.ctx.count('pending_evicted')
-      this.emit(first, null, true, endUs, 0, undefined)
-    }
-    this.pending.set(corr, req)
+    // the same id again before an answer, or the cap: the older request is lost (evicted as unanswered)
+    this.evictUs = endUs
+    this.pending.put(corr, req)
   }
 
   private onResponse(head: Buffer, size: number, endUs: number, partial: boolean): void {
@@ -372,12 +365,11 @@ export class KafkaConnection implements StreamHandler {
       return
     }
     const corr = head.readInt32BE(0)
-    const req = this.pending.get(corr)
+    const req = this.pending.take(corr)
     if (req === undefined) {
       this.ctx.unmatchedResponse()
       return
     }
-    this.pending.delete(corr)
     const truncated = partial || head.length < size
     const c = this.cur.set(head, 4, false)
     if (responseHeaderVersion(req.key, req.version) === 1) {

@@ -35,6 +35,7 @@
 // it starts (a 16 MB find reply has its `ok` after the cursor). messageLength outside [20, 48 MB] is not
 // a message: the direction hunts for the next plausible header.
 
+import { IdMatcher } from '../match.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { GIVE_UP, newDocInfo, resetDocInfo, walkElements, type DocInfo } from './bson-walk.js'
@@ -134,19 +135,20 @@ export class MongoConnection implements StreamHandler {
   private readonly c2s = new Side('c2s')
   private readonly s2c = new Side('s2c')
   /** requests waiting for a reply by requestID; insertion order = age (an IdMatcher with a peek) */
-  private readonly pending = new Map<number, Req>()
+  private readonly pending: IdMatcher<number, Req>
   /** requestIDs of replies sent with moreToCome: the next reply answers them */
   private readonly exhaust = new Set<number>()
   private ended = false
 
-  constructor(private readonly ctx: ParserContext) {}
+  constructor(private readonly ctx: ParserContext) {
+    this.pending = new IdMatcher<number, Req>(Math.max(1, ctx.limits.maxPendingRequests), (r) => {
+      ctx.count('pending_evicted')
+      this.emitReq(r, null, true, r.reqEndUs, 0)
+    })
+  }
 
   oldestPendingUs(): number {
-    let t = Infinity
-    for (const r of this.pending.values()) {
-      t = r.startUs
-      break
-    }
+    let t = this.pending.oldest()?.startUs ?? Infinity
     const c = this.c2s
     if ((c.inMsg || c.hdrLen > 0) && c.msgStartUs < t) t = c.msgStartUs
     return t
@@ -190,8 +192,7 @@ export class MongoConnection implements StreamHandler {
     if (this.ended) return
     this.ended = true
     if (this.c2s.inMsg) this.ctx.count('truncated_request')
-    for (const r of this.pending.values()) this.emitReq(r, null, true, Math.max(tsUs, r.reqEndUs), 0)
-    this.pending.clear()
+    for (const r of this.pending.drain()) this.emitReq(r, null, true, Math.max(tsUs, r.reqEndUs), 0)
     this.exhaust.clear()
   }
 
@@ -529,23 +530,12 @@ export class MongoConnection implements StreamHandler {
       this.emitReq(req, null, false, tsUs, 0)
       return
     }
-    const old = this.pending.get(m.reqId)
-    if (old !== undefined) {
-      // the same id reused before an answer: the older request is lost
-      this.pending.delete(m.reqId)
-      this.ctx.count('pending_evicted')
-      this.emitReq(old, null, true, old.reqEndUs, 0)
-    } else if (this.pending.size >= this.ctx.limits.maxPendingRequests) {
-      const first = this.pending.entries().next().value as [number, Req]
-      this.pending.delete(first[0])
-      this.ctx.count('pending_evicted')
-      this.emitReq(first[1], null, true, first[1].reqEndUs, 0)
-    }
-    this.pending.set(m.reqId, req)
+    // the same id reused before an answer, or the cap: the older request is lost (evicted as unanswered)
+    this.pending.put(m.reqId, req)
   }
 
   private onReply(m: Msg, tsUs: number): void {
-    const req = this.pending.get(m.respTo)
+    const req = this.pending.take(m.respTo)
     const streams = (m.op === Op.Msg && (m.flags & MSG_MORE_TO_COME) !== 0) || (m.op === Op.Reply && m.cursorNonZero)
     if (req === undefined) {
       if (this.exhaust.delete(m.respTo)) {
@@ -556,7 +546,6 @@ export class MongoConnection implements StreamHandler {
       }
       return
     }
-    this.pending.delete(m.respTo)
     const status = this.replyStatus(m, req)
     this.emitReq(req, status, status !== 'ok' && status !== 'unknown', tsUs, m.len)
     if (streams && (m.op === Op.Msg || req.exhaust)) this.addExhaust(m.reqId)

@@ -29,6 +29,7 @@
 // A per-request timeout (the client's own is 3 s for sends, suspendTimeoutMillis + 15 s for pulls)
 // would report it sooner.
 
+import { IdMatcher } from '../match.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
 import { isFailure, requestName, responseName } from './codes.js'
@@ -67,50 +68,6 @@ interface Pending {
   fromServer: boolean
 }
 
-/** requests by opaque, oldest first (Map insertion order), at most `cap` (IdMatcher semantics) */
-class Pendings {
-  private readonly m = new Map<number, Pending>()
-  constructor(
-    private readonly cap: number,
-    private readonly onEvict: (p: Pending) => void,
-  ) {}
-
-  get size(): number {
-    return this.m.size
-  }
-
-  put(id: number, p: Pending): void {
-    const old = this.m.get(id)
-    if (old !== undefined) {
-      // the same opaque reused before an answer: the older request is lost
-      this.m.delete(id)
-      this.onEvict(old)
-    } else if (this.m.size >= this.cap) {
-      const first = this.m.entries().next().value as [number, Pending]
-      this.m.delete(first[0])
-      this.onEvict(first[1])
-    }
-    this.m.set(id, p)
-  }
-
-  take(id: number): Pending | undefined {
-    const p = this.m.get(id)
-    if (p !== undefined) this.m.delete(id)
-    return p
-  }
-
-  oldestStartUs(): number {
-    for (const p of this.m.values()) return p.startUs
-    return Infinity
-  }
-
-  drain(): Pending[] {
-    const out = [...this.m.values()]
-    this.m.clear()
-    return out
-  }
-}
-
 class Side {
   stage = Stage.Head
   /** prefix and header bytes of the frame being read, when they came in pieces */
@@ -141,9 +98,9 @@ export class RocketmqConnection implements StreamHandler {
   private readonly c2s = new Side('c2s')
   private readonly s2c = new Side('s2c')
   /** requests the client sent, answered from s2c */
-  private readonly clientReqs: Pendings
+  private readonly clientReqs: IdMatcher<number, Pending>
   /** requests the server sent, answered from c2s */
-  private readonly serverReqs: Pendings
+  private readonly serverReqs: IdMatcher<number, Pending>
   private ended = false
 
   constructor(private readonly ctx: ParserContext) {
@@ -151,8 +108,8 @@ export class RocketmqConnection implements StreamHandler {
       ctx.count('pending_evicted')
       this.emit(p, null, true, p.startUs, 0)
     }
-    this.clientReqs = new Pendings(ctx.limits.maxPendingRequests, evict)
-    this.serverReqs = new Pendings(ctx.limits.maxPendingRequests, evict)
+    this.clientReqs = new IdMatcher<number, Pending>(ctx.limits.maxPendingRequests, evict)
+    this.serverReqs = new IdMatcher<number, Pending>(ctx.limits.maxPendingRequests, evict)
   }
 
   /** requests waiting in either direction, for tests */
@@ -166,7 +123,7 @@ export class RocketmqConnection implements StreamHandler {
   }
 
   oldestPendingUs(): number {
-    let t = Math.min(this.clientReqs.oldestStartUs(), this.serverReqs.oldestStartUs())
+    let t = Math.min(this.clientReqs.oldest()?.startUs ?? Infinity, this.serverReqs.oldest()?.startUs ?? Infinity)
     for (const s of [this.c2s, this.s2c]) {
       if (s.stage === Stage.Body && s.pending !== null && s.pending.startUs < t) t = s.pending.startUs
       else if (s.stage === Stage.Head && s.accLen > 0 && s.startUs < t) t = s.startUs
