@@ -51,6 +51,25 @@ export interface Libbpf {
   bpf_map_get_next_key: Fn<[fd: number, key: Buffer | null, next: Buffer], number>
   libbpf_num_possible_cpus: Fn<[], number>
   bpf_prog_load: Fn<[type: number, name: string, license: string, insns: Buffer, count: number, opts: null], number>
+  // TLS tap (src/tls/loader.ts): uprobes by symbol name, fentry programs, link teardown
+  /** pid -1 = every process mapping binaryPath; returns a bpf_link or NULL + errno */
+  bpf_program__attach_uprobe_opts: Fn<[prog: bigint, pid: number, binaryPath: string, funcOffset: number, opts: UprobeOpts], bigint | null>
+  /** attaches by the program's SEC() (fentry/<func>); bpf_link or NULL + errno */
+  bpf_program__attach: Fn<[prog: bigint], bigint | null>
+  bpf_link__destroy: Fn<[link: bigint], number>
+  /** before load: false keeps a program out of the kernel (one object, alternative hooks) */
+  bpf_program__set_autoload: Fn<[prog: bigint, autoload: boolean], number>
+  /** before load: resize a map (the TLS ring buffer) */
+  bpf_map__set_max_entries: Fn<[map: bigint, maxEntries: number], number>
+}
+
+/** struct bpf_uprobe_opts of libbpf 1.x (libbpf.h); sz is its size in bytes, 40 on 64-bit. */
+export interface UprobeOpts {
+  sz: number
+  ref_ctr_offset: number
+  bpf_cookie: number
+  retprobe: boolean
+  func_name: string
 }
 
 let libcCache: Libc | undefined
@@ -105,6 +124,15 @@ export function libbpf(): Libbpf {
   } catch (e) {
     throw new CaptureError('PODTAP_LIBBPF_MISSING', `libbpf.so.1 could not be loaded: ${LIBBPF_FIX}`, 1, { cause: e })
   }
+  // struct bpf_uprobe_opts (libbpf.h): size_t sz; size_t ref_ctr_offset; __u64 bpf_cookie;
+  // bool retprobe; const char *func_name; (40 bytes on 64-bit, func_name at 32)
+  koffi.struct('podtap_bpf_uprobe_opts', {
+    sz: 'size_t',
+    ref_ctr_offset: 'size_t',
+    bpf_cookie: 'uint64_t',
+    retprobe: 'bool',
+    func_name: 'const char *',
+  })
   const b = {
     bpf_object__open_file: lib.func('void *bpf_object__open_file(const char *path, const void *opts)'),
     bpf_object__load: lib.func('int bpf_object__load(void *obj)'),
@@ -121,6 +149,13 @@ export function libbpf(): Libbpf {
     bpf_prog_load: lib.func(
       'int bpf_prog_load(int type, const char *name, const char *license, const void *insns, size_t count, const void *opts)',
     ),
+    bpf_program__attach_uprobe_opts: lib.func(
+      'void *bpf_program__attach_uprobe_opts(void *prog, int pid, const char *binary_path, size_t func_offset, const podtap_bpf_uprobe_opts *opts)',
+    ),
+    bpf_program__attach: lib.func('void *bpf_program__attach(void *prog)'),
+    bpf_link__destroy: lib.func('int bpf_link__destroy(void *link)'),
+    bpf_program__set_autoload: lib.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
+    bpf_map__set_max_entries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   } as unknown as Libbpf
   installPrintHook(lib)
   libbpfCache = b

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only */
+/*
+ * TLS plaintext tap: uprobes on OpenSSL's SSL_write/SSL_read (and their _ex forms) copy the
+ * plaintext a process hands to or gets from libssl into a ring buffer, tagged with the TCP socket's
+ * 4-tuple. User space: src/tls/ (loader.ts attaches, ring.ts reads). Layouts: tls_abi.h.
+ *
+ *   SSL_write(ssl, buf, num) ------ entry: remember (tid -> ssl, buf)
+ *     send/write on the socket ---- raw_tp sock_send_length (or fentry tcp_sendmsg): tid is inside
+ *                                   SSL_*: (pid, ssl) -> the socket's 4-tuple
+ *   return n > 0 ------------------ uretprobe: emit n bytes from buf, dir write, tuple of (pid, ssl)
+ *
+ *   SSL_read(ssl, buf, num) ------- entry: remember (tid -> ssl, buf)
+ *     recv/read on the socket ----- raw_tp sock_recv_length (or fentry tcp_recvmsg): as above (absent
+ *                                   when libssl answers from its buffer:
+ *                                   the tuple map still has the socket from an earlier call)
+ *   return n > 0 ------------------ uretprobe: emit n bytes from buf, dir read
+ *
+ * SSL_write_ex / SSL_read_ex return 1 on success and put the byte count in *written / *readbytes,
+ * so their return probes read that pointer, saved at entry, instead of the return value. In
+ * OpenSSL 1.1.1 and 3.x SSL_write and SSL_write_ex both call ssl_write_internal (the same for
+ * read), never each other, so a call is seen once.
+ *
+ * Kernel side: raw tracepoints or fentry (see the end of the file), never kprobes (kernels built
+ * without CONFIG_KPROBE_EVENTS exist); CO-RE needs CONFIG_DEBUG_INFO_BTF. Kernel structs are declared below with only the fields read, and read
+ * with CO-RE relocations, so no vmlinux.h is needed and the object loads on any BTF kernel.
+ *
+ * License: fentry programs, bpf_probe_read_kernel and bpf_probe_read_user are GPL-only in the kernel, so the object
+ * declares "GPL"; this file is dual licensed (see the SPDX line) for that reason.
+ */
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "tls_abi.h"
+
+/* socket families (include/linux/socket.h) */
+#define AF_INET 2
+#define AF_INET6 10
+
+/* --- kernel structs, CO-RE: only the fields read; libbpf finds them by name in the kernel BTF --- */
+
+struct in6_addr {
+	__u8 s6_addr[16];
+} __attribute__((preserve_access_index));
+
+/* include/net/sock.h: the address pair and port pair sit in anonymous unions; CO-RE finds
+ * fields through anonymous members, so they are declared flat here */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+/* --- records --- */
+
+struct tls_tuple {
+	__u8 family;
+	__u8 pad;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad2;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct tls_event {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 tid;
+	__u64 ssl;
+	__u8 dir;
+	__u8 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u32 len;
+	__u32 cap_len;
+	char comm[16];
+	__u8 data[PODTAP_TLS_CHUNK_BYTES];
+};
+
+_Static_assert(__builtin_offsetof(struct tls_event, ts_ns) == PODTAP_TLS_EV_OFF_TS, "ts_ns");
+_Static_assert(__builtin_offsetof(struct tls_event, pid) == PODTAP_TLS_EV_OFF_PID, "pid");
+_Static_assert(__builtin_offsetof(struct tls_event, tid) == PODTAP_TLS_EV_OFF_TID, "tid");
+_Static_assert(__builtin_offsetof(struct tls_event, ssl) == PODTAP_TLS_EV_OFF_SSL, "ssl");
+_Static_assert(__builtin_offsetof(struct tls_event, dir) == PODTAP_TLS_EV_OFF_DIR, "dir");
+_Static_assert(__builtin_offsetof(struct tls_event, family) == PODTAP_TLS_EV_OFF_FAMILY, "family");
+_Static_assert(__builtin_offsetof(struct tls_event, lport) == PODTAP_TLS_EV_OFF_LPORT, "lport");
+_Static_assert(__builtin_offsetof(struct tls_event, rport) == PODTAP_TLS_EV_OFF_RPORT, "rport");
+_Static_assert(__builtin_offsetof(struct tls_event, laddr) == PODTAP_TLS_EV_OFF_LADDR, "laddr");
+_Static_assert(__builtin_offsetof(struct tls_event, raddr) == PODTAP_TLS_EV_OFF_RADDR, "raddr");
+_Static_assert(__builtin_offsetof(struct tls_event, len) == PODTAP_TLS_EV_OFF_LEN, "len");
+_Static_assert(__builtin_offsetof(struct tls_event, cap_len) == PODTAP_TLS_EV_OFF_CAP_LEN, "cap_len");
+_Static_assert(__builtin_offsetof(struct tls_event, comm) == PODTAP_TLS_EV_OFF_COMM, "comm");
+_Static_assert(__builtin_offsetof(struct tls_event, data) == PODTAP_TLS_EV_HDR_SIZE, "data");
+
+/* an SSL_* call in progress on one thread */
+struct tls_call {
+	__u64 ssl;
+	__u64 buf;
+	/* SSL_*_ex: size_t *written / *readbytes; 0 for SSL_write / SSL_read */
+	__u64 count_ptr;
+};
+
+struct tls_conn_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+/* --- maps --- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PODTAP_TLS_RINGBUF_BYTES);
+} PODTAP_TLS_MAP_EVENTS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PODTAP_TLS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} PODTAP_TLS_MAP_COUNTERS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} PODTAP_TLS_MAP_CONFIG SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PODTAP_TLS_PIDS_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} PODTAP_TLS_MAP_PIDS SEC(".maps");
+
+/* pid_tgid -> call; write and read apart so a read inside a write (renegotiation) keeps both */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PODTAP_TLS_CALLS_MAX);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_wr_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PODTAP_TLS_CALLS_MAX);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_rd_calls SEC(".maps");
+
+/* (pid, ssl) -> socket tuple; LRU: connections are never told to end here */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PODTAP_TLS_CONNS_MAX);
+	__type(key, struct tls_conn_key);
+	__type(value, struct tls_tuple);
+} tls_conns SEC(".maps");
+
+/* one event under construction per CPU: too big for the 512-byte BPF stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_event);
+} tls_scratch SEC(".maps");
+
+/* --- helpers --- */
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&PODTAP_TLS_MAP_COUNTERS, &idx);
+
+	if (v)
+		*v += n; /* per-CPU slot: no other writer */
+}
+
+static __always_inline int watched(__u32 pid)
+{
+	__u32 zero = 0;
+	__u32 *flags = bpf_map_lookup_elem(&PODTAP_TLS_MAP_CONFIG, &zero);
+
+	if (!flags || !(*flags & PODTAP_TLS_CFG_PIDS))
+		return 1;
+	return bpf_map_lookup_elem(&PODTAP_TLS_MAP_PIDS, &pid) != 0;
+}
+
+static __always_inline int call_enter(void *calls, __u64 ssl, __u64 buf, __u64 count_ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call c = { .ssl = ssl, .buf = buf, .count_ptr = count_ptr };
+
+	if (!watched(id >> 32))
+		return 0;
+	if (bpf_map_update_elem(calls, &id, &c, BPF_ANY) < 0)
+		count(PODTAP_TLS_CNT_CALLS_FULL, 1);
+	return 0;
+}
+
+/* Copies total bytes from the user buffer into the ring, in records of at most TLS_CHUNK_BYTES. */
+static __always_inline void emit(__u8 dir, __u64 id, __u64 ssl, __u64 buf, __u64 total)
+{
+	__u32 zero = 0;
+	struct tls_event *ev = bpf_map_lookup_elem(&tls_scratch, &zero);
+	struct tls_conn_key key = { .pid = id >> 32, .ssl = ssl };
+	struct tls_tuple *t;
+	__u64 off = 0;
+	int i;
+
+	if (!ev)
+		return;
+	count(PODTAP_TLS_CNT_BYTES, total);
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->ssl = ssl;
+	ev->dir = dir;
+	ev->pad = 0;
+	t = bpf_map_lookup_elem(&tls_conns, &key);
+	if (t) {
+		ev->family = t->family;
+		ev->lport = t->lport;
+		ev->rport = t->rport;
+		__builtin_memcpy(ev->laddr, t->laddr, 16);
+		__builtin_memcpy(ev->raddr, t->raddr, 16);
+	} else {
+		ev->family = 0;
+		ev->lport = 0;
+		ev->rport = 0;
+		__builtin_memset(ev->laddr, 0, 16);
+		__builtin_memset(ev->raddr, 0, 16);
+		count(PODTAP_TLS_CNT_NO_TUPLE, 1);
+	}
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	for (i = 0; i < PODTAP_TLS_CHUNKS_MAX; i++) {
+		__u64 n = total - off;
+
+		if (n > PODTAP_TLS_CHUNK_BYTES)
+			n = PODTAP_TLS_CHUNK_BYTES;
+		ev->len = n;
+		ev->cap_len = n;
+		if (bpf_probe_read_user(ev->data, n, (const void *)(buf + off)) < 0) {
+			ev->cap_len = 0;
+			n = 0;
+			count(PODTAP_TLS_CNT_READ_FAULT, 1);
+		}
+		if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE + n, 0) < 0)
+			count(PODTAP_TLS_CNT_DROP_FULL, 1);
+		else
+			count(PODTAP_TLS_CNT_EVENTS, 1);
+		off += ev->len;
+		if (off >= total)
+			return;
+	}
+	/* past the copy budget: one record saying how many bytes went by unseen */
+	ev->len = total - off;
+	ev->cap_len = 0;
+	count(PODTAP_TLS_CNT_TRUNCATED, 1);
+	if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE, 0) < 0)
+		count(PODTAP_TLS_CNT_DROP_FULL, 1);
+	else
+		count(PODTAP_TLS_CNT_EVENTS, 1);
+}
+
+/* Return probe body: ret is the return value; for the _ex forms, ok (ret == 1) and *count_ptr. */
+static __always_inline int call_return(void *calls, __u8 dir, long ret, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *c = bpf_map_lookup_elem(calls, &id);
+	__u64 n = 0;
+
+	if (!c)
+		return 0;
+	if (ex) {
+		if (ret == 1 && c->count_ptr != 0)
+			bpf_probe_read_user(&n, sizeof(n), (const void *)c->count_ptr);
+	} else if (ret > 0) {
+		n = ret;
+	}
+	if (n > 0 && n < 0x80000000ULL)
+		emit(dir, id, c->ssl, c->buf, n);
+	else
+		count(PODTAP_TLS_CNT_EMPTY_CALLS, 1);
+	bpf_map_delete_elem(calls, &id);
+	return 0;
+}
+
+/* --- uprobes on libssl --- */
+
+/* SSL_write(SSL *ssl, const void *buf, int num) and SSL_write_ex(..., size_t *written):
+ * the fourth argument is only read back by the _ex return probe */
+SEC("uprobe")
+int PODTAP_TLS_PROG_WRITE_ENTER(struct pt_regs *ctx)
+{
+	return call_enter(&tls_wr_calls, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx));
+}
+
+SEC("uretprobe")
+int PODTAP_TLS_PROG_WRITE_RET(struct pt_regs *ctx)
+{
+	return call_return(&tls_wr_calls, PODTAP_TLS_DIR_WRITE, (int)PT_REGS_RC(ctx), 0);
+}
+
+SEC("uretprobe")
+int PODTAP_TLS_PROG_WRITE_EX_RET(struct pt_regs *ctx)
+{
+	return call_return(&tls_wr_calls, PODTAP_TLS_DIR_WRITE, (int)PT_REGS_RC(ctx), 1);
+}
+
+/* SSL_read(SSL *ssl, void *buf, int num) and SSL_read_ex(..., size_t *readbytes) */
+SEC("uprobe")
+int PODTAP_TLS_PROG_READ_ENTER(struct pt_regs *ctx)
+{
+	return call_enter(&tls_rd_calls, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx));
+}
+
+SEC("uretprobe")
+int PODTAP_TLS_PROG_READ_RET(struct pt_regs *ctx)
+{
+	return call_return(&tls_rd_calls, PODTAP_TLS_DIR_READ, (int)PT_REGS_RC(ctx), 0);
+}
+
+SEC("uretprobe")
+int PODTAP_TLS_PROG_READ_EX_RET(struct pt_regs *ctx)
+{
+	return call_return(&tls_rd_calls, PODTAP_TLS_DIR_READ, (int)PT_REGS_RC(ctx), 1);
+}
+
+/* --- the socket under an SSL_* call --- */
+
+static __always_inline int note_socket(struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *c = bpf_map_lookup_elem(&tls_wr_calls, &id);
+	struct tls_conn_key key = {};
+	struct tls_tuple t = {};
+
+	if (!c)
+		c = bpf_map_lookup_elem(&tls_rd_calls, &id);
+	if (!c || !sk)
+		return 0;
+	key.pid = id >> 32;
+	key.ssl = c->ssl;
+	t.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t.family == AF_INET) {
+		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(t.laddr, &a, 4);
+		__builtin_memcpy(t.raddr, &b, 4);
+	} else if (t.family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&t.raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return 0;
+	}
+	bpf_map_update_elem(&tls_conns, &key, &t, BPF_ANY);
+	return 0;
+}
+
+/*
+ * Two ways to see the socket, the loader picks one (src/tls/tap.ts) and disables the other's autoload:
+ *
+ * raw tracepoints sock:sock_send_length / sock:sock_recv_length (Linux 6.3+, net/socket.c), fired
+ * by every sendmsg/recvmsg (write/read/send/recv) on a socket with TP_PROTO(struct sock *sk, int ret,
+ * int flags). BPF_PROG_TYPE_RAW_TRACEPOINT needs no BPF trampoline, so it works on kernels built
+ * without them (this machine's: `bpftool feature probe` says "program_type tracing is NOT available").
+ */
+SEC("raw_tp/sock_send_length")
+int PODTAP_TLS_PROG_SOCK_SEND(struct bpf_raw_tracepoint_args *ctx)
+{
+	return note_socket((struct sock *)ctx->args[0]);
+}
+
+SEC("raw_tp/sock_recv_length")
+int PODTAP_TLS_PROG_SOCK_RECV(struct bpf_raw_tracepoint_args *ctx)
+{
+	return note_socket((struct sock *)ctx->args[0]);
+}
+
+/* fentry (BTF trampolines, Linux 5.5+), for kernels older than 6.3:
+ * int tcp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+ * int tcp_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags, int *addr_len) */
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(PODTAP_TLS_PROG_TCP_SEND, struct sock *sk)
+{
+	return note_socket(sk);
+}
+
+SEC("fentry/tcp_recvmsg")
+int BPF_PROG(PODTAP_TLS_PROG_TCP_RECV, struct sock *sk)
+{
+	return note_socket(sk);
+}
+
+char LICENSE[] SEC("license") = "GPL";
