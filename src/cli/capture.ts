@@ -31,6 +31,8 @@ import type { LinkRecord } from '../pipeline/connection.js'
 import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
+import { TlsSessions } from '../tls/sessions.js'
+import { openTlsTap, type TlsTap } from '../tls/tap.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
 
@@ -90,6 +92,12 @@ export interface CaptureOptions {
   counters?: Counters
   /** podtap's own endpoints (sinks, metrics port): their traffic is not analysed */
   exclude?: { ip: string; port: number }[]
+  /**
+   * Also read the plaintext of TLS connections through uprobes on OpenSSL (src/tls/): every process
+   * using these libssl files (default: the usual paths), or only the pids given. With no interface
+   * given, the tap is the only input.
+   */
+  tls?: { libssl?: readonly string[]; pids?: readonly number[] }
 }
 
 /** What an attach mode (--k8s, src/k8s/cli.ts) plugs into the capture loop. */
@@ -152,8 +160,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   if (o.attachOwnsInterfaces === true && (Boolean(o.allVeth) || ifaces.length > 0)) {
     throw new UsageError('--k8s picks the interfaces itself (each pod\'s veth): leave out --iface and --all-veth')
   }
-  if (o.attachOwnsInterfaces !== true && Boolean(o.allVeth) === ifaces.length > 0) {
-    throw new UsageError(o.allVeth ? 'give --iface or --all-veth, not both' : 'give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node)')
+  if (o.allVeth && ifaces.length > 0) throw new UsageError('give --iface or --all-veth, not both')
+  if (o.attachOwnsInterfaces !== true && !o.allVeth && ifaces.length === 0 && o.tls === undefined) {
+    throw new UsageError('give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node); or --tls alone for TLS plaintext only')
   }
   checkLiveCapture()
   const t0 = performance.now()
@@ -235,7 +244,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const summary = new Summary()
   const counters = o.counters ?? new Counters()
   const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
-  const pipeline = new Pipeline({
+  const pipeline: Pipeline = new Pipeline({
     counters,
     exclude: o.exclude,
     limits: o.limits,
@@ -257,6 +266,27 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
           }
         : o.onLink,
   })
+
+  // TLS plaintext: each (pid, SSL *) a connection of the same pipeline
+  const sessions = o.tls !== undefined ? new TlsSessions({ pipeline, limits: pipeline.limits, counters }) : null
+  let tap: TlsTap | null = null
+  if (o.tls !== undefined) {
+    try {
+      tap = openTlsTap({ onChunk: (c) => sessions!.chunk(c), libssl: o.tls.libssl, pids: o.tls.pids })
+    } catch (e) {
+      await att?.close()
+      multi.close()
+      pcap?.close()
+      throw e
+    }
+    log(`reading TLS plaintext through ${tap.probes.length} probes on ${tap.libssl.join(', ')}`)
+  }
+  const tlsCounters = (): void => {
+    if (tap === null) return
+    const t = tap.counters()
+    counters.set('tls_chunks', t.delivered)
+    counters.set('tls_dropped', t.dropFull)
+  }
 
   if (o.allVeth) {
     watch = watchInterfaces(
@@ -327,7 +357,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
 
   const tick = setInterval(() => {
     const nowUs = Date.now() * 1000
+    sessions?.advance(nowUs)
     pipeline.tick(nowUs)
+    tlsCounters()
     counters.set(C.packets, pipeline.packets)
     counters.set(C.captureDropped, liveStats().kernelDrops)
     o.onTick?.(nowUs)
@@ -376,6 +408,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     ids?.close()
     for (const t of gone.values()) clearTimeout(t)
     await hook?.close()
+    // the tap hands over what is left in its ring while closing: then the sessions end
+    await tap?.close()
+    tlsCounters()
+    sessions?.closeAll()
     const members = [...byIfindex.values()]
     multi.close()
     for (const s of members) retired(s)
@@ -385,6 +421,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     await fileJsonl?.close()
     view?.end()
   }
+  const tlsDropped = counters.get('tls_dropped')
+  if (tlsDropped > 0) warnings.push(`${tlsDropped} TLS plaintext records were dropped because the tap's ring buffer was full`)
   if (pcapSkipped > 0) warnings.push(`${pcapSkipped} packets from non-Ethernet interfaces were not written to ${o.pcapOut}`)
   const total = multi.stats()
   return {

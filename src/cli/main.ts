@@ -22,6 +22,14 @@ function portList(v: string): number[] {
   })
 }
 
+function pidList(v: string): number[] {
+  return splitList(v).map((p) => {
+    const n = Number(p)
+    if (!Number.isInteger(n) || n < 1 || n > 4_194_304) throw new InvalidArgumentError(`pid ${p} is not 1..4194304`)
+    return n
+  })
+}
+
 function protocolList(v: string): string[] {
   const ids = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
   const known = knownProtocolIds() as string[]
@@ -126,6 +134,9 @@ export function buildProgram(): Command {
     .option('--ports <list>', 'only TCP segments to or from these ports, comma-separated (filtered in the kernel; for host-network pods on a shared interface)', portList)
     .option('--protocols <list>', 'only these protocols, comma-separated (default: all)', protocolList)
     .option('--ring-blocks <n>', 'ring size per interface in 1 MiB blocks (default 16, 4 with --all-veth); more absorbs longer bursts', intArg('--ring-blocks', 2, 4096))
+    .option('--tls', 'also read the plaintext of TLS connections through uprobes on OpenSSL (libssl): records say tls: true and name the process; alone (no --iface) it is the only input', false)
+    .option('--tls-libssl <list>', 'with --tls: libssl files to tap, comma-separated (default: libssl.so.3 / .so.1.1 in the usual paths; a container\'s own: /proc/PID/root/...)', splitList)
+    .option('--tls-pid <list>', 'with --tls: only these processes, comma-separated pids', pidList)
     .addOption(new Option('--frame-timeout <ms>', 'hand a partly filled ring block over after this long').argParser(intArg('--frame-timeout', 1, 60_000)).default(50).hideHelp())
   addLimitOptions(cp)
   addOutputOptions(cp)
@@ -134,13 +145,14 @@ export function buildProgram(): Command {
     'after',
     '\nPermissions: live capture needs CAP_BPF and CAP_NET_RAW (root has both; before Linux 5.8\n' +
       'CAP_SYS_ADMIN instead of CAP_BPF). CAP_NET_ADMIN and CAP_PERFMON are not needed for capture\n' +
-      '(the TLS uprobes will need CAP_PERFMON). To run without root, grant exactly these, e.g.\n' +
+      '(--tls, the OpenSSL uprobes, also needs CAP_PERFMON). To run without root, grant exactly these, e.g.\n' +
       '  setpriv --reuid=USER --regid=GROUP --clear-groups --inh-caps=+bpf,+net_raw --ambient-caps=+bpf,+net_raw podtap capture ...\n' +
       '  systemd: AmbientCapabilities=CAP_BPF CAP_NET_RAW\n' +
       '  Kubernetes: securityContext.capabilities.add: [BPF, NET_RAW] with hostNetwork: true\n' +
       'Also needed: libbpf 1.x (apt-get install libbpf1) and /sys mounted.\n' +
       '\nExamples:\n  podtap capture --iface eth0 --ports 80,6379\n  podtap capture --all-veth --format jsonl > exchanges.jsonl\n' +
       '  podtap capture --iface lo --duration 30 --pcap-out lo.pcap\n' +
+      '  podtap capture --tls --format jsonl          # HTTPS and other TLS traffic of every process using libssl\n' +
       '\nCtrl-C (SIGINT) or SIGTERM stops cleanly: what is already captured is analysed, the summary printed, exit 0.\n' +
       'Exit codes: 0 ok, 1 runtime failure (permissions, BPF, libbpf), 2 bad usage or an unknown interface.',
   )
@@ -159,6 +171,9 @@ export function buildProgram(): Command {
       ringBlocks: o.ringBlocks as number | undefined,
       frameTimeoutMs: o.frameTimeout as number,
       limits: limitsFrom(o),
+      tls: o.tls === true || o.tlsLibssl !== undefined || o.tlsPid !== undefined
+        ? { libssl: o.tlsLibssl as string[] | undefined, pids: o.tlsPid as number[] | undefined }
+        : undefined,
     }
     const ko = k8sOptionsFrom(o, (k) => cp.getOptionValueSource(k))
     // with the control API every parser runs and --protocols only sets which are reported at first,
@@ -178,7 +193,8 @@ export function buildProgram(): Command {
           onLink: hub.link,
           onTick: (nowUs) => hub.tick(nowUs),
           signal: stop.signal,
-          onReady: (ifs) => process.stderr.write(`podtap: capturing on ${ifs.join(', ') || '(veths as they appear)'}; Ctrl-C to stop\n`),
+          onReady: (ifs) =>
+            process.stderr.write(`podtap: capturing on ${ifs.join(', ') || (co.tls !== undefined && !co.allVeth && !ko.k8s ? 'TLS plaintext only' : '(veths as they appear)')}; Ctrl-C to stop\n`),
         })
         printCaptureResult(r, co)
       } finally {

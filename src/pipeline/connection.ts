@@ -6,7 +6,7 @@ import type { Limits } from '../config.js'
 import { C, type CounterSample, type Counters } from '../metrics/counters.js'
 import type { Exchange, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
-import { flip, type Dir, type EndReason, type FlowInfo, type StreamHandler } from '../tcp/types.js'
+import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
 /** l7_link: one per connection, at its end (DESIGN.md "The records"). Roles as seen from the client. */
 export interface LinkRecord {
@@ -72,6 +72,14 @@ function looksLikeTlsRecords(b: Buffer): boolean {
   return records > 0
 }
 
+/** a record's peer for a flow endpoint; a process the endpoint names (the TLS tap knows it) comes along */
+function peerOf(e: Endpoint & { pid?: number; comm?: string }): Peer {
+  const p: Peer = { ip: e.ip, port: e.port }
+  if (e.pid !== undefined) p.pid = e.pid
+  if (e.comm !== undefined) p.comm = e.comm
+  return p
+}
+
 export class Connection implements StreamHandler {
   private state = State.Detecting
   private parser: ProtocolParser | null = null
@@ -94,7 +102,10 @@ export class Connection implements StreamHandler {
   constructor(
     private readonly flow: FlowInfo,
     private readonly d: ConnectionDeps,
+    opts: { tls?: boolean } = {},
   ) {
+    // plaintext from a TLS tap: its records say tls: true
+    this.tls = opts.tls === true
     // port hint: parsers that usually live on the server's port are asked first
     const port = flow.server.port
     const hinted = d.parsers.filter((p) => p.ports.includes(port))
@@ -336,9 +347,9 @@ export class Connection implements StreamHandler {
     // enrichment fills them once per connection); new ones if the roles were swapped since
     const f = this.flow
     let c = this.clientPeer
-    if (c === null || c.ip !== f.client.ip || c.port !== f.client.port) c = this.clientPeer = { ip: f.client.ip, port: f.client.port }
+    if (c === null || c.ip !== f.client.ip || c.port !== f.client.port) c = this.clientPeer = peerOf(f.client)
     let s = this.serverPeer
-    if (s === null || s.ip !== f.server.ip || s.port !== f.server.port) s = this.serverPeer = { ip: f.server.ip, port: f.server.port }
+    if (s === null || s.ip !== f.server.ip || s.port !== f.server.port) s = this.serverPeer = peerOf(f.server)
     x.client = c
     x.server = s
     x.flowId = this.flow.id

@@ -10,7 +10,8 @@ import { parsersFor } from '../protocols/registry.js'
 import type { ProtocolParser } from '../protocols/types.js'
 import type { Exchange } from '../records.js'
 import { FlowTable } from '../tcp/flow-table.js'
-import { Connection, type LinkRecord } from './connection.js'
+import type { FlowInfo, StreamHandler } from '../tcp/types.js'
+import { Connection, type ConnectionDeps, type LinkRecord } from './connection.js'
 import { StartOrderBuffer } from './ordered.js'
 
 export interface PipelineOptions {
@@ -47,6 +48,7 @@ export class Pipeline {
   private readonly ordered: StartOrderBuffer<Exchange>
   private nextTickUs = 0
   private nextReleaseUs = 0
+  private readonly deps: ConnectionDeps
   /** connections not yet ended: asked for their oldest pending request to release output early */
   private readonly live = new Set<Connection>()
   /** 'ip port' of excluded endpoints, and ports excluded on any address */
@@ -70,6 +72,7 @@ export class Pipeline {
       onLink: o.onLink,
       onEnd: (c: Connection) => this.live.delete(c),
     }
+    this.deps = deps
     this.setExcluded(o.exclude ?? [])
     this.flows = new FlowTable({
       limits: this.limits,
@@ -110,6 +113,17 @@ export class Pipeline {
     }
     this.ordered.advance(this.nowUs, w)
     this.nextReleaseUs = this.nowUs + RELEASE_US
+  }
+
+  /**
+   * A connection whose bytes come from elsewhere than packets (the TLS plaintext tap, src/tls/): the
+   * same detection, parsers, ordering and records. The caller owns `flow` and calls end() on the
+   * handler when the connection is over; `tls` marks its records and link.
+   */
+  openStream(flow: FlowInfo, opts: { tls: boolean }): StreamHandler {
+    const c = new Connection(flow, this.deps, opts)
+    this.live.add(c)
+    return c
   }
 
   /** Replaces the excluded endpoints (see PipelineOptions.exclude). */

@@ -71,7 +71,7 @@ describe.skipIf(skip !== null)('podtap capture: refusals and the least privilege
   it('no interface, both kinds, a bad port: exit 2 with the usage', async () => {
     run = runPodtap(['capture', '--duration', '5'])
     expect((await run.exited).code).toBe(2)
-    expect(run.stderr).toBe('podtap: give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node)\n')
+    expect(run.stderr).toBe('podtap: give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node); or --tls alone for TLS plaintext only\n')
     run = runPodtap(['capture', '--iface', host.hostIf, '--all-veth'])
     expect((await run.exited).code).toBe(2)
     expect(run.stderr).toBe('podtap: give --iface or --all-veth, not both\n')

@@ -1,0 +1,185 @@
+// TLS plaintext into the pipeline: each (pid, SSL *) the tap reports is one connection, fed to the
+// same Connection (detection, parsers, records) as a reassembled TCP stream, its records marked
+// `tls: true` and the tapped side named by pid and comm.
+//
+//   TlsChunk (tap.ts) ─> session of (pid, ssl) ─> Pipeline.openStream(flow, {tls}) ─> Connection
+//
+// Roles: the tapped process is the server when the peer's port is not a server port and its own is
+// (WELL_KNOWN_SERVER_PORTS, as the flow table guesses), else the client when it speaks first; content
+// detection then swaps them when it proves the guess wrong, as for packets joined mid-stream.
+//
+// The same connection tapped on both ends (client and server on this node, both on the tapped
+// libssl) would be counted twice: the first session of a 4-tuple owns it, the other end's chunks are
+// counted (tls_duplicate_chunks) and left out. An SSL * reused for a new connection shows up as a new
+// 4-tuple: the old session ends there. Sessions end when idle for limits.flowIdleUs and at close().
+
+import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
+import type { Counters } from '../metrics/counters.js'
+import type { Peer } from '../records.js'
+import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler } from '../tcp/types.js'
+import type { TlsChunk } from './tap.js'
+
+/** What the sessions need of the pipeline (Pipeline implements it). */
+export interface StreamOpener {
+  openStream(flow: FlowInfo, opts: { tls: boolean }): StreamHandler
+}
+
+const UNKNOWN_ENDPOINT: Endpoint = { ip: '0.0.0.0', port: 0 }
+
+class Session implements FlowInfo {
+  readonly id: number
+  client: Peer
+  server: Peer
+  roleSource: RoleSource
+  readonly ifindex = 0
+  readonly startUs: number
+  lastUs: number
+  bytes = { c2s: 0, s2c: 0 }
+  packets = { c2s: 0, s2c: 0 }
+  retransmits = 0
+  gapBytes = { c2s: 0, s2c: 0 }
+  handler: StreamHandler | null = null
+  /** the tapped process is the client */
+  procIsClient: boolean
+  /** canonical 4-tuple key, '' while the socket is not known */
+  tuple = ''
+
+  constructor(id: number, c: TlsChunk) {
+    this.id = id
+    this.startUs = this.lastUs = c.tsUs
+    const local: Peer = { ...(c.local ?? UNKNOWN_ENDPOINT), pid: c.pid, comm: c.comm }
+    const remote: Peer = { ...(c.remote ?? UNKNOWN_ENDPOINT) }
+    const localServer = c.local !== null && WELL_KNOWN_SERVER_PORTS.has(c.local.port)
+    const remoteServer = c.remote !== null && WELL_KNOWN_SERVER_PORTS.has(c.remote.port)
+    if (localServer !== remoteServer) {
+      this.procIsClient = remoteServer
+      this.roleSource = 'port'
+    } else {
+      // request/response protocols: the client speaks first
+      this.procIsClient = c.dir === 'sent'
+      this.roleSource = 'guess'
+    }
+    this.client = this.procIsClient ? local : remote
+    this.server = this.procIsClient ? remote : local
+  }
+
+  /** direction of a chunk the tapped process sent or received */
+  dirOf(c: TlsChunk): Dir {
+    return (c.dir === 'sent') === this.procIsClient ? 'c2s' : 's2c'
+  }
+
+  /** the socket became known after the session began */
+  learn(c: TlsChunk): void {
+    if (c.local === null || c.remote === null) return
+    const local = this.procIsClient ? this.client : this.server
+    const remote = this.procIsClient ? this.server : this.client
+    local.ip = c.local.ip
+    local.port = c.local.port
+    remote.ip = c.remote.ip
+    remote.port = c.remote.port
+  }
+
+  swapRoles(source: RoleSource): void {
+    ;[this.client, this.server] = [this.server, this.client]
+    this.procIsClient = !this.procIsClient
+    this.bytes = { c2s: this.bytes.s2c, s2c: this.bytes.c2s }
+    this.packets = { c2s: this.packets.s2c, s2c: this.packets.c2s }
+    this.gapBytes = { c2s: this.gapBytes.s2c, s2c: this.gapBytes.c2s }
+    this.roleSource = source
+  }
+}
+
+function tupleKey(c: TlsChunk): string {
+  if (c.local === null || c.remote === null) return ''
+  const a = `${c.local.ip} ${c.local.port}`
+  const b = `${c.remote.ip} ${c.remote.port}`
+  return a < b ? `${a}|${b}` : `${b}|${a}`
+}
+
+export interface TlsSessionsOptions {
+  pipeline: StreamOpener
+  limits: Pick<Limits, 'flowIdleUs' | 'maxFlows'>
+  counters: Counters
+}
+
+export class TlsSessions {
+  private readonly sessions = new Map<string, Session>()
+  /** 4-tuple -> the key of the session that owns it */
+  private readonly owners = new Map<string, string>()
+  private nextId = 1
+  private nowUs = 0
+
+  constructor(private readonly o: TlsSessionsOptions) {}
+
+  get size(): number {
+    return this.sessions.size
+  }
+
+  /** One chunk from the tap (data borrowed for the call). */
+  chunk(c: TlsChunk): void {
+    if (c.tsUs > this.nowUs) this.nowUs = c.tsUs
+    const key = `${c.pid}:${c.ssl}`
+    let s = this.sessions.get(key)
+    const tuple = tupleKey(c)
+    if (s !== undefined && tuple !== '' && s.tuple !== '' && s.tuple !== tuple) {
+      // the SSL object was freed and reused for another connection
+      this.end(key, s, 'fin', c.tsUs)
+      s = undefined
+    }
+    if (s === undefined) {
+      const owner = tuple === '' ? undefined : this.owners.get(tuple)
+      if (owner !== undefined && owner !== key) {
+        this.o.counters.inc('tls_duplicate_chunks')
+        return
+      }
+      if (this.sessions.size >= this.o.limits.maxFlows) {
+        this.o.counters.inc('tls_sessions_dropped')
+        return
+      }
+      s = new Session(this.nextId++, c)
+      this.sessions.set(key, s)
+      this.o.counters.inc('tls_sessions')
+      s.handler = this.o.pipeline.openStream(s, { tls: true })
+    }
+    if (s.tuple === '' && tuple !== '') {
+      if (this.owners.has(tuple)) {
+        // the other end of this connection was tapped first under its own key: it keeps it
+        this.o.counters.inc('tls_duplicate_chunks')
+        return
+      }
+      s.tuple = tuple
+      this.owners.set(tuple, key)
+      s.learn(c)
+    }
+    s.lastUs = Math.max(s.lastUs, c.tsUs)
+    const dir = s.dirOf(c)
+    s.packets[dir]++
+    if (c.data.length > 0) {
+      s.bytes[dir] += c.data.length
+      s.handler!.data(dir, c.data, c.tsUs, -1)
+    }
+    // the tap copied less than the call moved: the rest is a gap of known size
+    if (c.data.length < c.len) {
+      s.gapBytes[dir] += c.len - c.data.length
+      s.handler!.gap(s.dirOf(c), c.len - c.data.length, c.tsUs)
+    }
+  }
+
+  /** Ends sessions idle for longer than flowIdleUs (call once a second with the wall clock). */
+  advance(nowUs: number): void {
+    if (nowUs > this.nowUs) this.nowUs = nowUs
+    const before = this.nowUs - this.o.limits.flowIdleUs
+    for (const [key, s] of this.sessions) if (s.lastUs < before) this.end(key, s, 'idle', this.nowUs)
+  }
+
+  /** Ends every session (capture stops): requests still waiting are reported unanswered. */
+  closeAll(): void {
+    for (const [key, s] of [...this.sessions]) this.end(key, s, 'shutdown', this.nowUs)
+  }
+
+  private end(key: string, s: Session, reason: EndReason, tsUs: number): void {
+    this.sessions.delete(key)
+    if (s.tuple !== '' && this.owners.get(s.tuple) === key) this.owners.delete(s.tuple)
+    s.handler?.end(reason, Math.max(tsUs, s.lastUs))
+  }
+}
