@@ -1,6 +1,7 @@
 // Shared by the output tests: replay the captures in test/pcaps/outputs through the real pipeline into
 // callbacks (the way `podtap replay` feeds OutputHub), keeping what came out for the expectations.
 
+import type { PodSample } from '../src/k8s/pod-stats.js'
 import * as path from 'node:path'
 import { C, Counters } from '../src/metrics/counters.js'
 import type { LinkRecord } from '../src/pipeline/connection.js'
@@ -94,4 +95,17 @@ export function redWindows(events: Replayed['events'], windowUs: number): Map<Ex
 
 export function endpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
+}
+
+/**
+ * One pod resource sample. A replay has no pods (the `pod` measurement needs --k8s, cgroups and veths:
+ * test/integration/pod-stats.test.ts checks it for real); the dashboard tests feed this one so the pod
+ * panels' queries have something to return.
+ */
+export function podSample(timeUs: number): PodSample {
+  return {
+    timeUs, namespace: 'shop', pod: 'web-0', uid: 'u-1', workload: 'web', node: 'node-a', podIp: '10.1.0.5',
+    containerCnt: 1, processes: 2, intervalUs: 15e6, cpuPercent: 1.5, networkTx: 1000, networkRx: 2000,
+    bytesRead: 0, bytesWrite: 4096, vmBytes: 1 << 20, rssBytes: 1 << 19, memoryUsageBytes: 1 << 20,
+  }
 }

@@ -185,7 +185,7 @@ export function buildProgram(): Command {
         const r = await capture({
           ...co,
           protocols: control !== undefined ? undefined : co.protocols,
-          attach: captureHook(ko, { knownProtocols: knownProtocolIds(), protocols: co.protocols, counters, state: control }),
+          attach: captureHook(ko, { knownProtocols: knownProtocolIds(), protocols: co.protocols, counters, state: control, onPods: hub.pods, windowSeconds: hub.windowSeconds }),
           attachOwnsInterfaces: ko.k8s,
           counters,
           exclude: await hub.ownAddresses(),

@@ -15,6 +15,7 @@ import { PodtapError, SinkError, UsageError } from '../errors.js'
 import type { Counters } from '../metrics/counters.js'
 import { RedAggregator, type RedSnapshot } from '../metrics/red.js'
 import type { LinkRecord } from '../pipeline/connection.js'
+import type { PodSample } from '../k8s/pod-stats.js'
 import type { Exchange } from '../records.js'
 // the sinks (exceljs, prom-client, the InfluxDB client) load only when a flag asks for them: exceljs
 // alone adds 0.3 s to every start
@@ -28,6 +29,11 @@ export interface Output {
   onLink?(l: LinkRecord): void
   /** a closed RED window (l7_rpc series and the links that ended in it) */
   onWindow?(s: RedSnapshot): void
+  /**
+   * One round of pod resource samples (--k8s: the attached pods, once per window; see
+   * k8s/pod-stats.ts). A pod that was in the previous round and is missing from this one is gone.
+   */
+  onPods?(samples: readonly PodSample[]): void
   /**
    * Endpoints this output's own traffic uses, which live capture must leave out: remote servers it
    * writes to (InfluxDB) and local ports it serves (metrics; ip 0.0.0.0 or :: = any local address).
@@ -174,6 +180,9 @@ export class OutputHub {
   readonly red: RedAggregator | null
   private readonly onEx: ((e: Exchange) => void)[]
   private readonly onLk: ((l: LinkRecord) => void)[]
+  private readonly onPd: ((s: readonly PodSample[]) => void)[]
+  /** the RED window, seconds (pod stats are sampled once per window) */
+  readonly windowSeconds: number
   private closed = false
 
   constructor(
@@ -194,6 +203,8 @@ export class OutputHub {
           })
     this.onEx = outputs.filter((x) => x.onExchange).map((x) => x.onExchange!.bind(x))
     this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
+    this.onPd = outputs.filter((x) => x.onPods).map((x) => x.onPods!.bind(x))
+    this.windowSeconds = o.windowSeconds ?? DEFAULT_WINDOW_SECONDS
   }
 
   /** one exchange, in request-start order */
@@ -209,6 +220,12 @@ export class OutputHub {
     if (this.closed) return
     this.red?.addLink(l)
     for (const f of this.onLk) f(l)
+  }
+
+  /** one round of pod samples (k8s/session.ts podStats.onPods) */
+  readonly pods = (samples: readonly PodSample[]): void => {
+    if (this.closed) return
+    for (const f of this.onPd) f(samples)
   }
 
   /** the capture clock moved (live capture: call about once a second so quiet windows still close) */

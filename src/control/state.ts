@@ -71,6 +71,7 @@ export interface GateableOutput {
   onExchange?(e: Exchange): void
   onLink?(l: LinkRecord): void
   onWindow?(s: unknown): void
+  onPods?(s: never): void
 }
 
 /**
@@ -80,7 +81,7 @@ export interface GateableOutput {
 export function gateOutput<T extends GateableOutput>(out: T, state: ControlState): T {
   state.outputs.register(out.name)
   const gated: Record<string, unknown> = {}
-  for (const k of ['onExchange', 'onLink', 'onWindow'] as const) {
+  for (const k of ['onExchange', 'onLink', 'onWindow', 'onPods'] as const) {
     const f = out[k] as ((x: never) => void) | undefined
     if (f !== undefined) gated[k] = (x: never) => (state.outputs.isOn(out.name) ? f.call(out, x) : undefined)
   }

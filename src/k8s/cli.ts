@@ -2,6 +2,7 @@
 // calls to start Kubernetes mode and the control API. Kept apart from session.ts so that the CLI
 // loads @kubernetes/client-node (about half a second) only when --k8s is given.
 
+import type { PodSample } from './pod-stats.js'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { MultiSource } from '../capture/af-packet.js'
 import type { CaptureAttachment } from '../cli/capture.js'
@@ -116,6 +117,10 @@ export interface HookContext {
   env?: NodeJS.ProcessEnv
   /** the run's control state (shared with the outputs the CLI wraps with gateOutput) */
   state?: ControlState
+  /** --k8s: where each round of pod resource samples goes (OutputHub.pods), once per window */
+  onPods?: (samples: PodSample[]) => void
+  /** the RED window, seconds (the pod sampling interval follows it; default 15) */
+  windowSeconds?: number
 }
 
 /**
@@ -142,6 +147,7 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
           nodeIfaces: cli.nodeIfaces,
           counters: ctx.counters,
           log,
+          podStats: ctx.onPods !== undefined ? { onPods: ctx.onPods, intervalMs: (ctx.windowSeconds ?? 15) * 1000 } : undefined,
         })
       }
       if (cli.controlPort !== undefined) {

@@ -5,6 +5,8 @@
 //   exchanges:     if (!k8s.exchange(e)) return; ...outputs   (identity filled in place)
 //   links:         if (!k8s.link(l)) return; ...
 //   at the end:    await k8s.close()
+//   pod stats:     startK8s(multi, { ..., podStats: { onPods: hub.pods, intervalMs: hub.windowSeconds * 1000 } })
+//                  samples the attached pods' cgroups, /proc and veths every interval (pod-stats.ts)
 //
 // startK8s never waits for the API server longer than syncTimeoutMs: if it is away, capture starts
 // with what is known (nothing) and attaches pods as soon as the informers get through.
@@ -18,6 +20,7 @@ import { K8sAttachment, type CaptureSource, type OpenRequest } from './attach.js
 import { ClusterIndex } from './identity.js'
 import type { InformerOptions } from './informers.js'
 import { loadKubeConfig, resolveNodeName } from './kubeconfig.js'
+import { bareContainerId, PodStatsSampler, type PodStatsSamplerOptions, type PodTarget } from './pod-stats.js'
 import { Selection } from './selection.js'
 import { VethResolver, type VethResolverOptions } from './veth.js'
 import { K8sWatch } from './watch.js'
@@ -47,6 +50,8 @@ export interface K8sCaptureOptions {
   detachGraceMs?: number
   /** in-cluster token path prefix (tests) */
   inClusterPrefix?: string
+  /** sample the attached pods' resource use (the `pod` measurement) every intervalMs into onPods */
+  podStats?: PodStatsSamplerOptions
 }
 
 export interface K8sSession {
@@ -57,6 +62,8 @@ export interface K8sSession {
   readonly selection: Selection
   readonly attachment: K8sAttachment
   readonly watch: K8sWatch
+  /** the pod stats sampler, when options.podStats was given (stopped by close()) */
+  readonly podStats?: PodStatsSampler
   accept(p: Packet): boolean
   exchange(e: Exchange): boolean
   link(l: LinkRecord): boolean
@@ -95,6 +102,11 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
     const n = watch.pods.list().length
     log(`kubernetes: ${n} pod${n === 1 ? '' : 's'} on node ${nodeName}, ${attachment.ringCount} capture${attachment.ringCount === 1 ? '' : 's'} open`)
   }
+  let podStats: PodStatsSampler | undefined
+  if (o.podStats !== undefined) {
+    podStats = new PodStatsSampler(() => attachedPodTargets(attachment, index, nodeName), { counters: o.counters, log, ...o.podStats })
+    podStats.start()
+  }
   let closed = false
   return {
     nodeName,
@@ -103,14 +115,40 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
     selection,
     attachment,
     watch,
+    podStats,
     accept: (p) => attachment.accept(p),
     exchange: (e) => attachment.exchange(e),
     link: (l) => attachment.link(l),
     close: async () => {
       if (closed) return
       closed = true
+      podStats?.stop()
       await watch.stop()
       attachment.close()
     },
   }
+}
+
+/** The pods captured on their own veth, as pod-stats.ts samples them. */
+export function attachedPodTargets(attachment: K8sAttachment, index: ClusterIndex, nodeName: string): PodTarget[] {
+  const out: PodTarget[] = []
+  for (const v of attachment.pods()) {
+    if (v.state !== 'attached') continue
+    const p = index.getPod(v.namespace, v.name)
+    const uid = p?.metadata.uid
+    if (p === undefined || uid === undefined || uid === '') continue
+    const t: PodTarget = {
+      uid,
+      namespace: v.namespace,
+      name: v.name,
+      node: nodeName,
+      containerIds: Object.values(p.status.containerIDs).map(bareContainerId),
+    }
+    const w = index.workloadOf(p)
+    if (w !== undefined) t.workload = w
+    if (v.ips[0] !== undefined) t.ip = v.ips[0]
+    if (v.iface !== undefined) t.veth = v.iface
+    out.push(t)
+  }
+  return out
 }

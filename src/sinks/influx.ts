@@ -25,6 +25,12 @@
 //              fields: count, errors.
 //   podtap_health  time = window start: podtap's own counters (Counters), cumulative. tags: counter
 //              (the name in metrics/counters.ts C) plus its labels (protocol, reason, sink...). field: value.
+//   pod        time = sample time (--k8s, once per window, k8s/pod-stats.ts). tags: pod_name, namespace,
+//              workload, node, pod_ip, container_id (when the pod has one container).
+//              fields (DESIGN.md): container_cnt, cpu (% of one core over the interval), network_tx,
+//              network_rx, bytes_read, bytes_write (bytes in the interval), vm, rss (bytes now), plus
+//              memory_usage (bytes), processes. A value that could not be read, or an interval value
+//              on a pod's first sample, is left out.
 //   l7_trace   time = request start. tags: protocol, method, status_class, tls, server..., client_ip...
 //              fields: status, error, latency_ms, request_bytes, response_bytes, resource, client_port, flow_id.
 //
@@ -44,6 +50,7 @@ import { UsageError } from '../errors.js'
 import { C, type Counters } from '../metrics/counters.js'
 import type { LatencyHistogram } from '../metrics/histogram.js'
 import { l7RpcFields, type RedSeries, type RedSnapshot } from '../metrics/red.js'
+import type { PodSample } from '../k8s/pod-stats.js'
 import type { LinkRecord } from '../pipeline/connection.js'
 import { latencyMs, type Exchange, type Peer } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
@@ -329,6 +336,14 @@ export class InfluxSink {
     this.writeHealth(ts)
   }
 
+  onPods(samples: readonly PodSample[]): void {
+    if (this.closing) {
+      this.drop(samples.length, 'pod samples after close()')
+      return
+    }
+    for (const x of samples) this.enqueue(podPoint(x, this.writeApi))
+  }
+
   /** podtap_health: every counter's current value, stamped with the window (a later write of the
    * same window replaces the values, so close() can refresh the last one) */
   private writeHealth(ts: string): void {
@@ -565,6 +580,28 @@ export class InfluxSink {
     this.agent.destroy()
     this.report.maybeLog(true)
   }
+}
+
+/** The `pod` point of one sample (see the file comment). */
+function podPoint(x: PodSample, api: WriteApi): string | undefined {
+  const p = new Point('pod').tag('pod_name', x.pod).tag('namespace', x.namespace)
+  if (x.workload) p.tag('workload', x.workload)
+  if (x.node) p.tag('node', x.node)
+  if (x.podIp) p.tag('pod_ip', x.podIp)
+  if (x.containerId) p.tag('container_id', x.containerId)
+  p.intField('container_cnt', x.containerCnt).intField('processes', x.processes)
+  if (x.cpuPercent !== null) p.floatField('cpu', x.cpuPercent)
+  const ints: [string, number | null][] = [
+    ['network_tx', x.networkTx],
+    ['network_rx', x.networkRx],
+    ['bytes_read', x.bytesRead],
+    ['bytes_write', x.bytesWrite],
+    ['vm', x.vmBytes],
+    ['rss', x.rssBytes],
+    ['memory_usage', x.memoryUsageBytes],
+  ]
+  for (const [k, v] of ints) if (v !== null) p.intField(k, v)
+  return p.timestamp(nsTime(x.timeUs, 0)).toLineProtocol(api)
 }
 
 const BUCKET_FIELDS = [...LATENCY_BUCKETS_S, Number.POSITIVE_INFINITY].map(latencyBucketField)

@@ -9,6 +9,13 @@
 //   podtap_l7_link_bytes_total{protocol,server,direction,namespace,pod}  direction client_to_server |
 //       server_to_client, added when a connection ends
 //   podtap_l7_connections_total{protocol,server,end_reason,namespace,pod}
+//   pod resource use (--k8s, k8s/pod-stats.ts; labels namespace, pod, workload, node; a pod's series
+//   are removed when it is no longer sampled):
+//     podtap_pod_cpu_percent, podtap_pod_memory_rss_bytes, podtap_pod_memory_vm_bytes,
+//     podtap_pod_containers (gauges, the last sample); podtap_pod_network_transmit_bytes_total,
+//     podtap_pod_network_receive_bytes_total, podtap_pod_disk_read_bytes_total,
+//     podtap_pod_disk_write_bytes_total (counters: the bytes of every interval since podtap began
+//     sampling the pod, so they start at 0, not at the kernel's totals)
 //   health, read from Counters at scrape time: podtap_capture_packets_total,
 //       podtap_capture_dropped_total, podtap_flows_active, podtap_parse_errors_total{protocol,reason},
 //       podtap_sink_dropped_points_total{sink}, and podtap_<name>_total for every other counter name
@@ -22,10 +29,11 @@
 import * as fs from 'node:fs'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Limits } from '../config.js'
 import { SinkError, UsageError } from '../errors.js'
 import { C, type Counters } from '../metrics/counters.js'
+import type { PodSample } from '../k8s/pod-stats.js'
 import type { LinkRecord } from '../pipeline/connection.js'
 import type { Exchange, Peer } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
@@ -95,6 +103,9 @@ export class PrometheusSink {
   private readonly routes: CappedValues
   private readonly health = new Map<string, CollectedMetric>()
   private readonly labelCache = new Map<string, LabelSet>()
+  private readonly pod: PodMetrics
+  /** label set of every pod with series, by namespace/name */
+  private readonly podLabels = new Map<string, Record<string, string>>()
   private server: http.Server | null = null
   private closed = false
 
@@ -105,6 +116,19 @@ export class PrometheusSink {
     this.duration = new Histogram({ name: 'podtap_l7_request_duration_seconds', help: "Time from a request's first byte to its response's last byte.", labelNames: [...L7_LABELS], buckets: [...LATENCY_BUCKETS_S], registers: r })
     this.linkBytes = new Counter({ name: 'podtap_l7_link_bytes_total', help: 'TCP payload bytes of ended connections, by direction.', labelNames: ['protocol', 'server', 'direction', 'namespace', 'pod'], registers: r })
     this.connections = new Counter({ name: 'podtap_l7_connections_total', help: 'TCP connections that ended, by how they ended.', labelNames: ['protocol', 'server', 'end_reason', 'namespace', 'pod'], registers: r })
+    const pl = ['namespace', 'pod', 'workload', 'node']
+    const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: pl, registers: r })
+    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: pl, registers: r })
+    this.pod = {
+      cpu: gauge('podtap_pod_cpu_percent', "CPU the pod's cgroup used over the last sample interval, in % of one core."),
+      rss: gauge('podtap_pod_memory_rss_bytes', "Anonymous memory of the pod's cgroup (v1 total_rss, v2 anon)."),
+      vm: gauge('podtap_pod_memory_vm_bytes', "Virtual memory of the pod's processes (sum of VmSize)."),
+      containers: gauge('podtap_pod_containers', "Containers of the pod (its containers' cgroups)."),
+      tx: counter('podtap_pod_network_transmit_bytes_total', 'Bytes the pod sent over its veth since podtap began sampling it.'),
+      rx: counter('podtap_pod_network_receive_bytes_total', 'Bytes the pod received over its veth since podtap began sampling it.'),
+      rd: counter('podtap_pod_disk_read_bytes_total', "Block device bytes read by the pod's cgroup since podtap began sampling it."),
+      wr: counter('podtap_pod_disk_write_bytes_total', "Block device bytes written by the pod's cgroup since podtap began sampling it."),
+    }
     this.methods = new CappedValues(o.limits.maxMethodsPerServer, o.maxServers ?? 1000)
     this.routes = new CappedValues(o.maxRoutesPerServer ?? 100, Number.POSITIVE_INFINITY)
     if (o.processMetrics !== false) {
@@ -181,6 +205,41 @@ export class PrometheusSink {
     if (k.bytesSent > 0) this.linkBytes.inc({ ...base, direction: 'client_to_server' }, k.bytesSent)
     if (k.bytesReceived > 0) this.linkBytes.inc({ ...base, direction: 'server_to_client' }, k.bytesReceived)
     this.connections.inc({ ...base, end_reason: k.endReason })
+  }
+
+  /** One round of pod samples: gauges set, counters advanced; series of pods not in it removed. */
+  onPods(samples: readonly PodSample[]): void {
+    if (this.closed) return
+    const now = new Set<string>()
+    for (const x of samples) {
+      const key = `${x.namespace}/${x.pod}`
+      now.add(key)
+      const labels: Record<string, string> = { namespace: x.namespace, pod: x.pod }
+      if (x.workload) labels.workload = x.workload
+      if (x.node) labels.node = x.node
+      const old = this.podLabels.get(key)
+      if (old !== undefined && !sameLabels(old, labels)) this.removePod(old) // workload known only now
+      this.podLabels.set(key, labels)
+      const m = this.pod
+      m.containers.set(labels, x.containerCnt)
+      if (x.cpuPercent !== null) m.cpu.set(labels, x.cpuPercent)
+      if (x.rssBytes !== null) m.rss.set(labels, x.rssBytes)
+      if (x.vmBytes !== null) m.vm.set(labels, x.vmBytes)
+      // inc(0) on the first sample: the series exist from the start
+      m.tx.inc(labels, x.networkTx ?? 0)
+      m.rx.inc(labels, x.networkRx ?? 0)
+      m.rd.inc(labels, x.bytesRead ?? 0)
+      m.wr.inc(labels, x.bytesWrite ?? 0)
+    }
+    for (const [key, labels] of this.podLabels) {
+      if (now.has(key)) continue
+      this.removePod(labels)
+      this.podLabels.delete(key)
+    }
+  }
+
+  private removePod(labels: Record<string, string>): void {
+    for (const m of Object.values(this.pod)) m.remove(labels)
   }
 
   /** The exposition text, as a scrape of /metrics would return it now. */
@@ -292,6 +351,22 @@ export class PrometheusSink {
     this.health.set(counterName, m)
     this.registry.registerMetric(m as unknown as Counter<string>)
   }
+}
+
+interface PodMetrics {
+  cpu: Gauge<string>
+  rss: Gauge<string>
+  vm: Gauge<string>
+  containers: Gauge<string>
+  tx: Counter<string>
+  rx: Counter<string>
+  rd: Counter<string>
+  wr: Counter<string>
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a)
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k])
 }
 
 /** health counters that carry labels (no unlabelled 0 sample for them) */

@@ -13,7 +13,7 @@ import { newLatencyHistogram } from '../../src/metrics/histogram.js'
 import { latencyMs, type Exchange } from '../../src/records.js'
 import { LATENCY_BUCKETS_S, latencyBucketField } from '../../src/sinks/influx.js'
 import { statusLabel } from '../../src/sinks/path-template.js'
-import { endpoint, nearestRankUs, outputPcaps, recordedUs, redWindows, replayInto, type Replayed } from '../outputs-helpers.js'
+import { endpoint, nearestRankUs, outputPcaps, podSample, recordedUs, redWindows, replayInto, type Replayed } from '../outputs-helpers.js'
 import { influxdAvailable, rows, startInfluxd, startV2Adapter, type Adapter, type Influxd } from './influx-harness.js'
 
 const skip = influxdAvailable()
@@ -50,6 +50,7 @@ describe.skipIf(skip !== null)('InfluxDB output against a real influxd', () => {
     const hub = new OutputHub(outs, { counters, windowSeconds: WINDOW_US / 1e6 })
     expect(hub.ownEndpoints()).toEqual([{ ip: '127.0.0.1', port: adapter.port }])
     r = replayInto(outputPcaps(), hub, counters)
+    hub.pods([podSample(r.exchanges.at(-1)!.startUs)])
     const t0 = Date.now()
     await hub.close()
     expect(Date.now() - t0).toBeLessThan(10_000)

@@ -12,7 +12,7 @@ import { buildOutputs, OutputHub } from '../../src/cli/outputs.js'
 import { C, Counters } from '../../src/metrics/counters.js'
 import { LATENCY_BUCKETS_S } from '../../src/sinks/influx.js'
 import type { PrometheusSink } from '../../src/sinks/prometheus.js'
-import { endpoint, outputPcaps, replayInto, type Replayed } from '../outputs-helpers.js'
+import { endpoint, outputPcaps, podSample, replayInto, type Replayed } from '../outputs-helpers.js'
 import { freePort } from './influx-harness.js'
 
 const DASHBOARDS = path.join(import.meta.dirname, '..', '..', 'grafana', 'provisioning', 'dashboards', 'prometheus')
@@ -66,6 +66,7 @@ describe('Prometheus output', () => {
     base = `http://127.0.0.1:${sink.address!.port}`
     expect(hub.ownEndpoints()).toContainEqual({ ip: '127.0.0.1', port: sink.address!.port })
     r = replayInto(outputPcaps(), hub, counters)
+    hub.pods([podSample(r.exchanges.at(-1)!.startUs)])
   })
 
   afterAll(async () => {
