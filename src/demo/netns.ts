@@ -463,9 +463,28 @@ export async function startNginx(
   chmodSync(www, 0o755)
   writeFileSync(join(www, 'static.bin'), randomBytes(staticBytes))
   chmodSync(join(www, 'static.bin'), 0o644)
-  const conf = join(dir, 'nginx.conf')
+  const child = await runNginx(host, dir, port, {
+    server: [`listen ${port};`, `listen [::]:${port};`, `root ${www};`, 'location = / { default_type text/plain; return 200 "hello"; }', ...(opts.locations ?? [])],
+  })
+  return {
+    url: `http://${host.nsIp}:${port}/`,
+    port,
+    staticPath: 'static.bin',
+    staticBytes,
+    process: child,
+    stop: () => stopNginx(child),
+  }
+}
+
+/**
+ * Writes `dir`/nginx.conf (one worker, no daemon, no access log, temp paths in `dir`, `http` lines then
+ * one server block of `server` lines), starts nginx on it inside the namespace and resolves once the
+ * port accepts connections; rejects with nginx's stderr if it exits first.
+ */
+export async function runNginx(host: NetnsHost, dir: string, port: number, conf: { http?: readonly string[]; server: readonly string[] }): Promise<ChildProcess> {
+  const file = join(dir, 'nginx.conf')
   writeFileSync(
-    conf,
+    file,
     [
       'worker_processes 1;',
       'daemon off;',
@@ -480,18 +499,15 @@ export async function startNginx(
       `  uwsgi_temp_path ${dir}/uwsgi;`,
       `  scgi_temp_path ${dir}/scgi;`,
       '  keepalive_requests 1000000;',
+      ...(conf.http ?? []).map((l) => `  ${l}`),
       '  server {',
-      `    listen ${port};`,
-      `    listen [::]:${port};`,
-      `    root ${www};`,
-      '    location = / { default_type text/plain; return 200 "hello"; }',
-      ...(opts.locations ?? []).map((l) => `    ${l}`),
+      ...conf.server.map((l) => `    ${l}`),
       '  }',
       '}',
       '',
     ].join('\n'),
   )
-  const child = host.spawn(['nginx', '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = host.spawn(['nginx', '-c', file, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()))
   const exited = new Promise<never>((_, reject) =>
@@ -499,19 +515,16 @@ export async function startNginx(
   )
   exited.catch(() => undefined)
   await Promise.race([waitForPort(host.nsIp, port, 10_000), exited])
-  return {
-    url: `http://${host.nsIp}:${port}/`,
-    port,
-    staticPath: 'static.bin',
-    staticBytes,
-    process: child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        killGroup(child, 'SIGTERM')
-      }),
-  }
+  return child
+}
+
+/** SIGTERM to nginx's process group; resolves when it has exited. */
+export function stopNginx(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    killGroup(child, 'SIGTERM')
+  })
 }
 
 /** Resolves once a TCP connect to ip:port succeeds (from the current namespace); rejects after timeoutMs. */

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { killGroup, runHost, waitForPort, type NetnsHost } from '../demo/netns.js'
+import { runHost, runNginx, stopNginx, type NetnsHost } from '../demo/netns.js'
 import type { TlsChunk } from './tap.js'
 
 export interface NginxTls {
@@ -39,45 +39,20 @@ export async function startNginxTls(host: NetnsHost, files: Record<string, Buffe
   const cert = join(dir, 'cert.pem')
   const gen = await runHost('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test', '-days', '1', '-keyout', key, '-out', cert])
   if (gen.code !== 0) throw new Error(`openssl req failed: ${gen.stderr.trim()}`)
-  const conf = join(dir, 'nginx.conf')
-  writeFileSync(
-    conf,
-    [
-      'worker_processes 1;',
-      'daemon off;',
-      `pid ${dir}/nginx.pid;`,
-      `error_log ${dir}/error.log warn;`,
-      'events { worker_connections 1024; }',
-      'http {',
-      '  access_log off;',
-      `  client_body_temp_path ${dir}/body;`,
-      `  proxy_temp_path ${dir}/proxy;`,
-      `  fastcgi_temp_path ${dir}/fastcgi;`,
-      `  uwsgi_temp_path ${dir}/uwsgi;`,
-      `  scgi_temp_path ${dir}/scgi;`,
-      '  keepalive_requests 1000000;',
-      '  default_type application/octet-stream;',
-      '  sendfile off;', // with TLS nginx writes through SSL_write anyway; keep the path explicit
-      '  server {',
-      `    listen ${host.nsIp}:${port} ssl;`,
-      `    ssl_certificate ${cert};`,
-      `    ssl_certificate_key ${key};`,
-      `    root ${www};`,
-      '    client_max_body_size 64m;',
-      '    location = /upload { return 200 "ok\\n"; }', // POST target: nginx reads and discards the body
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  )
-  const child = host.spawn(['nginx', '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()))
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`nginx in ${host.ns} exited ${code}: ${stderr.trim()}`))),
-  )
-  exited.catch(() => undefined)
-  await Promise.race([waitForPort(host.nsIp, port, 10_000), exited])
+  const child = await runNginx(host, dir, port, {
+    http: [
+      'default_type application/octet-stream;',
+      'sendfile off;', // with TLS nginx writes through SSL_write anyway; keep the path explicit
+    ],
+    server: [
+      `listen ${host.nsIp}:${port} ssl;`,
+      `ssl_certificate ${cert};`,
+      `ssl_certificate_key ${key};`,
+      `root ${www};`,
+      'client_max_body_size 64m;',
+      'location = /upload { return 200 "ok\\n"; }', // POST target: nginx reads and discards the body
+    ],
+  })
   // `ip netns exec` execs nginx in place: the spawned pid is the master
   const masterPid = child.pid!
   let workerPid = 0
@@ -93,12 +68,7 @@ export async function startNginxTls(host: NetnsHost, files: Record<string, Buffe
     masterPid,
     workerPid,
     www,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        killGroup(child, 'SIGTERM')
-      }),
+    stop: () => stopNginx(child),
   }
 }
 
