@@ -1,5 +1,6 @@
 import { Binary, Long, serialize, deserialize } from 'bson'
 import fc from 'fast-check'
+import { randomSteps } from '../../../test/helpers/fuzz.js'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
 import { runParser, type RunResult, type Step } from '../testing.js'
@@ -446,20 +447,9 @@ describe('mongodb: fuzz', () => {
   it('random bytes at random splits never throw', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.record({
-            dir: fc.constantFrom('c2s' as const, 's2c' as const),
-            data: fc.uint8Array({ maxLength: 300 }),
-            gap: fc.option(fc.integer({ min: -1, max: 300 }), { freq: 4 }),
-          }),
-          { maxLength: 30 },
-        ),
+        randomSteps(300),
         fc.integer({ min: 1, max: 50 }),
-        (chunks, split) => {
-          const steps: Step[] = chunks.flatMap((x, i): Step[] => {
-            const d: Step = { dir: x.dir, data: Buffer.from(x.data), tsUs: i }
-            return x.gap === null ? [d] : [{ dir: x.dir, gap: x.gap, tsUs: i }, d]
-          })
+        (steps, split) => {
           const r = runParser(mongoParser, steps, split, limits)
           for (const e of r.exchanges) expect(e.endUs).toBeGreaterThanOrEqual(e.startUs)
         },

@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { randomSteps } from '../../../test/helpers/fuzz.js'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
 import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
@@ -443,22 +444,10 @@ describe('postgres: fuzz', () => {
   it('random bytes at random splits never throw', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.record({
-            dir: fc.constantFrom('c2s' as const, 's2c' as const),
-            data: fc.uint8Array({ maxLength: 200 }),
-            gap: fc.option(fc.integer({ min: -1, max: 300 }), { freq: 4 }),
-          }),
-          { maxLength: 30 },
-        ),
+        randomSteps(200),
         fc.boolean(),
         fc.integer({ min: 1, max: 50 }),
-        (chunks, midStream, split) => {
-          // some chunks follow a gap: lost bytes, or -1 (unknown)
-          const steps: Step[] = chunks.flatMap((x, i): Step[] => {
-            const d: Step = { dir: x.dir, data: Buffer.from(x.data), tsUs: i }
-            return x.gap === null ? [d] : [{ dir: x.dir, gap: x.gap, tsUs: i }, d]
-          })
+        (steps, midStream, split) => {
           if (midStream) steps.unshift({ dir: 'c2s', gap: -1, tsUs: 0 }, { dir: 's2c', gap: -1, tsUs: 0 })
           const r = runParser(postgresParser, steps, split, limits)
           for (const e of r.exchanges) expect(e.endUs).toBeGreaterThanOrEqual(e.startUs)

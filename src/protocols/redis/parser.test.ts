@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { randomSteps } from '../../../test/helpers/fuzz.js'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
 import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
@@ -380,21 +381,9 @@ describe('redis: fuzz', () => {
   it('random bytes at random splits never throw and never grow past the caps', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.record({
-            dir: fc.constantFrom('c2s' as const, 's2c' as const),
-            data: fc.uint8Array({ maxLength: 200 }),
-            gap: fc.option(fc.integer({ min: -1, max: 300 }), { freq: 4 }),
-          }),
-          { maxLength: 30 },
-        ),
+        randomSteps(200),
         fc.integer({ min: 1, max: 50 }),
-        (chunks, split) => {
-          // some chunks follow a gap: lost bytes, or -1 (unknown, as at a mid-stream start)
-          const steps: Step[] = chunks.flatMap((x, i): Step[] => {
-            const d: Step = { dir: x.dir, data: Buffer.from(x.data), tsUs: i }
-            return x.gap === null ? [d] : [{ dir: x.dir, gap: x.gap, tsUs: i }, d]
-          })
+        (steps, split) => {
           const r = runParser(redisParser, steps, split, limits)
           for (const e of r.exchanges) expect(e.endUs).toBeGreaterThanOrEqual(e.startUs)
         },
