@@ -225,12 +225,17 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   let pcap: PcapWriter | null = null
   let fileJsonl: JsonlWriter | null = null
   let att: CaptureAttachment | null = null
+  let tap: TlsTap | null = null
+  let sessions: TlsSessions | null = null
   try {
     // every named interface opens before any output exists: a bad name fails with nothing written
     for (const name of ifaces) attach(name)
     if (o.attach !== undefined) att = await o.attach(multi, log)
     if (o.pcapOut !== undefined) pcap = new PcapWriter(o.pcapOut, { linkType: LinkType.ETHERNET, snaplen })
     if (o.jsonlFile !== undefined) fileJsonl = new JsonlWriter(o.jsonlFile)
+    // TLS plaintext: each (pid, SSL *) a connection of the pipeline made below (chunks come from the
+    // tap's poll loop, so none arrives before `sessions` exists: nothing in between awaits)
+    if (o.tls !== undefined) tap = openTlsTap({ onChunk: (c) => sessions!.chunk(c), libssl: o.tls.libssl, pids: o.tls.pids })
   } catch (e) {
     await att?.close()
     multi.close()
@@ -267,18 +272,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         : o.onLink,
   })
 
-  // TLS plaintext: each (pid, SSL *) a connection of the same pipeline
-  const sessions = o.tls !== undefined ? new TlsSessions({ pipeline, limits: pipeline.limits, counters }) : null
-  let tap: TlsTap | null = null
-  if (o.tls !== undefined) {
-    try {
-      tap = openTlsTap({ onChunk: (c) => sessions!.chunk(c), libssl: o.tls.libssl, pids: o.tls.pids })
-    } catch (e) {
-      await att?.close()
-      multi.close()
-      pcap?.close()
-      throw e
-    }
+  if (tap !== null) {
+    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters })
     log(`reading TLS plaintext through ${tap.probes.length} probes on ${tap.libssl.join(', ')}`)
   }
   const tlsCounters = (): void => {

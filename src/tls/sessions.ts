@@ -161,7 +161,7 @@ export class TlsSessions {
     // the tap copied less than the call moved: the rest is a gap of known size
     if (c.data.length < c.len) {
       s.gapBytes[dir] += c.len - c.data.length
-      s.handler!.gap(s.dirOf(c), c.len - c.data.length, c.tsUs)
+      s.handler!.gap(dir, c.len - c.data.length, c.tsUs)
     }
   }
 
