@@ -2,7 +2,9 @@
 // where it happened; toTraceRecord() gives the l7_trace JSON exactly as `replay --format jsonl` prints.
 
 import type { ParsedExchange, ProtocolId } from './protocols/types.js'
-import type { Endpoint } from './tcp/types.js'
+import { truncateText } from './protocols/text.js'
+export { truncateText }
+import type { EndReason, Endpoint } from './tcp/types.js'
 
 /** An endpoint plus whatever identity enrichment knows (k8s, /proc). Unknown stays absent. */
 export interface Peer extends Endpoint {
@@ -85,11 +87,6 @@ export function toTraceRecord(e: Exchange): TraceRecord {
   return r
 }
 
-/** Cuts text to `max` UTF-16 units, marking a cut with '…' (coroot l7/postgres.go). */
-export function truncateText(s: string, max: number): string {
-  return s.length <= max ? s : s.slice(0, Math.max(0, max - 1)) + '…'
-}
-
 function peerJson(p: Peer): string {
   // the common case, address only, without a generic stringify (addresses need no escaping)
   for (const k in p) if (k !== 'ip' && k !== 'port') return JSON.stringify(p)
@@ -104,4 +101,56 @@ export function traceJson(e: Exchange): string {
     (e.resource !== undefined ? `,"resource":${JSON.stringify(e.resource)}` : '') +
     `,"status":${status},"error":${e.error},"latency_ms":${latencyMs(e)},"request_bytes":${e.reqBytes},"response_bytes":${e.respBytes}}`
   )
+}
+
+/** l7_link: one per connection, at its end (DESIGN.md "The records"). Roles as seen from the client. */
+export interface LinkRecord {
+  flowId: number
+  client: Endpoint
+  server: Endpoint
+  protocol: ProtocolId | 'tls' | 'unknown'
+  tls: boolean
+  startUs: number
+  endUs: number
+  /** client to server payload bytes, and back */
+  bytesSent: number
+  bytesReceived: number
+  packetsSent: number
+  packetsReceived: number
+  retransmits: number
+  gapBytes: number
+  endReason: EndReason
+}
+
+/** One pod's values at one sample (the `pod` InfluxDB point, podtap_pod_* in Prometheus). */
+export interface PodSample {
+  /** wall clock of the sample, µs since the epoch */
+  timeUs: number
+  namespace: string
+  pod: string
+  uid: string
+  workload?: string
+  node?: string
+  podIp?: string
+  /** the container's id (without scheme) when the pod has exactly one */
+  containerId?: string
+  containerCnt: number
+  /** processes found in the pod's cgroups */
+  processes: number
+  /** µs since this pod's previous sample; null on its first */
+  intervalUs: number | null
+  /** CPU used over the interval, % of one core (200 = two cores busy) */
+  cpuPercent: number | null
+  /** bytes the pod sent / received over its veth in the interval */
+  networkTx: number | null
+  networkRx: number | null
+  /** block I/O bytes read / written by the pod's cgroup in the interval */
+  bytesRead: number | null
+  bytesWrite: number | null
+  /** sum of VmSize of the pod's processes, bytes */
+  vmBytes: number | null
+  /** anonymous memory of the pod's cgroup (v1 total_rss, v2 anon), bytes */
+  rssBytes: number | null
+  /** the cgroup's whole memory charge (page cache included), bytes */
+  memoryUsageBytes: number | null
 }

@@ -1,10 +1,10 @@
 // Shared by the output tests: replay the captures in test/pcaps/outputs through the real pipeline into
 // callbacks (the way `podtap replay` feeds OutputHub), keeping what came out for the expectations.
 
-import type { PodSample } from '../src/k8s/pod-stats.js'
+import type { PodSample } from '../src/records.js'
 import * as path from 'node:path'
-import { C, Counters } from '../src/metrics/counters.js'
-import type { LinkRecord } from '../src/pipeline/connection.js'
+import { C, Counters } from '../src/counters.js'
+import type { LinkRecord } from '../src/records.js'
 import { Pipeline } from '../src/pipeline/pipeline.js'
 import type { Exchange } from '../src/records.js'
 import { feedCaptureFiles } from '../src/pipeline/replay-sync.js'

@@ -9,7 +9,7 @@ import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { addOutputOptions, buildOutputs, OutputHub, resolveInfluxToken, type Output, type OutputOptions } from '../src/cli/outputs.js'
 import { UsageError } from '../src/errors.js'
-import { Counters } from '../src/metrics/counters.js'
+import { Counters } from '../src/counters.js'
 import type { RedSnapshot } from '../src/metrics/red.js'
 import type { Exchange } from '../src/records.js'
 

@@ -9,7 +9,7 @@
 
 import { limitsWith } from '../../src/config.js'
 import { kafkaParser } from '../../src/protocols/kafka/parser.js'
-import * as k from '../../src/protocols/kafka/test-buffers.js'
+import * as k from '../../test/helpers/buffers/kafka.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

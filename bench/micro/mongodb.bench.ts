@@ -9,7 +9,7 @@
 import { Long, ObjectId } from 'bson'
 import { limitsWith } from '../../src/config.js'
 import { mongoParser } from '../../src/protocols/mongodb/parser.js'
-import { cmd, reply } from '../../src/protocols/mongodb/test-buffers.js'
+import { cmd, reply } from '../../test/helpers/buffers/mongodb.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

@@ -7,7 +7,7 @@
 // Run: npx tsx bench/micro/mysql.bench.ts    (prints mitata's table, then MB/s and exchanges/s)
 
 import { mysqlParser } from '../../src/protocols/mysql/parser.js'
-import { b, CLIENT_CAPS, packet, resultSet, SERVER_CAPS } from '../../src/protocols/mysql/test-buffers.js'
+import { b, CLIENT_CAPS, packet, resultSet, SERVER_CAPS } from '../../test/helpers/buffers/mysql.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

@@ -9,7 +9,7 @@
 // Run: npx tsx bench/micro/postgres.bench.ts    (prints mitata's table, then MB/s and exchanges/s)
 
 import { postgresParser } from '../../src/protocols/postgres/parser.js'
-import * as pg from '../../src/protocols/postgres/test-buffers.js'
+import * as pg from '../../test/helpers/buffers/postgres.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

@@ -7,7 +7,7 @@
 
 import { limitsWith } from '../../src/config.js'
 import { redisParser } from '../../src/protocols/redis/parser.js'
-import { arr, bulk, cmd, int, simple } from '../../src/protocols/redis/test-buffers.js'
+import { arr, bulk, cmd, int, simple } from '../../test/helpers/buffers/redis.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

@@ -9,7 +9,7 @@
 
 import { limitsWith } from '../../src/config.js'
 import { rocketmqParser } from '../../src/protocols/rocketmq/parser.js'
-import { jsonFrame, pull, request, response, sendV2 } from '../../src/protocols/rocketmq/test-buffers.js'
+import { jsonFrame, pull, request, response, sendV2 } from '../../test/helpers/buffers/rocketmq.js'
 import { MSS, runParserBench } from './harness.js'
 
 const N = 10_000

@@ -12,10 +12,10 @@ import * as net from 'node:net'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { limitsWith, type Limits } from '../config.js'
 import { PodtapError, SinkError, UsageError } from '../errors.js'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 import { RedAggregator, type RedSnapshot } from '../metrics/red.js'
-import type { LinkRecord } from '../pipeline/connection.js'
-import type { PodSample } from '../k8s/pod-stats.js'
+import type { LinkRecord } from '../records.js'
+import type { PodSample } from '../records.js'
 import type { Exchange } from '../records.js'
 // the sinks (exceljs, prom-client, the InfluxDB client) load only when a flag asks for them: exceljs
 // alone adds 0.3 s to every start

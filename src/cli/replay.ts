@@ -3,13 +3,13 @@
 import { SingleBar } from 'cli-progress'
 import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
-import { C, Counters } from '../metrics/counters.js'
+import { C, Counters } from '../counters.js'
 import type { Summary } from '../metrics/summary.js'
 import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { renderSummary, renderTotals } from './table.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { LinkRecord } from '../records.js'
 
 export interface ReplayOptions {
   format: 'table' | 'jsonl'

@@ -2,8 +2,8 @@
 // with how many distinct clients (addresses, or pods) it had.
 
 import Table from 'cli-table3'
-import type { Counters } from '../metrics/counters.js'
-import { C } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
+import { C } from '../counters.js'
 import { MAX_CLIENTS_TRACKED, rowPercentiles, type Summary } from '../metrics/summary.js'
 
 function ms(v: number): string {

@@ -8,7 +8,7 @@
 
 import { UsageError } from '../errors.js'
 import type { Exchange } from '../records.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { LinkRecord } from '../records.js'
 
 export interface SwitchView {
   name: string

@@ -30,13 +30,13 @@ import { MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-pa
 import { readInterface } from '../capture/interfaces.js'
 import { BPF_ABI } from '../capture/bpf-abi.js'
 import { LinkType, type Packet, type PacketSource } from '../capture/source.js'
-import type { Counters } from '../metrics/counters.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { Counters } from '../counters.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
 import type { ClusterIndex } from './identity.js'
 import { keyOf, type Pod } from './objects.js'
 import type { Selection } from './selection.js'
-import { VethResolver, type VethMethod } from './veth.js'
+import { VethResolver, type VethMethod } from '../capture/veth.js'
 
 export type PodCaptureState =
   | 'attached' // a ring on the pod's veth

@@ -14,7 +14,7 @@
 // enrichExchange/enrichLink fill the Peer objects of a record in place: both ends, client and server.
 // Cost per record: a few Map lookups by the IP string, no allocation beyond the fields set.
 
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange, Peer } from '../records.js'
 import { keyOf, SERVICE_NAME_LABEL, type EndpointSlice, type EndpointsObj, type NodeObj, type Pod, type ReplicaSet, type Service } from './objects.js'
 

@@ -24,7 +24,7 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 import type { KObject } from './objects.js'
 import type { PodtapKubeConfig } from './kubeconfig.js'
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Counters } from '../metrics/counters.js'
+import { Counters } from '../counters.js'
 import {
   containerCount,
   parseBlkioV1,

@@ -38,8 +38,9 @@
 // generated in memory by the kernel, never wait on a disk, and 100 pods take a few ms (see
 // test/integration/pod-stats.test.ts for the measurement).
 
+import type { PodSample } from '../records.js'
 import { closeSync, existsSync, openSync, readdirSync, readSync, type Dirent } from 'node:fs'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 
 /** One pod to sample (the session builds these from the attached pods). */
 export interface PodTarget {
@@ -55,38 +56,6 @@ export interface PodTarget {
   veth?: string
 }
 
-/** One pod's values at one sample (the `pod` InfluxDB point, podtap_pod_* in Prometheus). */
-export interface PodSample {
-  /** wall clock of the sample, µs since the epoch */
-  timeUs: number
-  namespace: string
-  pod: string
-  uid: string
-  workload?: string
-  node?: string
-  podIp?: string
-  /** the container's id (without scheme) when the pod has exactly one */
-  containerId?: string
-  containerCnt: number
-  /** processes found in the pod's cgroups */
-  processes: number
-  /** µs since this pod's previous sample; null on its first */
-  intervalUs: number | null
-  /** CPU used over the interval, % of one core (200 = two cores busy) */
-  cpuPercent: number | null
-  /** bytes the pod sent / received over its veth in the interval */
-  networkTx: number | null
-  networkRx: number | null
-  /** block I/O bytes read / written by the pod's cgroup in the interval */
-  bytesRead: number | null
-  bytesWrite: number | null
-  /** sum of VmSize of the pod's processes, bytes */
-  vmBytes: number | null
-  /** anonymous memory of the pod's cgroup (v1 total_rss, v2 anon), bytes */
-  rssBytes: number | null
-  /** the cgroup's whole memory charge (page cache included), bytes */
-  memoryUsageBytes: number | null
-}
 
 /** Mount points of the hierarchies read; absent = not available here. */
 export interface CgroupMounts {

@@ -13,8 +13,8 @@
 
 import type { MultiSource } from '../capture/af-packet.js'
 import type { Packet } from '../capture/source.js'
-import type { Counters } from '../metrics/counters.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { Counters } from '../counters.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
 import { K8sAttachment, type CaptureSource, type OpenRequest } from './attach.js'
 import { ClusterIndex } from './identity.js'
@@ -22,7 +22,7 @@ import type { InformerOptions } from './informers.js'
 import { loadKubeConfig, resolveNodeName } from './kubeconfig.js'
 import { bareContainerId, PodStatsSampler, type PodStatsSamplerOptions, type PodTarget } from './pod-stats.js'
 import { Selection } from './selection.js'
-import { VethResolver, type VethResolverOptions } from './veth.js'
+import { VethResolver, type VethResolverOptions } from '../capture/veth.js'
 import { K8sWatch } from './watch.js'
 
 export interface K8sCaptureOptions {

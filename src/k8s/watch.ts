@@ -10,7 +10,7 @@
 // Each runs on its own: one the API server does not serve or RBAC forbids does not hold up the
 // others (the pods alone are enough to capture; the rest only adds identity).
 
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 import type { ClusterIndex } from './identity.js'
 import { ResourceInformer, type InformerOptions, type InformerState } from './informers.js'
 import type { PodtapKubeConfig } from './kubeconfig.js'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
 import type { Exchange } from '../records.js'
-import { Counters } from './counters.js'
+import { Counters } from '../counters.js'
 import { l7RpcFields, RedAggregator, type RedSnapshot } from './red.js'
 import { Summary, rowPercentiles } from './summary.js'
 

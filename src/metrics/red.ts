@@ -4,9 +4,9 @@
 // Windows follow the capture clock (packet time), so replay and live capture aggregate alike.
 
 import type { Limits } from '../config.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange, Peer } from '../records.js'
-import { C, type Counters } from './counters.js'
+import { C, type Counters } from '../counters.js'
 import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } from './histogram.js'
 
 export interface RedSeries {

@@ -4,12 +4,13 @@
 
 import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
-import { Counters } from '../metrics/counters.js'
-import * as h2 from '../protocols/http2/test-buffers.js'
+import { Counters } from '../counters.js'
+import * as h2 from '../../test/helpers/buffers/http2.js'
 import { PARSERS, parsersFor } from '../protocols/registry.js'
 import type { Exchange } from '../records.js'
 import type { Endpoint, FlowInfo, RoleSource } from '../tcp/types.js'
-import { Connection, type LinkRecord } from './connection.js'
+import { Connection } from './connection.js'
+import type { LinkRecord } from '../records.js'
 
 function flow(client: Endpoint, server: Endpoint, roleSource: RoleSource): FlowInfo {
   const f: FlowInfo = {

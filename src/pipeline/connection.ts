@@ -3,29 +3,11 @@
 // from the first one, to that protocol's parser, and turns its ParsedExchanges into Exchanges.
 
 import type { Limits } from '../config.js'
-import { C, type CounterSample, type Counters } from '../metrics/counters.js'
-import type { Exchange, Peer } from '../records.js'
+import { C, type CounterSample, type Counters } from '../counters.js'
+import type { Exchange, LinkRecord, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
-/** l7_link: one per connection, at its end (DESIGN.md "The records"). Roles as seen from the client. */
-export interface LinkRecord {
-  flowId: number
-  client: FlowInfo['client']
-  server: FlowInfo['server']
-  protocol: ProtocolId | 'tls' | 'unknown'
-  tls: boolean
-  startUs: number
-  endUs: number
-  /** client to server payload bytes, and back */
-  bytesSent: number
-  bytesReceived: number
-  packetsSent: number
-  packetsReceived: number
-  retransmits: number
-  gapBytes: number
-  endReason: EndReason
-}
 
 export interface ConnectionDeps {
   parsers: readonly ProtocolParser[]

@@ -3,9 +3,9 @@
 
 import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
-import { Counters } from '../metrics/counters.js'
+import { Counters } from '../counters.js'
 import type { Exchange } from '../records.js'
-import type { LinkRecord } from './connection.js'
+import type { LinkRecord } from '../records.js'
 import { Pipeline } from './pipeline.js'
 
 export interface ReplayCollected {

@@ -2,7 +2,7 @@
 // A protocol is detected apart from parsed (deepflow check_payload / parse_payload).
 
 import type { Limits } from '../config.js'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 import type { Dir, StreamHandler } from '../tcp/types.js'
 
 export type ProtocolId =

@@ -3,7 +3,7 @@ import * as net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
 import { UsageError } from '../errors.js'
-import { C, Counters } from '../metrics/counters.js'
+import { C, Counters } from '../counters.js'
 import type { Exchange } from '../records.js'
 import { PrometheusSink } from './prometheus.js'
 

@@ -19,7 +19,7 @@ import * as readline from 'node:readline'
 import type { Writable } from 'node:stream'
 import ExcelJS from 'exceljs'
 import { SinkError, UsageError } from '../errors.js'
-import { C, type Counters } from '../metrics/counters.js'
+import { C, type Counters } from '../counters.js'
 import { toTraceRecord, type Exchange, type Peer } from '../records.js'
 
 /** Excel's row limit is 1 048 576 including the header row */

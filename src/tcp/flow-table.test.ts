@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../config.js'
-import { C } from '../metrics/counters.js'
-import { CLIENT, SERVER, T0, handshake, run, type Recorder, type Seg } from './testing.js'
+import { C } from '../counters.js'
+import { CLIENT, SERVER, T0, handshake, run, type Recorder, type Seg } from '../../test/helpers/tcp.js'
 import type { Dir, EndReason, StreamHandler } from './types.js'
 
 // Client ISN 1000 (first data byte 1001), server ISN 5000 (first data byte 5001).

@@ -16,7 +16,7 @@
 import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
 import type { Frame } from '../capture/frame.js'
 import { TcpFlag } from '../capture/frame.js'
-import { C, type Counters } from '../metrics/counters.js'
+import { C, type Counters } from '../counters.js'
 import { flowKey } from './flow-key.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'

@@ -13,7 +13,7 @@ import { limitsWith } from '../config.js'
 import { decode } from '../capture/decode.js'
 import { newFrame, type Frame } from '../capture/frame.js'
 import { openCaptureFile } from '../capture/pcap-file.js'
-import { C, Counters } from '../metrics/counters.js'
+import { C, Counters } from '../counters.js'
 import { FlowTable } from './flow-table.js'
 import type { Dir, EndReason, FlowInfo, StreamHandler } from './types.js'
 

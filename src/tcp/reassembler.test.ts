@@ -4,11 +4,11 @@ import { setFlagsFromString } from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, limitsWith } from '../config.js'
 import { newFrame, TcpFlag } from '../capture/frame.js'
-import { C, Counters } from '../metrics/counters.js'
+import { C, Counters } from '../counters.js'
 import { FlowTable } from './flow-table.js'
 import { Reassembler, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
-import { CLIENT, SERVER, frameOf, type Seg } from './testing.js'
+import { CLIENT, SERVER, frameOf, type Seg } from '../../test/helpers/tcp.js'
 import type { Dir, EndReason, FlowInfo, StreamHandler } from './types.js'
 
 /** Small deterministic PRNG (mulberry32) so a fast-check seed fixes the shuffle too. */

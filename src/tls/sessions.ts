@@ -14,7 +14,7 @@
 // 4-tuple: the old session ends there. Sessions end when idle for limits.flowIdleUs and at close().
 
 import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters } from '../counters.js'
 import type { Peer } from '../records.js'
 import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler } from '../tcp/types.js'
 import type { TlsChunk } from './tap.js'

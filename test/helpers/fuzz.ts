@@ -2,7 +2,7 @@
 // direction, some after a gap (lost bytes, or -1: unknown, as at a mid-stream start).
 
 import fc from 'fast-check'
-import type { Step } from '../../src/protocols/testing.js'
+import type { Step } from './protocols.js'
 
 export function randomSteps(maxChunkBytes: number): fc.Arbitrary<Step[]> {
   return fc

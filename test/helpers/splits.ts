@@ -4,7 +4,7 @@
 
 import { expect } from 'vitest'
 import type { Limits } from '../../src/config.js'
-import { allSplits, runParser, type RunResult, type Step } from '../../src/protocols/testing.js'
+import { allSplits, runParser, type RunResult, type Step } from './protocols.js'
 import type { ProtocolParser } from '../../src/protocols/types.js'
 
 export function checkSplits(

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
-import { curl, startNginxTls, type NginxTls } from '../../src/tls/testing.js'
+import { curl, startNginxTls, type NginxTls } from '../helpers/tls.js'
 import { findLibssl } from '../../src/tls/libssl.js'
 import { cleanupStale, createTestHost, needRoot, type TestHost } from '../helpers/netns.js'
 import { READY, killRun, runPodtap, traces, type PodtapRun } from './capture-util.js'

@@ -18,7 +18,7 @@ import { appendFileSync, chownSync, copyFileSync, existsSync, readdirSync, write
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Counters } from '../../src/metrics/counters.js'
+import type { Counters } from '../../src/counters.js'
 import { replayFilesSync } from '../../src/pipeline/replay-sync.js'
 import type { Exchange } from '../../src/records.js'
 import { cleanupStale, createTestHost, needRoot, runHost, waitForPort, type TestHost } from '../helpers/netns.js'

@@ -10,7 +10,7 @@ import { K8sAttachment, type CaptureSource, type OpenRequest } from '../../src/k
 import { ClusterIndex } from '../../src/k8s/identity.js'
 import { trimPod, trimService, type Pod } from '../../src/k8s/objects.js'
 import { Selection } from '../../src/k8s/selection.js'
-import { VethResolver, type PodNetRef, type VethResult } from '../../src/k8s/veth.js'
+import { VethResolver, type PodNetRef, type VethResult } from '../../src/capture/veth.js'
 import type { Exchange } from '../../src/records.js'
 import { ethIpv4Tcp, ethIpv6Tcp } from '../helpers/packets.js'
 import { pod, service } from './apiserver.js'

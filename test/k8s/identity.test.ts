@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { ClusterIndex } from '../../src/k8s/identity.js'
 import { trimEndpoints, trimEndpointSlice, trimNode, trimPod, trimReplicaSet, trimService } from '../../src/k8s/objects.js'
 import type { Exchange } from '../../src/records.js'
-import type { LinkRecord } from '../../src/pipeline/connection.js'
+import type { LinkRecord } from '../../src/records.js'
 import { endpointSlice, nodeObj, pod, replicaSet, service } from './apiserver.js'
 
 const NODE = 'n1'

@@ -4,8 +4,8 @@
 
 import { MultiSource } from '../../src/capture/af-packet.js'
 import type { Packet } from '../../src/capture/source.js'
-import { Counters } from '../../src/metrics/counters.js'
-import type { LinkRecord } from '../../src/pipeline/connection.js'
+import { Counters } from '../../src/counters.js'
+import type { LinkRecord } from '../../src/records.js'
 import { Pipeline } from '../../src/pipeline/pipeline.js'
 import type { Exchange } from '../../src/records.js'
 

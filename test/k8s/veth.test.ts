@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { compressIpv6, localIpv4FromFibTrie, localIpv6FromIfInet6, VethResolver } from '../../src/k8s/veth.js'
+import { compressIpv6, localIpv4FromFibTrie, localIpv6FromIfInet6, VethResolver } from '../../src/capture/veth.js'
 
 // /proc/net/fib_trie of a pod namespace with 10.244.1.7/32 on eth0 and lo (format of Linux 6.x)
 const FIB_TRIE = `Main:

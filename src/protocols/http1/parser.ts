@@ -18,7 +18,7 @@
 // answers in order, pipelining included; 1xx is not final; 101 and a 2xx to CONNECT end HTTP on the
 // connection. After a gap in the responses, peerAcked tells which request the next response answers.
 
-import { truncateText } from '../../records.js'
+import { truncateText } from '../text.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { FifoMatcher } from '../match.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'

@@ -3,7 +3,7 @@ import * as net from 'node:net'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Decoder, HUFFMAN_CODE_LENGTHS, REDACTED, Result, huffmanCodes, huffmanDecode } from './hpack.js'
-import { hpackInt, huffmanEncode, lit, sizeUpdate } from './test-buffers.js'
+import { hpackInt, huffmanEncode, lit, sizeUpdate } from '../../../test/helpers/buffers/http2.js'
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../config.js'
-import { allSplits, runParser, type Step } from '../testing.js'
+import { allSplits, runParser, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange, ParserContext } from '../types.js'
 import { detectHttp2 } from './detect.js'
 import { FrameType } from './frames.js'
@@ -10,7 +10,7 @@ import { checkSplits } from '../../../test/helpers/splits.js'
 import {
   PREFACE, block, data, frame, goaway, grpcMessage, grpcReq, headers, hpackInt, idx, lit, litIdx, req, rst, settings,
   sizeUpdate,
-} from './test-buffers.js'
+} from '../../../test/helpers/buffers/http2.js'
 
 const c2s = (d: Buffer, tsUs: number): Step => ({ dir: 'c2s', data: d, tsUs })
 const s2c = (d: Buffer, tsUs: number): Step => ({ dir: 's2c', data: d, tsUs })

@@ -19,7 +19,7 @@
 // later exchanges keep their pairing and timing but get method 'unknown'. Joined mid-stream (gap -1),
 // fields that refer to dynamic entries from before the capture come out as 'unknown' too.
 
-import { truncateText } from '../../records.js'
+import { truncateText } from '../text.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { Framer } from '../framer.js'
 import type { ParsedExchange, ParserContext, ProtocolParser, UpgradeSeed } from '../types.js'

@@ -1,13 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
-import { runParser, type RunResult, type Step } from '../testing.js'
+import { runParser, type RunResult, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange, ParserContext } from '../types.js'
 import { checkSplits } from '../../../test/helpers/splits.js'
 import { detectKafka } from './detect.js'
 import { errorName } from './error-codes.js'
 import { KafkaConnection, kafkaParser } from './parser.js'
-import * as k from './test-buffers.js'
+import * as k from '../../../test/helpers/buffers/kafka.js'
 
 const c = (data: Buffer, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
 const s = (data: Buffer, tsUs: number): Step => ({ dir: 's2c', data, tsUs })

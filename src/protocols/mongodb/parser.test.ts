@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { randomSteps } from '../../../test/helpers/fuzz.js'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
-import { runParser, type RunResult, type Step } from '../testing.js'
+import { runParser, type RunResult, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange } from '../types.js'
 import { checkSplits } from '../../../test/helpers/splits.js'
 import { GIVE_UP, newDocInfo, walkElements } from './bson-walk.js'
@@ -12,7 +12,7 @@ import { mongoParser } from './parser.js'
 import {
   CHECKSUM, EXHAUST_ALLOWED, MORE_TO_COME, bson, cmd, opCompressed, opDelete, opGetMore, opInsert, opKillCursors, opMsg,
   opQuery, opReply, opUpdate, reply,
-} from './test-buffers.js'
+} from '../../../test/helpers/buffers/mongodb.js'
 
 const c = (data: Buffer, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
 const s = (data: Buffer, tsUs: number): Step => ({ dir: 's2c', data, tsUs })

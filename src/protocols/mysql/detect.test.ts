@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { replayFilesSync } from '../../pipeline/replay-sync.js'
 import { Cap, Cmd } from './constants.js'
 import { detectMysql } from './detect.js'
-import { b, packet } from './test-buffers.js'
+import { b, packet } from '../../../test/helpers/buffers/mysql.js'
 
 const c2s = (buf: Buffer) => detectMysql(buf, 'c2s')
 const s2c = (buf: Buffer) => detectMysql(buf, 's2c')

@@ -6,11 +6,11 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type Limits } from '../../config.js'
 import type { Dir } from '../../tcp/types.js'
-import { runParser, type Step } from '../testing.js'
+import { runParser, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange, ParserContext } from '../types.js'
 import { Cap } from './constants.js'
 import { MysqlStream, mysqlParser } from './parser.js'
-import { b, CLIENT_CAPS, resultSet, Script, SERVER_CAPS } from './test-buffers.js'
+import { b, CLIENT_CAPS, resultSet, Script, SERVER_CAPS } from '../../../test/helpers/buffers/mysql.js'
 
 const LIMITS: Limits = { ...DEFAULT_LIMITS, maxPendingRequests: 8, maxStatements: 4, maxFrameBytes: 4096, maxTextBytes: 64 }
 

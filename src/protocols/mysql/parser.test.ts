@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { Limits } from '../../config.js'
-import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
+import { allSplits, runParser, type RunResult, type Step } from '../../../test/helpers/protocols.js'
 import { Cap, Cmd, MAX_PACKET_PAYLOAD } from './constants.js'
 import { mysqlParser } from './parser.js'
-import { b, CLIENT_CAPS, lenenc, packet, resultSet, Script, SERVER_CAPS } from './test-buffers.js'
+import { b, CLIENT_CAPS, lenenc, packet, resultSet, Script, SERVER_CAPS } from '../../../test/helpers/buffers/mysql.js'
 import { checkSplits } from '../../../test/helpers/splits.js'
 
 /**

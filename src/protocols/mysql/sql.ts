@@ -6,7 +6,7 @@
 // One pass over the text, no regular expressions, no allocation per character: this runs for every
 // COM_QUERY and COM_STMT_PREPARE.
 
-import { truncateText } from '../../records.js'
+import { truncateText } from '../text.js'
 
 /**
  * Statement verbs podtap reports as `method` (upper case). Anything else is 'unknown' so that `method`

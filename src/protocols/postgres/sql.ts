@@ -3,7 +3,7 @@
 // statement's command keyword, from a fixed list so the label stays bounded.
 // Lexical rules: https://www.postgresql.org/docs/current/sql-syntax-lexical.html
 
-import { truncateText } from '../../records.js'
+import { truncateText } from '../text.js'
 
 /** Command keywords (https://www.postgresql.org/docs/current/sql-commands.html), first word only. */
 const VERBS: ReadonlySet<string> = new Set(

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { randomSteps } from '../../../test/helpers/fuzz.js'
 import { describe, expect, it } from 'vitest'
 import { limitsWith, type Limits } from '../../config.js'
-import { allSplits, runParser, type RunResult, type Step } from '../testing.js'
+import { allSplits, runParser, type RunResult, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange } from '../types.js'
 import { methodOf } from './commands.js'
 import { detectRedis } from './detect.js'
@@ -11,7 +11,7 @@ import { checkSplits } from '../../../test/helpers/splits.js'
 import {
   arr, attr, bignum, blobErr, bool, bulk, cmd, confirm, double, err, inline, int, map, message, nul, pipeline,
   pmessage, push, set, simple, streamedArr, streamedBulk, verbatim,
-} from './test-buffers.js'
+} from '../../../test/helpers/buffers/redis.js'
 
 const c = (data: string, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
 const s = (data: string, tsUs: number): Step => ({ dir: 's2c', data, tsUs })

@@ -5,7 +5,7 @@ import { http2Parser } from '../http2/parser.js'
 import { http1Parser } from '../http1/parser.js'
 import { redisParser } from '../redis/parser.js'
 import { detectRocketmq } from './detect.js'
-import { binaryFrame, frame, jsonFrame, oneway, pull, request, response, sendV2 } from './test-buffers.js'
+import { binaryFrame, frame, jsonFrame, oneway, pull, request, response, sendV2 } from '../../../test/helpers/buffers/rocketmq.js'
 
 const b = (s: string) => Buffer.from(s, 'latin1')
 

@@ -12,7 +12,7 @@
 //
 // The body (message payload, route tables) is never read.
 
-import { truncateText } from '../../records.js'
+import { truncateText } from '../text.js'
 import { usesShortHeader } from './codes.js'
 
 /** length:int32 + serialize:int8 + header_length:int24 */

@@ -2,10 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type Limits } from '../../config.js'
 import { checkSplits } from '../../../test/helpers/splits.js'
-import { runParser, type RunResult, type Step } from '../testing.js'
+import { runParser, type RunResult, type Step } from '../../../test/helpers/protocols.js'
 import type { ParsedExchange, ParserContext } from '../types.js'
 import { RocketmqConnection, rocketmqParser } from './parser.js'
-import { binaryFrame, frame, jsonFrame, oneway, pull, request, response, sendV2 } from './test-buffers.js'
+import { binaryFrame, frame, jsonFrame, oneway, pull, request, response, sendV2 } from '../../../test/helpers/buffers/rocketmq.js'
 
 const c = (data: Buffer, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
 const s = (data: Buffer, tsUs: number): Step => ({ dir: 's2c', data, tsUs })

@@ -2,8 +2,8 @@
 // made of HPACK literals and static indexes only, so a test never depends on the decoder it checks.
 // Not used at run time.
 
-import { FrameType, PREFACE } from './frames.js'
-import { huffmanCodes } from './hpack.js'
+import { FrameType, PREFACE } from '../../../src/protocols/http2/frames.js'
+import { huffmanCodes } from '../../../src/protocols/http2/hpack.js'
 
 export { PREFACE }
 

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { runHost, runNginx, stopNginx, type NetnsHost } from '../demo/netns.js'
-import type { TlsChunk } from './tap.js'
+import { runHost, runNginx, stopNginx, type NetnsHost } from '../../src/demo/netns.js'
+import type { TlsChunk } from '../../src/tls/tap.js'
 
 export interface NginxTls {
   /** https://<nsIp>:<port>/ */

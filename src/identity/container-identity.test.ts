@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { PodNetRef, VethResult } from '../k8s/veth.js'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { PodNetRef, VethResult } from '../capture/veth.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
 import { ContainerIdentities, describeIdentity, dockerName, parseCgroupContainer, startTimeFromStat } from './container-identity.js'
 

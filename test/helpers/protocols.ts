@@ -1,9 +1,9 @@
 // Test helpers shared by every parser's tests: feed a scripted conversation to a parser whole, split at
 // every offset, and one byte at a time (pg-protocol "split buffer" tests). Not used at run time.
 
-import { DEFAULT_LIMITS, type Limits } from '../config.js'
-import type { Dir, EndReason } from '../tcp/types.js'
-import type { ParsedExchange, ParserContext, ProtocolParser } from './types.js'
+import { DEFAULT_LIMITS, type Limits } from '../../src/config.js'
+import type { Dir, EndReason } from '../../src/tcp/types.js'
+import type { ParsedExchange, ParserContext, ProtocolParser } from '../../src/protocols/types.js'
 
 export type Step =
   | { dir: Dir; data: Buffer | string; tsUs: number; peerAcked?: number }

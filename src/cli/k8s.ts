@@ -2,16 +2,16 @@
 // calls to start Kubernetes mode and the control API. Kept apart from session.ts so that the CLI
 // loads @kubernetes/client-node (about half a second) only when --k8s is given.
 
-import type { PodSample } from './pod-stats.js'
+import type { PodSample } from '../records.js'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { MultiSource } from '../capture/af-packet.js'
-import type { CaptureAttachment } from '../cli/capture.js'
+import type { CaptureAttachment } from './capture.js'
 import type { ControlServer } from '../control/server.js'
 import { ControlState } from '../control/state.js'
 import { UsageError } from '../errors.js'
-import type { Counters } from '../metrics/counters.js'
-import { checkNamespace, parseLabelSelector } from './selection.js'
-import { intArg } from '../cli/args.js'
+import type { Counters } from '../counters.js'
+import { checkNamespace, parseLabelSelector } from '../k8s/selection.js'
+import { intArg } from './args.js'
 
 export interface K8sCliOptions {
   k8s: boolean
@@ -131,11 +131,11 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
   if (!cli.k8s && cli.controlPort === undefined) return undefined
   return async (multi, log) => {
     const state = ctx.state ?? new ControlState(ctx.knownProtocols, ctx.protocols)
-    let session: import('./session.js').K8sSession | undefined
+    let session: import('../k8s/session.js').K8sSession | undefined
     let server: ControlServer | undefined
     try {
       if (cli.k8s) {
-        const { startK8s } = await import('./session.js')
+        const { startK8s } = await import('../k8s/session.js')
         session = await startK8s(multi, {
           kubeconfig: cli.kubeconfig,
           node: cli.node,

@@ -22,7 +22,7 @@
 import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { isIPv4, isIPv6 } from 'node:net'
-import { findInterface, readInterface } from '../capture/interfaces.js'
+import { findInterface, readInterface } from './interfaces.js'
 
 export type VethMethod = 'netns' | 'route'
 

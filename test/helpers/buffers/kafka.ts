@@ -1,8 +1,8 @@
 // Builders for Kafka test input (after pg-protocol testing/test-buffers.ts): tests say which messages
 // they send, not hex. Layouts: https://kafka.apache.org/protocol#protocol_messages. Not used at run time.
 
-import { isFlexible } from './api-keys.js'
-import { requestHeaderVersion, responseHeaderVersion } from './headers.js'
+import { isFlexible } from '../../../src/protocols/kafka/api-keys.js'
+import { requestHeaderVersion, responseHeaderVersion } from '../../../src/protocols/kafka/headers.js'
 
 /** writes one body in the classic or the flexible (compact, tagged) encoding */
 export class W {

@@ -23,9 +23,9 @@
 // one of them (VethResolver prefers eth0); the other stays unknown.
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import type { LinkRecord } from '../pipeline/connection.js'
+import type { LinkRecord } from '../records.js'
 import type { Exchange, Peer } from '../records.js'
-import { localIpv4FromFibTrie, localIpv6FromIfInet6, VethResolver, type PodNetRef, type VethResult } from '../k8s/veth.js'
+import { localIpv4FromFibTrie, localIpv6FromIfInet6, VethResolver, type PodNetRef, type VethResult } from '../capture/veth.js'
 
 export type ContainerRuntime = 'docker' | 'containerd' | 'cri-o' | 'podman'
 

@@ -2,7 +2,7 @@
 // which messages they send, not hex. Layouts: https://www.postgresql.org/docs/current/protocol-message-formats.html
 // Not used at run time.
 
-import { CANCEL_REQUEST, GSSENC_REQUEST, PROTOCOL_3_0, SSL_REQUEST } from './messages.js'
+import { CANCEL_REQUEST, GSSENC_REQUEST, PROTOCOL_3_0, SSL_REQUEST } from '../../../src/protocols/postgres/messages.js'
 
 const cs = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])])
 const i16 = (n: number): Buffer => {

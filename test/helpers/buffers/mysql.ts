@@ -1,9 +1,9 @@
 // Builders for MySQL wire messages in tests (pg-protocol testing/test-buffers.ts style): tests say
 // `b.query('SELECT 1')`, not hex. Not used at run time.
 
-import type { EndReason } from '../../tcp/types.js'
-import type { Step } from '../testing.js'
-import { Cap, Cmd } from './constants.js'
+import type { EndReason } from '../../../src/tcp/types.js'
+import type { Step } from '../protocols.js'
+import { Cap, Cmd } from '../../../src/protocols/mysql/constants.js'
 
 export function lenenc(n: number): Buffer {
   if (n < 0xfb) return Buffer.from([n])

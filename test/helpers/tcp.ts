@@ -1,11 +1,11 @@
 // Test helpers for the TCP layer: scripted segments in, a transcript of StreamHandler calls out
 // (gopacket reassembly/tcpassembly_test.go style). Not used at run time.
 
-import { DEFAULT_LIMITS, type Limits } from '../config.js'
-import { newFrame, TcpFlag, type Frame } from '../capture/frame.js'
-import { Counters } from '../metrics/counters.js'
-import { FlowTable, type FlowTableOptions } from './flow-table.js'
-import type { Dir, EndReason, Endpoint, FlowInfo, StreamHandler } from './types.js'
+import { DEFAULT_LIMITS, type Limits } from '../../src/config.js'
+import { newFrame, TcpFlag, type Frame } from '../../src/capture/frame.js'
+import { Counters } from '../../src/counters.js'
+import { FlowTable, type FlowTableOptions } from '../../src/tcp/flow-table.js'
+import type { Dir, EndReason, Endpoint, FlowInfo, StreamHandler } from '../../src/tcp/types.js'
 
 export const CLIENT: Endpoint = { ip: '10.0.0.1', port: 40000 }
 export const SERVER: Endpoint = { ip: '10.0.0.2', port: 80 }
