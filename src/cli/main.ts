@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_LIMITS, type Limits } from '../config.js'
 import { PodtapError } from '../errors.js'
+import { injectFaultsFromEnv } from '../fault.js'
 import { knownProtocolIds } from '../protocols/registry.js'
 import { capture, printCaptureResult, splitList, stopOnSignals } from './capture.js'
 import { demo, printDemoResult } from './demo.js'
@@ -238,6 +239,8 @@ export async function main(argv: string[]): Promise<void> {
       throw err
     })
   }
+  // test-only: arms the fault injection hooks (src/fault.ts); never set in production
+  injectFaultsFromEnv(process.env.PODTAP_TEST_FAULT)
   const program = buildProgram()
   program.exitOverride()
   // subcommands copy settings when created, so they need it too (else a bad option value exits 1, not 2)

@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { limitsWith, type Limits } from '../config.js'
 import { PodtapError, SinkError, UsageError } from '../errors.js'
 import type { Counters } from '../counters.js'
+import { contained } from '../pipeline/pipeline.js'
 import { RedAggregator, type RedSnapshot } from '../metrics/red.js'
 import type { LinkRecord } from '../records.js'
 import type { PodSample } from '../records.js'
@@ -201,7 +202,8 @@ export class OutputHub {
               for (const x of windowed) x.onWindow!(s)
             },
           })
-    this.onEx = outputs.filter((x) => x.onExchange).map((x) => x.onExchange!.bind(x))
+    // each output behind its own boundary: one that fails to format a record loses only its own copy
+    this.onEx = outputs.filter((x) => x.onExchange).map((x) => contained(x.onExchange!.bind(x), o.counters, x.name))
     this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
     this.onPd = outputs.filter((x) => x.onPods).map((x) => x.onPods!.bind(x))
     this.windowSeconds = o.windowSeconds ?? DEFAULT_WINDOW_SECONDS

@@ -4,6 +4,8 @@
 
 import type { Limits } from '../config.js'
 import { C, type CounterSample, type Counters } from '../counters.js'
+import { faults } from '../fault.js'
+import { log } from '../log.js'
 import type { Exchange, LinkRecord, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
@@ -28,7 +30,13 @@ const enum State {
   Parsing,
   Tls, // encrypted: bytes counted, not parsed
   Unknown, // no parser recognised it: bytes counted, not parsed
+  Failed, // the parser threw: bytes counted, not parsed (see fail())
 }
+
+/** parser faults logged in full; past this, one line per FAULT_LOG_EVERY (each is counted anyway) */
+const FAULT_LOG_FIRST = 20
+const FAULT_LOG_EVERY = 1000
+let faultsSeen = 0
 
 /** TLS record header of a handshake: content type 22, version 3.x (SSL 3.0 to TLS 1.3 all use 0x03) */
 function looksLikeTlsHandshake(b: Buffer): boolean {
@@ -129,7 +137,12 @@ export class Connection implements StreamHandler {
   oldestPendingUs(): number {
     switch (this.state) {
       case State.Parsing:
-        return this.inner!.oldestPendingUs ? this.inner!.oldestPendingUs() : -Infinity
+        try {
+          return this.inner!.oldestPendingUs ? this.inner!.oldestPendingUs() : -Infinity
+        } catch (e) {
+          this.fail(e)
+          return Infinity
+        }
       case State.Detecting: {
         let t = Infinity
         for (const h of this.held) if (h.tsUs < t) t = h.tsUs
@@ -140,18 +153,35 @@ export class Connection implements StreamHandler {
     }
   }
 
+  // Containment: parser code (detect, create, data, gap, end) runs inside one try/catch per call, so
+  // a throw ends this connection's parsing only (fail()): counted, logged, every other flow goes on.
+  // V8 optimizes try/catch bodies fully; the cost is nil until something throws.
+
   data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void {
     if (this.state === State.Parsing) {
-      this.inner!.data(dir, chunk, tsUs, peerAcked)
+      try {
+        if (faults.parser !== null) faults.parser(this.parser!.id, chunk)
+        this.inner!.data(dir, chunk, tsUs, peerAcked)
+      } catch (e) {
+        this.fail(e)
+      }
       return
     }
     if (this.state !== State.Detecting) return
-    this.detectOn(dir, chunk, tsUs, peerAcked)
+    try {
+      this.detectOn(dir, chunk, tsUs, peerAcked)
+    } catch (e) {
+      this.fail(e)
+    }
   }
 
   gap(dir: Dir, lostBytes: number, tsUs: number): void {
     if (this.state === State.Parsing) {
-      this.inner!.gap(dir, lostBytes, tsUs)
+      try {
+        this.inner!.gap(dir, lostBytes, tsUs)
+      } catch (e) {
+        this.fail(e)
+      }
       return
     }
     if (this.state !== State.Detecting) return
@@ -165,14 +195,44 @@ export class Connection implements StreamHandler {
 
   end(reason: EndReason, tsUs: number): void {
     this.d.onEnd?.(this)
-    if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
-    if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
-    else if (this.state === State.Detecting) {
-      if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
-      this.state = State.Unknown
-      this.held = []
+    try {
+      if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
+      if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
+      else if (this.state === State.Detecting) {
+        if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
+        this.state = State.Unknown
+        this.held = []
+      }
+    } catch (e) {
+      this.fail(e)
     }
     this.d.onLink?.(this.link(reason, tsUs))
+  }
+
+  /**
+   * The parser threw: its state can no longer be trusted, so this connection is parsed no further
+   * (what it had pending is lost; its link record still comes at the end). Counted in
+   * parse_errors{protocol, reason="internal"}, logged once for the connection.
+   */
+  private fail(err: unknown): void {
+    const protocol = this.parser?.id ?? 'unknown'
+    this.state = State.Failed
+    this.inner = null
+    this.held = []
+    this.heldBytes = 0
+    this.deferred = null
+    this.d.counters.inc(C.parseErrors, { protocol, reason: 'internal' })
+    faultsSeen++
+    if (faultsSeen <= FAULT_LOG_FIRST || faultsSeen % FAULT_LOG_EVERY === 0) {
+      const f = this.flow
+      log.error('parser fault: this connection is no longer parsed, every other one goes on', {
+        protocol,
+        client: `${f.client.ip}:${f.client.port}`,
+        server: `${f.server.ip}:${f.server.port}`,
+        faults: faultsSeen,
+        err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      })
+    }
   }
 
   private detectOn(dir: Dir, chunk: Buffer, tsUs: number, acked: number): void {
@@ -309,8 +369,10 @@ export class Connection implements StreamHandler {
     this.heldBytes = 0
     for (const h of events) {
       const dir = swap ? flip(h.dir) : h.dir
-      if (h.kind === 'data') this.inner.data(dir, h.buf, h.tsUs, h.acked)
-      else this.inner.gap(dir, h.n, h.tsUs)
+      if (h.kind === 'data') {
+        if (faults.parser !== null) faults.parser(p.id, h.buf)
+        this.inner.data(dir, h.buf, h.tsUs, h.acked)
+      } else this.inner.gap(dir, h.n, h.tsUs)
     }
   }
 

@@ -6,6 +6,8 @@ import { newFrame, type Frame } from '../capture/frame.js'
 import type { Packet } from '../capture/source.js'
 import { limitsWith, type Limits } from '../config.js'
 import { C, Counters } from '../counters.js'
+import { faults } from '../fault.js'
+import { log } from '../log.js'
 import { parsersFor } from '../protocols/registry.js'
 import type { ProtocolParser } from '../protocols/types.js'
 import type { Exchange } from '../records.js'
@@ -33,6 +35,24 @@ export interface PipelineOptions {
    * of '0.0.0.0' or '::' matches any address on that port.
    */
   exclude?: readonly { ip: string; port: number }[]
+}
+
+/**
+ * The consumers of exchanges (summary, JSONL, outputs) behind one try/catch: a throw while formatting
+ * a record loses that record only, counted in parse_errors{protocol, reason="internal"} and logged
+ * the first times; the capture goes on.
+ */
+export function contained(consume: (e: Exchange) => void, counters: Counters, where = 'output'): (e: Exchange) => void {
+  let logged = 0
+  return (e) => {
+    try {
+      if (faults.sink !== null) faults.sink(e.resource)
+      consume(e)
+    } catch (err) {
+      counters.inc(C.parseErrors, { protocol: e.protocol, reason: 'internal' })
+      if (logged++ < 20) log.error(`record dropped: formatting it for the ${where} failed`, { protocol: e.protocol, method: e.method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+    }
+  }
 }
 
 /** How often (capture time) idle flows are expired. */
@@ -64,7 +84,7 @@ export class Pipeline {
     this.counters = o.counters ?? new Counters()
     this.limits = limitsWith(o.limits)
     this.parsers = parsersFor(o.protocols)
-    this.ordered = new StartOrderBuffer<Exchange>(o.onExchange, o.orderHorizonUs ?? 60_000_000, o.orderCap ?? 100_000)
+    this.ordered = new StartOrderBuffer<Exchange>(contained(o.onExchange, this.counters), o.orderHorizonUs ?? 60_000_000, o.orderCap ?? 100_000)
     const deps = {
       parsers: this.parsers,
       limits: this.limits,

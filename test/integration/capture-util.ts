@@ -24,9 +24,9 @@ export interface PodtapRun {
 }
 
 /** Starts `podtap <args>`; `prefix` runs it under another command (setpriv ...). */
-export function runPodtap(args: string[], opts: { prefix?: string[] } = {}): PodtapRun {
+export function runPodtap(args: string[], opts: { prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): PodtapRun {
   const argv = [...(opts.prefix ?? []), process.execPath, '--import', 'tsx', CLI, ...args]
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env })
   let stdout = ''
   let stderr = ''
   const watchers = new Set<() => void>()
