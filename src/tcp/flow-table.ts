@@ -20,6 +20,7 @@ import { C, type Counters } from '../counters.js'
 import { flowKey } from './flow-key.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
+import { Tombstones } from './tombstones.js'
 import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler, StreamHandlerFactory } from './types.js'
 
 export interface FlowTableOptions {
@@ -197,9 +198,8 @@ export class FlowTable {
   private tail: Flow | null = null
   /** the flow of the previous segment: runs of one flow skip building the key */
   private last: Flow | null = null
-  /** closed 4-tuples → close time; insertion order is close order */
-  private readonly closed = new Map<string, number>()
-  private oldestClosedUs = 0
+  /** closed 4-tuples (see tombstones.ts) */
+  private readonly closed: Tombstones
 
   constructor(o: FlowTableOptions) {
     this.limits = o.limits
@@ -208,6 +208,7 @@ export class FlowTable {
     this.onFlowEnd = o.onFlowEnd
     this.isServerPort = o.isServerPort ?? ((p) => WELL_KNOWN_SERVER_PORTS.has(p))
     this.lingerUs = Math.min(o.closedLingerUs ?? DEFAULT_CLOSED_LINGER_US, o.limits.flowIdleUs)
+    this.closed = new Tombstones(o.limits.maxFlows, this.lingerUs)
   }
 
   /** live flows */
@@ -285,7 +286,7 @@ export class FlowTable {
       // a half-closed connection that went quiet ended with its FIN
       this.finish(f, f.finSeen ? 'fin' : 'idle', nowUs)
     }
-    if (this.closed.size > 0 && nowUs - this.oldestClosedUs > this.lingerUs) this.expireClosed(nowUs)
+    this.closed.expire(nowUs)
   }
 
   /** End of replay or shutdown: deliver what is buffered, then end every flow with `reason`. */
@@ -375,33 +376,12 @@ export class FlowTable {
     this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
-    if (reason === 'fin' || reason === 'rst') this.remember(flow.key, tsUs)
+    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.key, tsUs)
     this.counters.inc(C.flowsEnded, END_LABELS[reason])
     this.counters.set(C.flowsActive, this.flows.size)
     ;(flow.handler as StreamHandler).end(reason, tsUs)
     flow.handler = null
     this.onFlowEnd?.(flow, reason)
-  }
-
-  private remember(key: string, tsUs: number): void {
-    this.closed.delete(key) // re-insert: insertion order stays close order
-    if (this.closed.size === 0) this.oldestClosedUs = tsUs
-    this.closed.set(key, tsUs)
-    if (this.closed.size > this.limits.maxFlows) {
-      const oldest = this.closed.keys().next().value
-      if (oldest !== undefined) this.closed.delete(oldest)
-      this.oldestClosedUs = this.closed.values().next().value ?? tsUs
-    }
-  }
-
-  private expireClosed(nowUs: number): void {
-    for (const [key, closedUs] of this.closed) {
-      if (nowUs - closedUs <= this.lingerUs) {
-        this.oldestClosedUs = closedUs
-        return
-      }
-      this.closed.delete(key)
-    }
   }
 
   private append(flow: Flow): void {
