@@ -27,6 +27,17 @@ export interface Exchange extends ParsedExchange {
   flowId: number
 }
 
+/** attr keys whose values are credentials (Authorization, Cookie, tokens, passwords, API keys, sessions) */
+export const SECRET_ATTR_KEY = /auth|cookie|token|secret|passw|pwd|api[-_]?key|session|credential/i
+export const REDACTED = '[redacted]'
+
+/** A copy of attrs with every credential-named value replaced by REDACTED (xlsx, the web UI). */
+export function redactAttrs(attrs: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k in attrs) out[k] = SECRET_ATTR_KEY.test(k) ? REDACTED : attrs[k]!
+  return out
+}
+
 /** The l7_trace record: field order and names as DESIGN.md defines them. */
 export interface TraceRecord {
   time: string

@@ -32,6 +32,10 @@ export interface DemoOptions {
   onExchange?: CaptureOptions['onExchange']
   onLink?: CaptureOptions['onLink']
   onTick?: CaptureOptions['onTick']
+  /** health counters shared with the outputs (the web UI shows them) */
+  counters?: CaptureOptions['counters']
+  /** the web UI's address, shown in the live view's title */
+  uiUrl?: string
 }
 
 export interface DemoResult extends CaptureResult {
@@ -104,7 +108,7 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
         log(`PostgreSQL did not start, the demo runs without it: ${(e as Error).message}`)
       }
     }
-    const title = 'podtap demo: ' + servers.map((s) => `${s.host.name} ${s.ip}:${s.port} (${s.kind})`).join(', ')
+    const title = 'podtap demo: ' + servers.map((s) => `${s.host.name} ${s.ip}:${s.port} (${s.kind})`).join(', ') + (o.uiUrl !== undefined ? ` | web UI ${o.uiUrl}` : '')
     log(`pods: ${servers.map((s) => `${s.host.name} = ${s.label} behind ${s.host.hostIf}`).join('; ')}`)
     if (o.signal?.aborted) void stop()
     const result = await capture({
@@ -118,6 +122,7 @@ export async function demo(o: DemoOptions): Promise<DemoResult> {
       onExchange: o.onExchange,
       onLink: o.onLink,
       onTick: o.onTick,
+      counters: o.counters,
       onReady: () => {
         if (stopping !== null) return
         traffic = startTraffic(servers, { rate: o.rate ?? 20, log })

@@ -103,8 +103,9 @@ export function k8sOptionsFrom(o: Record<string, unknown>, source: (key: string)
     if (stray.length) throw new UsageError(`${stray.map(([f]) => f).join(', ')} ${stray.length === 1 ? 'needs' : 'need'} --k8s`)
   }
   if (r.selector !== undefined) parseLabelSelector(r.selector)
-  if (r.controlPort === undefined && (r.controlHost !== undefined || r.controlTokenFile !== undefined)) {
-    throw new UsageError('--control-host and --control-token-file need --control-port')
+  // the token also guards the web UI (--ui-port) off loopback
+  if (r.controlPort === undefined && (r.controlHost !== undefined || (r.controlTokenFile !== undefined && o.uiPort === undefined))) {
+    throw new UsageError('--control-host and --control-token-file need --control-port (--control-token-file: or --ui-port)')
   }
   return r
 }

@@ -13,6 +13,7 @@ import { ControlState, gateOutput } from '../control/state.js'
 import { addK8sOptions, captureHook, k8sOptionsFrom } from './k8s.js'
 import { printReplayResult, replay } from './replay.js'
 import { intArg } from './args.js'
+import { addUiOptions, openUi, serveUntilStopped, type UiFlags, type UiHandle } from './ui.js'
 
 
 function portList(v: string): number[] {
@@ -65,15 +66,24 @@ function limitsFrom(o: Record<string, unknown>): Partial<Limits> {
  */
 async function withOutputs(
   o: Record<string, unknown>,
-  body: (hub: OutputHub, counters: Counters) => Promise<void>,
+  body: (hub: OutputHub, counters: Counters, ui: UiHandle | null) => Promise<void>,
   wrapOutput: (x: Output) => Output = (x) => x,
+  title = 'podtap',
 ): Promise<void> {
   const counters = new Counters()
   const limits = limitsFrom(o)
-  const outs = (await buildOutputs({ ...(o as OutputOptions), limits }, counters)).map(wrapOutput)
-  const hub = new OutputHub(outs, { counters, limits, windowSeconds: o.window as number | undefined })
+  const outs = await buildOutputs({ ...(o as OutputOptions), limits }, counters)
+  let ui: UiHandle | null = null
   try {
-    await body(hub, counters)
+    ui = await openUi(o as UiFlags, { counters, title, log: (m) => process.stderr.write(`podtap: ${m}\n`) })
+  } catch (e) {
+    await Promise.allSettled(outs.map((x) => x.close()))
+    throw e
+  }
+  if (ui !== null) outs.push(ui.output)
+  const hub = new OutputHub(outs.map(wrapOutput), { counters, limits, windowSeconds: o.window as number | undefined })
+  try {
+    await body(hub, counters, ui)
   } finally {
     await hub.close()
   }
@@ -103,6 +113,7 @@ export function buildProgram(): Command {
     .option('--no-progress', 'no progress bar (it shows only on a terminal, for files over 8 MB)')
   addLimitOptions(rp)
   addOutputOptions(rp)
+  addUiOptions(rp)
   rp.addHelpText(
     'after',
     '\nExamples:\n  podtap replay capture.pcap\n  podtap replay --format jsonl capture.pcapng > exchanges.jsonl\n  podtap replay --protocols http --summary --format jsonl a.pcap b.pcap\n\nExit codes: 0 ok, 1 runtime failure, 2 bad usage or a file that is not a readable capture.',
@@ -116,10 +127,18 @@ export function buildProgram(): Command {
       limits: limitsFrom(o),
       progress: Boolean(o.progress) && process.stderr.isTTY === true,
     }
-    await withOutputs(o, async (hub, counters) => {
+    await withOutputs(o, async (hub, counters, ui) => {
       const r = await replay(files, { ...ro, counters, onExchange: hub.exchange, onLink: hub.link })
       printReplayResult(r, ro)
-    })
+      if (ui !== null) {
+        const stop = stopOnSignals()
+        try {
+          await serveUntilStopped(ui, stop.signal, (m) => process.stderr.write(`podtap: ${m}\n`))
+        } finally {
+          stop.dispose()
+        }
+      }
+    }, undefined, `podtap replay ${files.join(' ')}`)
   })
   const cp = program
     .command('capture')
@@ -142,6 +161,7 @@ export function buildProgram(): Command {
   addLimitOptions(cp)
   addOutputOptions(cp)
   addK8sOptions(cp)
+  addUiOptions(cp)
   cp.addHelpText(
     'after',
     '\nPermissions: live capture needs CAP_BPF and CAP_NET_RAW (root has both; before Linux 5.8\n' +
@@ -180,11 +200,12 @@ export function buildProgram(): Command {
     // with the control API every parser runs and --protocols only sets which are reported at first,
     // so any protocol can be switched on later
     const control = ko.controlPort !== undefined ? new ControlState(knownProtocolIds(), co.protocols) : undefined
-    await withOutputs(o, async (hub, counters) => {
+    await withOutputs(o, async (hub, counters, ui) => {
       const stop = stopOnSignals()
       try {
         const r = await capture({
           ...co,
+          title: ui !== null ? `podtap capture | web UI ${ui.server.url}` : undefined,
           protocols: control !== undefined ? undefined : co.protocols,
           attach: captureHook(ko, { knownProtocols: knownProtocolIds(), protocols: co.protocols, counters, state: control, onPods: hub.pods, windowSeconds: hub.windowSeconds }),
           attachOwnsInterfaces: ko.k8s,
@@ -201,7 +222,7 @@ export function buildProgram(): Command {
       } finally {
         stop.dispose()
       }
-    }, control !== undefined ? (x) => gateOutput(x, control) : undefined)
+    }, control !== undefined ? (x) => gateOutput(x, control) : undefined, 'podtap capture')
   })
 
   const dm = program
@@ -211,6 +232,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'table: live summary table; jsonl: one exchange per line on stdout').choices(['table', 'jsonl']).default('table'))
     .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
     .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
+  addUiOptions(dm)
   dm.addHelpText(
     'after',
     '\nNeeds root (network namespaces, veths, live capture) and Debian packages:\n' +
@@ -220,12 +242,16 @@ export function buildProgram(): Command {
   )
   dm.action(async (o: Record<string, unknown>) => {
     const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }
+    const counters = new Counters()
+    const ui = await openUi(o as UiFlags, { counters, title: 'podtap demo', log: (m) => process.stderr.write(`podtap: ${m}\n`) })
+    if (ui === null) process.stderr.write('podtap: add --ui-port 8080 to watch the service map and the requests in a browser\n')
     const stop = stopOnSignals()
     try {
-      const r = await demo({ ...d, signal: stop.signal })
+      const r = await demo({ ...d, signal: stop.signal, counters, uiUrl: ui?.server.url, onExchange: ui?.model.exchange, onLink: ui?.model.link })
       printDemoResult(r, d)
     } finally {
       stop.dispose()
+      await ui?.output.close()
     }
   })
   return program

@@ -66,7 +66,7 @@ export interface ControlServer {
 
 const MAX_BODY = 64 * 1024
 
-function isLoopback(addr: string): boolean {
+export function isLoopback(addr: string): boolean {
   const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr
   return a === '::1' || a.startsWith('127.')
 }

@@ -20,7 +20,7 @@ import type { Writable } from 'node:stream'
 import ExcelJS from 'exceljs'
 import { SinkError, UsageError } from '../errors.js'
 import { C, type Counters } from '../counters.js'
-import { toTraceRecord, type Exchange, type Peer } from '../records.js'
+import { REDACTED, redactAttrs, toTraceRecord, type Exchange, type Peer } from '../records.js'
 
 /** Excel's row limit is 1 048 576 including the header row */
 export const EXCEL_MAX_DATA_ROWS = 1_048_575
@@ -42,9 +42,7 @@ export interface XlsxSinkOptions {
   tmpDir?: string
 }
 
-/** attr keys whose values are credentials: never written */
-const SECRET_KEY = /auth|cookie|token|secret|passw|pwd|api[-_]?key|session|credential/i
-export const REDACTED = '[redacted]'
+export { REDACTED }
 
 /** Peer fields beyond ip/port, in column order */
 const PEER_EXTRA = ['pod', 'namespace', 'workload', 'service', 'node', 'container', 'pid', 'comm'] as const
@@ -105,9 +103,8 @@ export class XlsxSink {
     if (t.resource !== undefined) sh.hasResource = true
     let attrs: Record<string, string> | null = null
     if (e.attrs) {
-      attrs = {}
+      attrs = redactAttrs(e.attrs)
       for (const k in e.attrs) {
-        attrs[k] = SECRET_KEY.test(k) ? REDACTED : e.attrs[k]
         if (!sh.attrKeys.has(k)) {
           if (sh.attrKeys.size < this.maxAttrColumns) sh.attrKeys.set(k, sh.attrKeys.size)
           else sh.moreAttrs = true

@@ -1,0 +1,73 @@
+// The web UI's flags (--ui-port, --ui-address) on replay, capture and demo, and the Output that feeds
+// it (src/ui/: the model computed from the same exchanges and links as the table, and its server).
+
+import { Command, Option } from 'commander'
+import { resolveControlToken } from '../control/server.js'
+import type { Counters } from '../counters.js'
+import { UsageError } from '../errors.js'
+import { UiModel } from '../ui/model.js'
+import { startUiServer, type UiServer } from '../ui/server.js'
+import { intArg } from './args.js'
+import type { Output } from './outputs.js'
+
+export interface UiFlags {
+  uiPort?: number
+  uiAddress?: string
+  controlTokenFile?: string
+}
+
+export interface UiHandle {
+  readonly model: UiModel
+  readonly server: UiServer
+  /** an output for OutputHub (exchanges, links; its close() stops the server) */
+  readonly output: Output
+}
+
+/** Adds --ui-port and --ui-address (and --control-token-file where the command has none) under "Web UI". */
+export function addUiOptions(cmd: Command, o: { defaultPort?: number } = {}): Command {
+  const g = 'Web UI:'
+  const port = new Option('--ui-port <port>', 'serve the web UI (service map, RED table, request browser, live) on http://ADDRESS:PORT/ (0: any free port)')
+    .argParser(intArg('--ui-port', 0, 65_535))
+    .helpGroup(g)
+  if (o.defaultPort !== undefined) port.default(o.defaultPort)
+  cmd.addOption(port)
+  cmd.addOption(new Option('--ui-address <addr>', 'address the web UI listens on (default 127.0.0.1; another one needs the control token: PODTAP_CONTROL_TOKEN or --control-token-file, then open /?token=TOKEN once)').helpGroup(g))
+  if (!cmd.options.some((x) => x.long === '--control-token-file')) {
+    cmd.addOption(new Option('--control-token-file <file>', 'token that guards the web UI off loopback (or PODTAP_CONTROL_TOKEN)').helpGroup(g))
+  }
+  return cmd
+}
+
+/** Starts the web UI when --ui-port is given; null otherwise. Prints its address through `log`. */
+export async function openUi(flags: UiFlags, ctx: { counters?: Counters; title: string; log: (msg: string) => void; env?: NodeJS.ProcessEnv }): Promise<UiHandle | null> {
+  if (flags.uiPort === undefined) {
+    if (flags.uiAddress !== undefined) throw new UsageError('--ui-address needs --ui-port')
+    return null
+  }
+  const token = resolveControlToken(flags.controlTokenFile, ctx.env)
+  const model = new UiModel({ title: ctx.title, counters: ctx.counters })
+  const server = await startUiServer(model, { port: flags.uiPort, host: flags.uiAddress, token, log: ctx.log })
+  ctx.log(`web UI on ${server.url}${token !== undefined ? ' (open it once as /?token=TOKEN)' : ''}`)
+  const host = flags.uiAddress ?? '127.0.0.1'
+  const output: Output = {
+    name: 'ui',
+    onExchange: model.exchange,
+    onLink: model.link,
+    ownEndpoints: () => [{ ip: host === 'localhost' ? '127.0.0.1' : host, port: server.port }],
+    close: async () => {
+      model.finish()
+      await server.close()
+    },
+  }
+  return { model, server, output }
+}
+
+/**
+ * After a replay: the input is read, the page keeps showing it until SIGINT/SIGTERM (or `signal`).
+ */
+export async function serveUntilStopped(ui: UiHandle, signal: AbortSignal, log: (msg: string) => void): Promise<void> {
+  ui.model.finish()
+  if (signal.aborted) return
+  log(`replay done; the web UI keeps serving on ${ui.server.url} until Ctrl-C`)
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}

@@ -1,0 +1,234 @@
+// The data the web UI is fed, checked against the terminal table's own aggregates (the same Summary
+// rows for the same replay) and against the golden records of the real captures (tshark-checked):
+// servers, clients, pairs, statuses, counts. Plus the request browser's filter, detail, redaction and
+// bounds, and the server's access rules (loopback only without a token, bearer/cookie with one).
+
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { replay } from '../cli/replay.js'
+import { rowPercentiles } from '../metrics/summary.js'
+import type { Exchange } from '../records.js'
+import { nodeOf, UiModel } from './model.js'
+import { startUiServer } from './server.js'
+
+const FILES = ['test/pcaps/http1/13-keepalive-304-http10.pcap', 'test/pcaps/http1/06-methods-scanner.pcap', 'test/pcaps/mysql/02-auth-failures.pcap']
+
+interface Golden {
+  protocol: string
+  client: { ip: string; port: number }
+  server: { ip: string; port: number }
+  method: string
+  resource?: string
+  status: number | string | null
+  error: boolean
+}
+
+function golden(): Golden[] {
+  return FILES.flatMap((f) =>
+    readFileSync(f.replace(/\.pcapn?g?$/, '.golden.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Golden),
+  )
+}
+
+async function replayed(o: ConstructorParameters<typeof UiModel>[0] = {}) {
+  const model = new UiModel(o)
+  const r = await replay(FILES, { format: 'table', summary: true, progress: false, onExchange: model.exchange, onLink: model.link })
+  model.finish()
+  return { model, r }
+}
+
+describe('UiModel on real captures', () => {
+  it('feeds the page the terminal table\'s rows, the captures\' servers, pairs and statuses', async () => {
+    const { model, r } = await replayed()
+    const s = model.snapshot()
+    const g = golden()
+    // the RED table: the table's own rows, in its order, with its numbers
+    const want = r.summary!.sortedRows().map((x) => ({ server: x.server, protocol: x.protocol, method: x.method, resource: x.resource, status: x.status, count: x.count, errors: x.errors, p99: rowPercentiles(x).p99 }))
+    expect(s.table.map((x) => ({ server: x.server, protocol: x.protocol, method: x.method, resource: x.resource, status: x.status, count: x.count, errors: x.errors, p99: x.p99 }))).toEqual(want)
+    expect(s.totals.exchanges).toBe(g.length)
+    expect(s.totals.errors).toBe(g.filter((x) => x.error).length)
+    expect(s.done).toBe(true)
+
+    // the map: a node per server endpoint and per client address, an edge per client -> server pair
+    const servers = new Set(g.map((x) => `${x.server.ip}:${x.server.port}`))
+    const clients = new Set(g.map((x) => x.client.ip))
+    const pairs = new Set(g.map((x) => `a:${x.client.ip}>a:${x.server.ip}:${x.server.port}|${x.protocol}`))
+    expect(new Set(s.nodes.filter((n) => n.server).map((n) => n.label))).toEqual(servers)
+    expect(new Set(s.nodes.filter((n) => n.client).map((n) => n.label))).toEqual(clients)
+    expect(new Set(s.edges.filter((e) => e.requests > 0).map((e) => e.id))).toEqual(pairs)
+    for (const e of s.edges) {
+      const mine = g.filter((x) => `a:${x.client.ip}>a:${x.server.ip}:${x.server.port}|${x.protocol}` === e.id)
+      expect(e.requests, e.id).toBe(mine.length)
+      expect(e.errors, e.id).toBe(mine.filter((x) => x.error).length)
+      expect(e.timeline.reduce((a, b) => a + b.requests, 0)).toBe(mine.length)
+    }
+    // the MySQL login failures make their edge red
+    const mysql = s.edges.find((e) => e.protocol === 'mysql')!
+    expect(mysql.errorRate).toBeGreaterThan(5)
+    expect(mysql.health).toBe('bad')
+    // endpoints carry the same totals as their rows
+    for (const ep of s.endpoints) {
+      const rows = s.table.filter((x) => x.server === ep.server && x.protocol === ep.protocol)
+      expect(ep.requests).toBe(rows.reduce((a, b) => a + b.count, 0))
+    }
+    // TCP health from l7_link: every connection of the captures ended
+    expect(s.sections.find((x) => x.id === 'tcp')!.rows.length).toBeGreaterThan(0)
+    expect(s.totals.connections).toBe(r.counters.get('flows_created'))
+  })
+
+  it('finds requests by status, protocol, peer and text, newest first, and opens one', async () => {
+    const { model } = await replayed()
+    const g = golden()
+    const by = (f: Parameters<UiModel['requests']>[0]) => model.requests(f, 1000)
+    expect(by({ status: '404' }).requests.length).toBe(g.filter((x) => x.status === 404).length)
+    expect(by({ status: '4xx' }).requests.length).toBe(g.filter((x) => typeof x.status === 'number' && x.status >= 400 && x.status < 500).length)
+    expect(by({ status: 'error' }).requests.length).toBe(g.filter((x) => x.error).length)
+    expect(by({ protocol: 'mysql' }).requests.length).toBe(g.filter((x) => x.protocol === 'mysql').length)
+    expect(by({ pod: '192.168.1.8' }).requests.length).toBe(g.filter((x) => x.server.ip === '192.168.1.8' || x.client.ip === '192.168.1.8').length)
+    expect(by({ text: 'favicon' }).requests.length).toBe(g.filter((x) => x.resource?.includes('favicon')).length)
+    const all = by({}).requests
+    expect(all.map((x) => x.id)).toEqual([...all.map((x) => x.id)].sort((a, b) => b - a))
+    const one = all.find((x) => x.status === '404')!
+    const d = model.request(one.id)!
+    expect(d.method).toBe('GET')
+    expect(d.serverPeer.port).toBeGreaterThan(0)
+    expect(d.clientPeer.ip).toBe(d.client.split(':')[0])
+    // newer than a given id only
+    expect(model.requests({}, 1000, all[2]!.id).requests.map((x) => x.id)).toEqual([all[0]!.id, all[1]!.id])
+  })
+
+  it('keeps only the newest requests and caps the map', async () => {
+    const { model } = await replayed({ maxRequests: 10, maxNodes: 3, maxEdges: 1 })
+    const s = model.snapshot()
+    expect(s.totals.requestsKept).toBe(10)
+    expect(model.requests({}, 1000).requests.length).toBe(10)
+    expect(model.request(1)).toBeNull()
+    expect(model.request(model.lastId)).not.toBeNull()
+    expect(s.nodes.length).toBe(3)
+    expect(s.edges.length).toBe(1)
+    expect(s.dropped.nodes + s.dropped.edges).toBeGreaterThan(0)
+    // the table is the table's, whatever the map's caps
+    expect(s.totals.exchanges).toBe(golden().length)
+  })
+})
+
+function exchange(over: Partial<Exchange> = {}): Exchange {
+  return {
+    protocol: 'http',
+    tls: false,
+    client: { ip: '10.0.0.1', port: 40000 },
+    server: { ip: '10.0.0.2', port: 80 },
+    flowId: 1,
+    method: 'GET',
+    resource: '/',
+    status: 200,
+    error: false,
+    startUs: 1_700_000_000_000_000,
+    endUs: 1_700_000_000_002_000,
+    reqBytes: 100,
+    respBytes: 200,
+    ...over,
+  }
+}
+
+describe('UiModel details', () => {
+  it('names nodes by workload, pod, service, process, else address', () => {
+    expect(nodeOf({ ip: '1.2.3.4', port: 80, namespace: 'shop', pod: 'web-1', workload: 'web' }, 'server').label).toBe('shop/web')
+    expect(nodeOf({ ip: '1.2.3.4', port: 80, namespace: 'shop', pod: 'web-1' }, 'server').label).toBe('shop/web-1')
+    expect(nodeOf({ ip: '1.2.3.4', port: 80, namespace: 'shop', service: 'web' }, 'server').label).toBe('shop/web')
+    expect(nodeOf({ ip: '1.2.3.4', port: 80, comm: 'nginx' }, 'server').label).toBe('nginx (1.2.3.4)')
+    expect(nodeOf({ ip: '1.2.3.4', port: 80 }, 'server').label).toBe('1.2.3.4:80')
+    expect(nodeOf({ ip: '1.2.3.4', port: 51234 }, 'client').label).toBe('1.2.3.4')
+    expect(nodeOf({ ip: 'fd00::1', port: 80 }, 'server').label).toBe('[fd00::1]:80')
+  })
+
+  it('redacts credentials in a request\'s attributes', () => {
+    const m = new UiModel()
+    m.exchange(exchange({ attrs: { host: 'shop', authorization: 'Bearer abc', cookie: 'sid=1', user_agent: 'curl' } }))
+    const d = m.request(1)!
+    expect(d.attrs).toEqual({ host: 'shop', authorization: '[redacted]', cookie: '[redacted]', user_agent: 'curl' })
+  })
+
+  it('marks TLS edges, counts TLS coverage, and buckets history on the capture clock', () => {
+    const m = new UiModel({ bucketUs: 1_000_000 })
+    const t0 = 1_700_000_000_000_000
+    for (let i = 0; i < 5; i++) m.exchange(exchange({ tls: true, startUs: t0 + i * 1_000_000, endUs: t0 + i * 1_000_000 + 1000, status: i === 4 ? 500 : 200, error: i === 4 }))
+    m.link({ flowId: 1, client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 80 }, protocol: 'http', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 10, packetsReceived: 10, retransmits: 1, gapBytes: 0, endReason: 'rst' })
+    m.link({ flowId: 2, client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.3', port: 443 }, protocol: 'tls', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 4, packetsReceived: 4, retransmits: 0, gapBytes: 0, endReason: 'fin' })
+    const s = m.snapshot()
+    const http = s.edges.find((e) => e.protocol === 'http')!
+    expect(http.tls).toBe(true)
+    expect(http.timeline.map((b) => b.requests)).toEqual([1, 1, 1, 1, 1])
+    expect(http.timeline.map((b) => b.errors)).toEqual([0, 0, 0, 0, 1])
+    expect(http.errorRate).toBe(20)
+    expect(http.health).toBe('bad')
+    expect(http.tcp).toEqual({ connections: 1, resets: 1, retransmits: 1, packets: 20, gapBytes: 0 })
+    // an encrypted connection is on the map as a TLS edge without requests
+    const enc = s.edges.find((e) => e.protocol === 'tls')!
+    expect(enc.tls).toBe(true)
+    expect(enc.requests).toBe(0)
+    const tls = s.sections.find((x) => x.id === 'tls')!
+    expect(tls.rows).toEqual([[2, 0, 1, 1, 5]])
+  })
+
+  it('shows sections registered later only when they have rows', () => {
+    const m = new UiModel()
+    let rows: (string | number)[][] = []
+    m.addSection('later', () => ({ id: 'x', title: 'Later', columns: ['a'], rows }))
+    expect(m.snapshot().sections.map((s) => s.id)).toEqual([])
+    rows = [[1]]
+    expect(m.snapshot().sections.map((s) => s.id)).toEqual(['later'])
+  })
+})
+
+describe('UI server access', () => {
+  it('refuses to listen off loopback without a token', async () => {
+    await expect(startUiServer(new UiModel(), { port: 0, host: '0.0.0.0' })).rejects.toThrow(/only with a token/)
+  })
+
+  it('with a token: 401 without it, 200 with the bearer header, ?token= sets a cookie that works', async () => {
+    const token = 'a-token-of-sixteen-plus'
+    const m = new UiModel()
+    m.exchange(exchange())
+    const srv = await startUiServer(m, { port: 0, host: '127.0.0.1', token })
+    try {
+      const base = srv.url
+      expect((await fetch(base + 'api/snapshot')).status).toBe(401)
+      expect((await fetch(base + 'api/snapshot', { headers: { authorization: 'Bearer wrong-token-of-sixteen' } })).status).toBe(401)
+      const ok = await fetch(base + 'api/snapshot', { headers: { authorization: `Bearer ${token}` } })
+      expect(ok.status).toBe(200)
+      expect(((await ok.json()) as { totals: { exchanges: number } }).totals.exchanges).toBe(1)
+      const login = await fetch(base + `?token=${token}`, { redirect: 'manual' })
+      expect(login.status).toBe(303)
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!
+      expect((await fetch(base + 'api/requests/1', { headers: { cookie } })).status).toBe(200)
+      expect((await fetch(base + 'api/requests/99', { headers: { cookie } })).status).toBe(404)
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('streams a snapshot and new requests as Server-Sent Events', async () => {
+    const m = new UiModel()
+    const srv = await startUiServer(m, { port: 0, pushMs: 50 })
+    const ac = new AbortController()
+    try {
+      const res = await fetch(srv.url + 'api/events', { signal: ac.signal })
+      expect(res.headers.get('content-type')).toBe('text/event-stream')
+      const reader = res.body!.getReader()
+      let text = ''
+      const until = async (re: RegExp): Promise<void> => {
+        while (!re.test(text)) text += new TextDecoder().decode((await reader.read()).value)
+      }
+      await until(/event: snapshot\ndata: .*"exchanges":0/)
+      m.exchange(exchange({ resource: '/streamed' }))
+      await until(/event: requests\ndata: .*"\/streamed"/)
+      await until(/event: snapshot\ndata: .*"exchanges":1/)
+    } finally {
+      ac.abort()
+      await srv.close()
+    }
+  })
+})
