@@ -33,6 +33,10 @@
 #define PODTAP_TLS_PROG_SOCK_RECV tls_sock_recv
 #define PODTAP_TLS_PROG_TCP_SEND tls_tcp_send
 #define PODTAP_TLS_PROG_TCP_RECV tls_tcp_recv
+/* SSL_free(ssl) entry: forget (pid, ssl) and send a close record (an SSL * is reused by malloc) */
+#define PODTAP_TLS_PROG_FREE tls_free
+/* raw_tp/sched_process_exit: a thread that dies inside an SSL_* call leaves nothing behind */
+#define PODTAP_TLS_PROG_EXIT tls_exit
 
 /* tls_events: BPF_MAP_TYPE_RINGBUF of this many bytes (a power of 2, a multiple of the page size). */
 #define PODTAP_TLS_RINGBUF_BYTES 8388608
@@ -76,6 +80,8 @@
 
 #define PODTAP_TLS_DIR_WRITE 0
 #define PODTAP_TLS_DIR_READ 1
+/* SSL_free: the connection (pid, ssl) ended; len and cap_len 0 */
+#define PODTAP_TLS_DIR_CLOSE 2
 
 /* 16 KiB: the largest TLS record's plaintext (RFC 8446 §5.1), so one SSL_read is one record */
 #define PODTAP_TLS_CHUNK_BYTES 16384
@@ -92,6 +98,8 @@
 /* Threads inside an SSL_* call at the same time, and (pid, ssl) -> 4-tuple entries (LRU). */
 #define PODTAP_TLS_CALLS_MAX 16384
 #define PODTAP_TLS_CONNS_MAX 65536
+/* Threads that made SSL_* calls (LRU): the socket each last received on, for memory-BIO users */
+#define PODTAP_TLS_THREADS_MAX 16384
 
 /*
  * tls_counters: BPF_MAP_TYPE_PERCPU_ARRAY of u64 per index below; user space sums the CPUs.
@@ -112,6 +120,12 @@
 #define PODTAP_TLS_CNT_EMPTY_CALLS 6
 /* an entry probe found the per-thread call table full: that call is not seen */
 #define PODTAP_TLS_CNT_CALLS_FULL 7
-#define PODTAP_TLS_CNT_MAX 8
+/* (pid, ssl) -> socket learned around the call (memory BIOs, node): from the socket the thread
+ * received on just before an SSL_read that returned data, or sent on just after an SSL_* call */
+#define PODTAP_TLS_CNT_LEARN_READ 8
+#define PODTAP_TLS_CNT_LEARN_WRITE 9
+/* SSL_free calls seen (close records sent) */
+#define PODTAP_TLS_CNT_FREES 10
+#define PODTAP_TLS_CNT_MAX 11
 
 #endif /* PODTAP_TLS_ABI_H */

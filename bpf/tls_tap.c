@@ -15,6 +15,19 @@
  *                                   the tuple map still has the socket from an earlier call)
  *   return n > 0 ------------------ uretprobe: emit n bytes from buf, dir read
  *
+ * Memory BIOs (node: OpenSSL built into the executable or the system libssl, driven through its own
+ * BIO): no socket call happens inside SSL_*, so the socket is learned around the call on the same
+ * thread (node's event loop reads a socket, then SSL_reads what it got; SSL_writes, then writes the
+ * socket), once per (pid, ssl) and only while it is unknown:
+ *
+ *   recv on the socket (ret > 0) -- raw_tp sock_recv_length outside any SSL_* call: the thread's
+ *                                   last received socket, armed
+ *   SSL_read returns n > 0 -------- armed: (pid, ssl) -> that socket (LEARN_READ); disarm
+ *   SSL_* returns, ssl unknown ---- the thread's pending ssl (the handshake or data it produced is
+ *                                   written to the socket right after)
+ *   send on the socket (ret > 0) -- pending ssl -> that socket (LEARN_WRITE); a recv between cancels
+ *   SSL_free(ssl) ----------------- (pid, ssl) forgotten, a close record sent: malloc reuses SSL *
+ *
  * SSL_write_ex / SSL_read_ex return 1 on success and put the byte count in *written / *readbytes,
  * so their return probes read that pointer, saved at entry, instead of the return value. In
  * OpenSSL 1.1.1 and 3.x SSL_write and SSL_write_ex both call ssl_write_internal (the same for
@@ -172,6 +185,23 @@ struct {
 	__type(value, struct tls_tuple);
 } tls_conns SEC(".maps");
 
+/* per thread that made an SSL_* call: what the memory-BIO correlation needs (see the top) */
+struct tls_thread {
+	struct tls_tuple rd;
+	/* rd is the socket received on since the last SSL_read */
+	__u8 rd_armed;
+	__u8 pad[7];
+	/* SSL * whose socket is unknown, to be learned from the next send; 0 = none */
+	__u64 wr_ssl;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PODTAP_TLS_THREADS_MAX);
+	__type(key, __u64);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+
 /* one event under construction per CPU: too big for the 512-byte BPF stack */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -207,6 +237,11 @@ static __always_inline int call_enter(void *calls, __u64 ssl, __u64 buf, __u64 c
 
 	if (!watched(id >> 32))
 		return 0;
+	if (!bpf_map_lookup_elem(&tls_threads, &id)) {
+		struct tls_thread th = {};
+
+		bpf_map_update_elem(&tls_threads, &id, &th, BPF_NOEXIST);
+	}
 	if (bpf_map_update_elem(calls, &id, &c, BPF_ANY) < 0)
 		count(PODTAP_TLS_CNT_CALLS_FULL, 1);
 	return 0;
@@ -278,6 +313,31 @@ static __always_inline void emit(__u8 dir, __u64 id, __u64 ssl, __u64 buf, __u64
 		count(PODTAP_TLS_CNT_EVENTS, 1);
 }
 
+/* At the return of an SSL_* call on thread id (ok: it moved data): the memory-BIO rules at the top. */
+static __always_inline void learn_around(__u64 id, __u64 ssl, int read, int ok)
+{
+	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &id);
+	struct tls_conn_key key = { .pid = id >> 32, .ssl = ssl };
+
+	if (!th)
+		return;
+	if (bpf_map_lookup_elem(&tls_conns, &key)) {
+		if (read)
+			th->rd_armed = 0;
+		return;
+	}
+	if (read && ok && th->rd_armed) {
+		th->rd_armed = 0;
+		if (bpf_map_update_elem(&tls_conns, &key, &th->rd, BPF_NOEXIST) == 0) {
+			count(PODTAP_TLS_CNT_LEARN_READ, 1);
+			return;
+		}
+	}
+	if (read)
+		th->rd_armed = 0;
+	th->wr_ssl = ssl;
+}
+
 /* Return probe body: ret is the return value; for the _ex forms, ok (ret == 1) and *count_ptr. */
 static __always_inline int call_return(void *calls, __u8 dir, long ret, int ex)
 {
@@ -287,6 +347,7 @@ static __always_inline int call_return(void *calls, __u8 dir, long ret, int ex)
 
 	if (!c)
 		return 0;
+	learn_around(id, c->ssl, dir == PODTAP_TLS_DIR_READ, ex ? ret == 1 : ret > 0);
 	if (ex) {
 		if (ret == 1 && c->count_ptr != 0)
 			bpf_probe_read_user(&n, sizeof(n), (const void *)c->count_ptr);
@@ -344,35 +405,65 @@ int PODTAP_TLS_PROG_READ_EX_RET(struct pt_regs *ctx)
 
 /* --- the socket under an SSL_* call --- */
 
-static __always_inline int note_socket(struct sock *sk)
+/* the socket's 4-tuple into t; 0 when it is not IPv4/IPv6 */
+static __always_inline int sock_tuple(struct sock *sk, struct tls_tuple *t)
+{
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(t->laddr, &a, 4);
+		__builtin_memcpy(t->raddr, &b, 4);
+		return 1;
+	}
+	if (t->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr);
+		return 1;
+	}
+	return 0;
+}
+
+/* A send (send = 1) or receive on socket sk that moved ret bytes (ret < 0: an error; 1 when unknown). */
+static __always_inline int note_socket(struct sock *sk, int send, int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *c = bpf_map_lookup_elem(&tls_wr_calls, &id);
 	struct tls_conn_key key = {};
+	struct tls_thread *th;
 	struct tls_tuple t = {};
 
+	if (!sk)
+		return 0;
 	if (!c)
 		c = bpf_map_lookup_elem(&tls_rd_calls, &id);
-	if (!c || !sk)
-		return 0;
 	key.pid = id >> 32;
-	key.ssl = c->ssl;
-	t.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t.family == AF_INET) {
-		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-
-		__builtin_memcpy(t.laddr, &a, 4);
-		__builtin_memcpy(t.raddr, &b, 4);
-	} else if (t.family == AF_INET6) {
-		BPF_CORE_READ_INTO(&t.laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&t.raddr, sk, __sk_common.skc_v6_daddr);
-	} else {
+	if (c) {
+		/* inside SSL_*: libssl itself uses the socket (socket BIO) */
+		key.ssl = c->ssl;
+		if (sock_tuple(sk, &t))
+			bpf_map_update_elem(&tls_conns, &key, &t, BPF_ANY);
 		return 0;
 	}
-	bpf_map_update_elem(&tls_conns, &key, &t, BPF_ANY);
+	/* outside: only threads that make SSL_* calls, and only what the memory-BIO rules need */
+	th = bpf_map_lookup_elem(&tls_threads, &id);
+	if (!th || ret <= 0)
+		return 0;
+	if (!send) {
+		th->wr_ssl = 0;
+		if (sock_tuple(sk, &th->rd))
+			th->rd_armed = 1;
+		return 0;
+	}
+	if (th->wr_ssl == 0)
+		return 0;
+	key.ssl = th->wr_ssl;
+	th->wr_ssl = 0;
+	if (sock_tuple(sk, &t) && bpf_map_update_elem(&tls_conns, &key, &t, BPF_NOEXIST) == 0)
+		count(PODTAP_TLS_CNT_LEARN_WRITE, 1);
 	return 0;
 }
 
@@ -381,19 +472,19 @@ static __always_inline int note_socket(struct sock *sk)
  *
  * raw tracepoints sock:sock_send_length / sock:sock_recv_length (Linux 6.3+, net/socket.c), fired
  * by every sendmsg/recvmsg (write/read/send/recv) on a socket with TP_PROTO(struct sock *sk, int ret,
- * int flags). BPF_PROG_TYPE_RAW_TRACEPOINT needs no BPF trampoline, so it works on kernels built
+ * int flags) (ret: bytes moved or -errno). BPF_PROG_TYPE_RAW_TRACEPOINT needs no BPF trampoline, so it works on kernels built
  * without them (this machine's: `bpftool feature probe` says "program_type tracing is NOT available").
  */
 SEC("raw_tp/sock_send_length")
 int PODTAP_TLS_PROG_SOCK_SEND(struct bpf_raw_tracepoint_args *ctx)
 {
-	return note_socket((struct sock *)ctx->args[0]);
+	return note_socket((struct sock *)ctx->args[0], 1, (int)ctx->args[1]);
 }
 
 SEC("raw_tp/sock_recv_length")
 int PODTAP_TLS_PROG_SOCK_RECV(struct bpf_raw_tracepoint_args *ctx)
 {
-	return note_socket((struct sock *)ctx->args[0]);
+	return note_socket((struct sock *)ctx->args[0], 0, (int)ctx->args[1]);
 }
 
 /* fentry (BTF trampolines, Linux 5.5+), for kernels older than 6.3:
@@ -402,13 +493,59 @@ int PODTAP_TLS_PROG_SOCK_RECV(struct bpf_raw_tracepoint_args *ctx)
 SEC("fentry/tcp_sendmsg")
 int BPF_PROG(PODTAP_TLS_PROG_TCP_SEND, struct sock *sk)
 {
-	return note_socket(sk);
+	return note_socket(sk, 1, 1);
 }
 
 SEC("fentry/tcp_recvmsg")
 int BPF_PROG(PODTAP_TLS_PROG_TCP_RECV, struct sock *sk)
 {
-	return note_socket(sk);
+	return note_socket(sk, 0, 1);
+}
+
+/* --- end of a connection, end of a thread --- */
+
+/* SSL_free(SSL *ssl): node and others free an SSL object when its connection closes; the next
+ * SSL_new may get the same address for another connection */
+SEC("uprobe")
+int PODTAP_TLS_PROG_FREE(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_conn_key key = { .pid = id >> 32, .ssl = PT_REGS_PARM1(ctx) };
+	struct tls_event *ev;
+	__u32 zero = 0;
+
+	if (key.ssl == 0 || !watched(key.pid))
+		return 0;
+	bpf_map_delete_elem(&tls_conns, &key);
+	count(PODTAP_TLS_CNT_FREES, 1);
+	ev = bpf_map_lookup_elem(&tls_scratch, &zero);
+	if (!ev)
+		return 0;
+	__builtin_memset(ev, 0, PODTAP_TLS_EV_HDR_SIZE);
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = key.pid;
+	ev->tid = (__u32)id;
+	ev->ssl = key.ssl;
+	ev->dir = PODTAP_TLS_DIR_CLOSE;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE, 0) < 0)
+		count(PODTAP_TLS_CNT_DROP_FULL, 1);
+	else
+		count(PODTAP_TLS_CNT_EVENTS, 1);
+	return 0;
+}
+
+/* sched_process_exit(struct task_struct *p) runs in the exiting thread: its call and thread
+ * entries go (a thread killed inside SSL_read never returns to the uretprobe) */
+SEC("raw_tp/sched_process_exit")
+int PODTAP_TLS_PROG_EXIT(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&tls_wr_calls, &id);
+	bpf_map_delete_elem(&tls_rd_calls, &id);
+	bpf_map_delete_elem(&tls_threads, &id);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

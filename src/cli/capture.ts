@@ -33,6 +33,7 @@ import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions } from '../tls/sessions.js'
 import { openTlsTap, type TlsTap } from '../tls/tap.js'
+import { SslBinaryFinder } from '../tls/binaries.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
 
@@ -272,9 +273,14 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         : o.onLink,
   })
 
+  // executables with OpenSSL built in (node) and libssl copies in containers: found among the
+  // processes now and once a tick, so a node started later is tapped within a second
+  let finder: SslBinaryFinder | null = null
   if (tap !== null) {
     sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters })
-    log(`reading TLS plaintext through ${tap.probes.length} probes on ${tap.libssl.join(', ')}`)
+    finder = new SslBinaryFinder({ tap, pids: o.tls?.pids, mappedLibs: o.tls?.libssl === undefined, log })
+    finder.scan()
+    log(`reading TLS plaintext through ${tap.probes.length} probes on ${[...new Set(tap.probes.filter((p) => p.kind === 'uprobe').map((p) => p.binary))].join(', ')}`)
   }
   const tlsCounters = (): void => {
     if (tap === null) return
@@ -353,6 +359,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const tick = setInterval(() => {
     const nowUs = Date.now() * 1000
     sessions?.advance(nowUs)
+    finder?.scan()
     pipeline.tick(nowUs)
     tlsCounters()
     counters.set(C.packets, pipeline.packets)

@@ -21,6 +21,8 @@ export const TLS_ABI = {
   PROG_SOCK_RECV: 'tls_sock_recv',
   PROG_TCP_SEND: 'tls_tcp_send',
   PROG_TCP_RECV: 'tls_tcp_recv',
+  PROG_FREE: 'tls_free',
+  PROG_EXIT: 'tls_exit',
 
   RINGBUF_BYTES: 8388608,
 
@@ -41,6 +43,7 @@ export const TLS_ABI = {
 
   DIR_WRITE: 0,
   DIR_READ: 1,
+  DIR_CLOSE: 2,
 
   CHUNK_BYTES: 16384,
   CHUNKS_MAX: 16,
@@ -49,6 +52,7 @@ export const TLS_ABI = {
   PIDS_MAX: 4096,
   CALLS_MAX: 16384,
   CONNS_MAX: 65536,
+  THREADS_MAX: 16384,
 
   CNT_EVENTS: 0,
   CNT_BYTES: 1,
@@ -58,7 +62,10 @@ export const TLS_ABI = {
   CNT_NO_TUPLE: 5,
   CNT_EMPTY_CALLS: 6,
   CNT_CALLS_FULL: 7,
-  CNT_MAX: 8,
+  CNT_LEARN_READ: 8,
+  CNT_LEARN_WRITE: 9,
+  CNT_FREES: 10,
+  CNT_MAX: 11,
 } as const
 
 /** The tap's per-CPU kernel counters, summed over CPUs (names follow the PODTAP_TLS_CNT_ indices). */
@@ -71,11 +78,15 @@ export interface TlsKernelCounters {
   noTuple: number
   emptyCalls: number
   callsFull: number
+  learnRead: number
+  learnWrite: number
+  frees: number
 }
 
 /** Counter index → TlsKernelCounters field, in index order. */
 export const TLS_COUNTER_FIELDS: readonly (keyof TlsKernelCounters)[] = [
   'events', 'bytes', 'dropFull', 'truncated', 'readFault', 'noTuple', 'emptyCalls', 'callsFull',
+  'learnRead', 'learnWrite', 'frees',
 ]
 
 /** Path of the committed tap object: <package>/bpf/, two levels above src/tls/ or dist/tls/. */

@@ -11,7 +11,7 @@
 // The same connection tapped on both ends (client and server on this node, both on the tapped
 // libssl) would be counted twice: the first session of a 4-tuple owns it, the other end's chunks are
 // counted (tls_duplicate_chunks) and left out. An SSL * reused for a new connection shows up as a new
-// 4-tuple: the old session ends there. Sessions end when idle for limits.flowIdleUs and at close().
+// 4-tuple: the old session ends there, or earlier at the tap's close record (SSL_free). Sessions end when idle for limits.flowIdleUs and at close().
 
 import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
 import type { Counters } from '../counters.js'
@@ -108,6 +108,7 @@ export class TlsSessions {
   private readonly owners = new Map<string, string>()
   private nextId = 1
   private nowUs = 0
+  private readonly selfPid = process.pid
 
   constructor(private readonly o: TlsSessionsOptions) {}
 
@@ -118,8 +119,15 @@ export class TlsSessions {
   /** One chunk from the tap (data borrowed for the call). */
   chunk(c: TlsChunk): void {
     if (c.tsUs > this.nowUs) this.nowUs = c.tsUs
+    // podtap runs on node: its own TLS (an HTTPS sink) would feed itself
+    if (c.pid === this.selfPid) return
     const key = `${c.pid}:${c.ssl}`
     let s = this.sessions.get(key)
+    if (c.dir === 'closed') {
+      // SSL_free: the next connection may get the same SSL * (and so the same key)
+      if (s !== undefined) this.end(key, s, 'fin', c.tsUs)
+      return
+    }
     const tuple = tupleKey(c)
     if (s !== undefined && tuple !== '' && s.tuple !== '' && s.tuple !== tuple) {
       // the SSL object was freed and reused for another connection

@@ -24,7 +24,7 @@
 // Time: tsUs is wall-clock µs. The kernel stamps with bpf_ktime_get_ns (CLOCK_MONOTONIC); one offset
 // to Date.now() is taken at open, so a wall clock step (NTP) after open is not followed.
 
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { CaptureError } from '../errors.js'
 import { ipv4String, ipv6String } from '../capture/decode.js'
 import { clearLibbpfLog, errno, libbpf, libbpfLog, type Libbpf } from '../capture/libbpf.js'
@@ -48,7 +48,8 @@ export interface TlsChunk {
   comm: string
   /** the SSL * pointer: with pid, the connection's identity */
   ssl: bigint
-  dir: 'sent' | 'received'
+  /** 'closed': SSL_free, the connection (pid, ssl) ended (len 0, no data) */
+  dir: 'sent' | 'received' | 'closed'
   /** the TCP socket's addresses; null when the socket was not seen yet (see the file comment) */
   local: Endpoint | null
   remote: Endpoint | null
@@ -85,6 +86,13 @@ export interface AttachedProbe {
   kind: 'uprobe' | 'uretprobe' | 'raw_tp' | 'fentry'
 }
 
+/** What tapping one more binary found (TlsTap.attachBinary). */
+export interface BinaryAttach {
+  binary: string
+  /** probes attached now, [] when the binary was already tapped */
+  probes: readonly AttachedProbe[]
+}
+
 export interface TlsTapCounters extends TlsKernelCounters {
   /** chunks handed to onChunk, and their data bytes */
   delivered: number
@@ -102,6 +110,15 @@ export interface TlsTap {
   readonly probes: readonly AttachedProbe[]
   /** libssl files tapped */
   readonly libssl: readonly string[]
+  /**
+   * Attaches the same SSL_* probes to one more file exporting them (an executable with OpenSSL built
+   * in, such as node's). Uprobes attach to the file's inode: every process running it is tapped,
+   * those started later too. Attaching a file already tapped (same dev:inode) does nothing.
+   * Throws CaptureError PODTAP_TLS_ATTACH when SSL_write or SSL_read cannot be probed there.
+   */
+  attachBinary(path: string): BinaryAttach
+  /** the file (by dev:inode) has the SSL_* probes */
+  tapped(path: string): boolean
   /** Kernel counters (summed over CPUs) and the reader's own. */
   counters(): TlsTapCounters
   /** Hands out what is in the ring now (also done by the read loop); returns the chunks delivered. */
@@ -125,6 +142,9 @@ const UPROBES: readonly (readonly [string, string, string, boolean])[] = [
   ['SSL_write_ex', TLS_ABI.PROG_WRITE_ENTER, TLS_ABI.PROG_WRITE_EX_RET, false],
   ['SSL_read_ex', TLS_ABI.PROG_READ_ENTER, TLS_ABI.PROG_READ_EX_RET, false],
 ]
+
+/** entry-only uprobes: [symbol, program] (optional: a build without them loses only close records) */
+const ENTRY_UPROBES: readonly (readonly [string, string])[] = [['SSL_free', TLS_ABI.PROG_FREE]]
 
 /**
  * How the tap learns the socket under an SSL_* call (bpf/tls_tap.c, end of file):
@@ -284,29 +304,15 @@ function openWith(opts: TlsTapOptions, libssl: readonly string[], hook: SocketHo
       links.push(link)
       probes.push({ binary: 'vmlinux', symbol: fn, kind: hook })
     }
+    // thread exits clean the per-thread maps (a thread killed inside SSL_read never returns)
+    const exit = b.bpf_program__attach(prog(TLS_ABI.PROG_EXIT))
+    if (exit === null || exit === 0n) throw attachError('attaching raw_tp to sched_process_exit', errno())
+    links.push(exit)
+    probes.push({ binary: 'vmlinux', symbol: 'sched_process_exit', kind: 'raw_tp' })
     for (const lib of libssl) {
-      for (const [sym, enter, ret, required] of UPROBES) {
-        const pair: bigint[] = []
-        for (const [name, retprobe] of [[enter, false], [ret, true]] as const) {
-          const link = b.bpf_program__attach_uprobe_opts(prog(name), -1, lib, 0, {
-            sz: 40, ref_ctr_offset: 0, bpf_cookie: 0, retprobe, func_name: sym,
-          })
-          if (link === null || link === 0n) {
-            const err = errno()
-            if (!required && err === Errno.ENOENT) break // symbol not in this OpenSSL version
-            throw attachError(`attaching ${retprobe ? 'uretprobe' : 'uprobe'} to ${sym} in ${lib}`, err)
-          }
-          pair.push(link)
-          probes.push({ binary: lib, symbol: sym, kind: retprobe ? 'uretprobe' : 'uprobe' })
-        }
-        // an entry probe without its return probe would fill the call table: drop a half pair
-        if (pair.length === 1) {
-          b.bpf_link__destroy(pair[0]!)
-          probes.pop()
-        } else {
-          links.push(...pair)
-        }
-      }
+      const got = attachSslProbes(b, prog, lib)
+      links.push(...got.links)
+      probes.push(...got.probes)
     }
     reader = new RingbufReader(mapFd(TLS_ABI.MAP_EVENTS), ringBytes)
     const tap = new Tap(b, obj, links, reader, countersFd, cpus, hook, probes, libssl, opts)
@@ -318,6 +324,61 @@ function openWith(opts: TlsTapOptions, libssl: readonly string[], hook: SocketHo
       if (reader !== null) void reader.close().finally(() => b.bpf_object__close(obj))
       else b.bpf_object__close(obj)
     }
+  }
+}
+
+/**
+ * The SSL_* probes on one file: entry and return of every UPROBES symbol (a half pair is undone),
+ * the ENTRY_UPROBES entries. On a throw nothing of this file stays attached.
+ */
+function attachSslProbes(b: Libbpf, prog: (name: string) => bigint, lib: string): { links: bigint[]; probes: AttachedProbe[] } {
+  const links: bigint[] = []
+  const probes: AttachedProbe[] = []
+  const attach = (name: string, sym: string, retprobe: boolean): bigint | null => {
+    const link = b.bpf_program__attach_uprobe_opts(prog(name), -1, lib, 0, {
+      sz: 40, ref_ctr_offset: 0, bpf_cookie: 0, retprobe, func_name: sym,
+    })
+    return link === null || link === 0n ? null : link
+  }
+  try {
+    for (const [sym, enter, ret, required] of UPROBES) {
+      const pair: bigint[] = []
+      for (const [name, retprobe] of [[enter, false], [ret, true]] as const) {
+        const link = attach(name, sym, retprobe)
+        if (link === null) {
+          const err = errno()
+          if (!required && err === Errno.ENOENT) break // symbol not in this OpenSSL version
+          throw attachError(`attaching ${retprobe ? 'uretprobe' : 'uprobe'} to ${sym} in ${lib}`, err)
+        }
+        pair.push(link)
+      }
+      // an entry probe without its return probe would fill the call table: drop a half pair
+      if (pair.length === 1) b.bpf_link__destroy(pair[0]!)
+      if (pair.length === 2) {
+        links.push(...pair)
+        probes.push({ binary: lib, symbol: sym, kind: 'uprobe' }, { binary: lib, symbol: sym, kind: 'uretprobe' })
+      }
+    }
+    for (const [sym, name] of ENTRY_UPROBES) {
+      const link = attach(name, sym, false)
+      if (link === null) continue
+      links.push(link)
+      probes.push({ binary: lib, symbol: sym, kind: 'uprobe' })
+    }
+    return { links, probes }
+  } catch (e) {
+    for (const l of links) b.bpf_link__destroy(l)
+    throw e
+  }
+}
+
+/** dev:inode of a file (uprobes attach to inodes), or the path when it cannot be stat'ed */
+function fileKey(path: string): string {
+  try {
+    const st = statSync(path)
+    return `${st.dev}:${st.ino}`
+  } catch {
+    return path
   }
 }
 
@@ -338,6 +399,8 @@ function setPids(b: Libbpf, configFd: number, pidsFd: number, pids: readonly num
 
 class Tap implements TlsTap {
   private closing: Promise<void> | null = null
+  /** dev:inode of every file with SSL_* probes */
+  private readonly files = new Set<string>()
   private readonly offsetUs: number
   private readonly user = { delivered: 0, deliveredBytes: 0, malformed: 0, handlerErrors: 0 }
   private readonly onRecord: (rec: Buffer) => void
@@ -351,10 +414,11 @@ class Tap implements TlsTap {
     private readonly countersFd: number,
     private readonly cpus: number,
     readonly socketHook: SocketHook,
-    readonly probes: readonly AttachedProbe[],
+    private readonly attached: AttachedProbe[],
     readonly libssl: readonly string[],
     private readonly opts: TlsTapOptions,
   ) {
+    for (const l of libssl) this.files.add(fileKey(l))
     // bpf_ktime_get_ns and process.hrtime are both CLOCK_MONOTONIC
     this.offsetUs = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n)
     this.onRecord = (rec) => this.record(rec)
@@ -367,6 +431,31 @@ class Tap implements TlsTap {
       this.reader.drain(this.onRecord)
       await this.reader.wait(timeoutMs)
     }
+  }
+
+  get probes(): readonly AttachedProbe[] {
+    return this.attached
+  }
+
+  tapped(path: string): boolean {
+    return this.files.has(fileKey(path))
+  }
+
+  attachBinary(path: string): BinaryAttach {
+    if (this.closing !== null) throw new CaptureError('PODTAP_TLS_ATTACH', 'the TLS tap is closed', 1)
+    const key = fileKey(path)
+    if (this.files.has(key)) return { binary: path, probes: [] }
+    const prog = (name: string): bigint => {
+      const p = this.b.bpf_object__find_program_by_name(this.obj, name)
+      if (p === null) throw new CaptureError('PODTAP_BPF_OBJECT', `the TLS tap object has no program ${name}: rebuild it`, 1)
+      return p
+    }
+    clearLibbpfLog()
+    const got = attachSslProbes(this.b, prog, path)
+    this.files.add(key)
+    this.links.push(...got.links)
+    this.attached.push(...got.probes)
+    return { binary: path, probes: got.probes }
   }
 
   drain(): number {
@@ -425,6 +514,7 @@ function readCounters(b: Libbpf, fd: number, cpus: number): TlsKernelCounters {
 
 const AF_INET = 2
 const AF_INET6 = 10
+const DIRS: Record<number, TlsChunk['dir']> = { [TLS_ABI.DIR_WRITE]: 'sent', [TLS_ABI.DIR_READ]: 'received', [TLS_ABI.DIR_CLOSE]: 'closed' }
 
 /**
  * One ring record (header layout in bpf/tls_abi.h) as a TlsChunk whose data views rec; null when the
@@ -452,7 +542,7 @@ export function decodeRecord(rec: Buffer, offsetUs: number): TlsChunk | null {
     tid: rec.readUInt32LE(TLS_ABI.EV_OFF_TID),
     comm: rec.toString('latin1', TLS_ABI.EV_OFF_COMM, commEnd),
     ssl: rec.readBigUInt64LE(TLS_ABI.EV_OFF_SSL),
-    dir: rec[TLS_ABI.EV_OFF_DIR] === TLS_ABI.DIR_READ ? 'received' : 'sent',
+    dir: DIRS[rec[TLS_ABI.EV_OFF_DIR]!] ?? 'sent',
     local,
     remote,
     len,
