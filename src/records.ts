@@ -2,6 +2,7 @@
 // where it happened; toTraceRecord() gives the l7_trace JSON exactly as `replay --format jsonl` prints.
 
 import type { ParsedExchange, ProtocolId } from './protocols/types.js'
+import type { TlsInfo } from './protocols/tls/observer.js'
 import { truncateText } from './protocols/text.js'
 export { truncateText }
 import type { EndReason, Endpoint } from './tcp/types.js'
@@ -131,6 +132,16 @@ export interface LinkRecord {
   retransmits: number
   gapBytes: number
   endReason: EndReason
+  /**
+   * From the TLS handshake in the packets (src/protocols/tls/), when one was seen: the ClientHello's
+   * server_name, the version the server chose, and the ALPN protocol it chose, or, when that was not
+   * in the clear (TLS 1.3), what the client offered followed by " (offered)".
+   */
+  sni?: string
+  tlsVersion?: string
+  alpn?: string
+  /** everything the handshake showed (offered versions, cipher, handshake time, alerts) */
+  tlsHandshake?: TlsInfo
 }
 
 /** One pod's values at one sample (the `pod` InfluxDB point, podtap_pod_* in Prometheus). */

@@ -8,6 +8,8 @@ import { faults } from '../fault.js'
 import { log } from '../log.js'
 import type { Exchange, LinkRecord, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
+import { looksLikeSslv2Hello, looksLikeTlsHandshake, looksLikeTlsRecords } from '../protocols/tls/detect.js'
+import { alpnLabel, TlsObserver, type TlsInfo } from '../protocols/tls/observer.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
 
@@ -19,6 +21,8 @@ export interface ConnectionDeps {
   onLink?: (l: LinkRecord) => void
   /** called when the connection ends, before it reports what was pending */
   onEnd?: (c: Connection) => void
+  /** called when the connection is found to be TLS that no parser reads (its bytes stay encrypted) */
+  onEncrypted?: (c: Connection) => void
 }
 
 type Held =
@@ -28,7 +32,7 @@ type Held =
 const enum State {
   Detecting,
   Parsing,
-  Tls, // encrypted: bytes counted, not parsed
+  Tls, // encrypted: bytes counted, the handshake read (protocols/tls/observer.ts), nothing decrypted
   Unknown, // no parser recognised it: bytes counted, not parsed
   Failed, // the parser threw: bytes counted, not parsed (see fail())
 }
@@ -37,30 +41,6 @@ const enum State {
 const FAULT_LOG_FIRST = 20
 const FAULT_LOG_EVERY = 1000
 let faultsSeen = 0
-
-/** TLS record header of a handshake: content type 22, version 3.x (SSL 3.0 to TLS 1.3 all use 0x03) */
-function looksLikeTlsHandshake(b: Buffer): boolean {
-  return b.length >= 3 && b[0] === 0x16 && b[1] === 0x03 && b[2] <= 0x04
-}
-
-/**
- * A chunk that starts with TLS records (change_cipher_spec 20, alert 21, handshake 22, application
- * data 23; version 3.x; a length within 2^14 + 2048, RFC 8446 §5.2), every whole record followed by
- * another such header: an encrypted connection joined mid-stream. Asked only after every parser said no.
- */
-function looksLikeTlsRecords(b: Buffer): boolean {
-  let off = 0
-  let records = 0
-  while (off + 5 <= b.length) {
-    const t = b[off]
-    if (t < 0x14 || t > 0x17 || b[off + 1] !== 0x03 || b[off + 2] > 0x04) return false
-    const len = b.readUInt16BE(off + 3)
-    if (len === 0 || len > 16384 + 2048) return false
-    records++
-    off += 5 + len
-  }
-  return records > 0
-}
 
 /** a record's peer for a flow endpoint; a process the endpoint names (the TLS tap knows it) comes along */
 function peerOf(e: Endpoint & { pid?: number; comm?: string }): Peer {
@@ -88,6 +68,8 @@ export class Connection implements StreamHandler {
   private exchangeCounter: CounterSample | null = null
   private clientPeer: Peer | null = null
   private serverPeer: Peer | null = null
+  /** State.Tls: what the handshake shows */
+  private tlsObserver: TlsObserver | null = null
 
   constructor(
     private readonly flow: FlowInfo,
@@ -167,6 +149,14 @@ export class Connection implements StreamHandler {
       }
       return
     }
+    if (this.state === State.Tls) {
+      try {
+        this.tlsObserver!.data(dir, chunk, tsUs)
+      } catch (e) {
+        this.fail(e)
+      }
+      return
+    }
     if (this.state !== State.Detecting) return
     try {
       this.detectOn(dir, chunk, tsUs, peerAcked)
@@ -179,6 +169,14 @@ export class Connection implements StreamHandler {
     if (this.state === State.Parsing) {
       try {
         this.inner!.gap(dir, lostBytes, tsUs)
+      } catch (e) {
+        this.fail(e)
+      }
+      return
+    }
+    if (this.state === State.Tls) {
+      try {
+        this.tlsObserver!.gap(dir, lostBytes)
       } catch (e) {
         this.fail(e)
       }
@@ -215,7 +213,7 @@ export class Connection implements StreamHandler {
    * parse_errors{protocol, reason="internal"}, logged once for the connection.
    */
   private fail(err: unknown): void {
-    const protocol = this.parser?.id ?? 'unknown'
+    const protocol = this.parser?.id ?? (this.state === State.Tls ? 'tls' : 'unknown')
     this.state = State.Failed
     this.inner = null
     this.held = []
@@ -239,15 +237,14 @@ export class Connection implements StreamHandler {
     const lim = this.d.limits.maxDetectBytes
     const firstOfDir = this.seen[dir] === 0
     this.seen[dir] += chunk.length
-    if (firstOfDir && looksLikeTlsHandshake(chunk) && !this.deferred) {
-      this.state = State.Tls
-      this.tls = true
-      this.held = []
-      return
-    }
     // A clean start: the direction's head is everything held so far. Mid-stream: every chunk start is
     // a chance of a message start (segments usually begin with one), so each is tried alone.
     const head = this.midStream[dir] || firstOfDir ? chunk : this.headOf(dir, chunk)
+    if (!this.midStream[dir] && !this.deferred && (looksLikeTlsHandshake(head) || looksLikeSslv2Hello(head))) {
+      // a ClientHello (or, when its direction was missed, a ServerHello): encrypted from the start
+      this.startTls(dir, head, tsUs, false)
+      return
+    }
     const m = this.match(head, dir)
     if (m) {
       this.holdMatched(dir, chunk, tsUs, acked, head === chunk)
@@ -271,10 +268,8 @@ export class Connection implements StreamHandler {
       }
     }
     if (this.midStream[dir] && looksLikeTlsRecords(chunk)) {
-      // an encrypted connection joined mid-stream: label it, parse nothing
-      this.state = State.Tls
-      this.tls = true
-      this.held = []
+      // an encrypted connection joined mid-stream: label it, follow its records, parse nothing
+      this.startTls(dir, chunk, tsUs, true)
       return
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
@@ -291,6 +286,37 @@ export class Connection implements StreamHandler {
       this.held = []
       this.d.counters.inc(C.detectUnknown)
     }
+  }
+
+  /**
+   * The connection is TLS: from here on its records go to a TlsObserver. `head` is this direction's
+   * bytes from its first one (or, mid-stream, from a record boundary). A ClientHello sent by the side
+   * guessed to be the server proves the guess wrong.
+   */
+  private startTls(dir: Dir, head: Buffer, tsUs: number, midStream: boolean): void {
+    const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
+    const clientHello = head[0] === 0x16 ? head[5] === 1 : !midStream // SSL 2.0 hellos are client hellos
+    if (dir === 's2c' && clientHello && !roleKnown && head.length > 5) {
+      this.flow.swapRoles('content')
+      dir = 'c2s'
+    } else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
+    this.state = State.Tls
+    this.tls = true
+    const other = flip(dir)
+    const obs = new TlsObserver((reason) => this.d.counters.inc(C.parseErrors, { protocol: 'tls', reason }))
+    this.tlsObserver = obs
+    // what the other side said before is not known to start at a record: follow it from its next
+    // chunk that does
+    if (midStream || this.midStream[other] || this.seen[other] > 0) obs.gap(other, -1)
+    this.held = []
+    this.heldBytes = 0
+    obs.data(dir, head, tsUs)
+    this.d.onEncrypted?.(this)
+  }
+
+  /** what the TLS handshake showed, when the connection is encrypted and read by no parser */
+  get tlsInfo(): TlsInfo | null {
+    return this.tlsObserver?.result() ?? null
   }
 
   /** the first candidate that recognises `head`, in its direction or (roles only guessed) the other */
@@ -402,7 +428,7 @@ export class Connection implements StreamHandler {
 
   private link(reason: EndReason, tsUs: number): LinkRecord {
     const f = this.flow
-    return {
+    const l: LinkRecord = {
       flowId: f.id,
       client: { ...f.client },
       server: { ...f.server },
@@ -418,5 +444,14 @@ export class Connection implements StreamHandler {
       gapBytes: f.gapBytes.c2s + f.gapBytes.s2c,
       endReason: reason,
     }
+    const t = this.tlsInfo
+    if (t !== null) {
+      if (t.sni !== undefined) l.sni = t.sni
+      if (t.version !== undefined) l.tlsVersion = t.version
+      const alpn = alpnLabel(t)
+      if (alpn !== undefined) l.alpn = alpn
+      l.tlsHandshake = t
+    }
+    return l
   }
 }
