@@ -6,6 +6,10 @@
 //    GNU time for wall seconds and peak RSS.
 //  - tshark: `tshark -r FILE -q -z http,stat,` (the lightest tshark run that still parses HTTP).
 //  - memory: half the file, the file, and 3x the file (time-shifted copies); peak RSS must not grow with input.
+//  - then, without a file argument, the flow-count captures of bench/make-flows.ts (generated when
+//    missing, no root needed): short connections (100k and 300k: time must grow linearly with the
+//    connections) and 50k concurrent keep-alive flows (peak RSS per flow), each beside the same
+//    tshark -z http,stat run.
 //  - then, without a file argument, the database captures of bench/make-db-captures.sh (recorded when
 //    missing and root, else skipped): redis.pcap (redis-benchmark, plain and -P 16), pgbench.pcap
 //    (pgbench -M simple, extended, prepared), mysql.pcap (mariadb-slap). podtap runs as above; tshark
@@ -93,6 +97,41 @@ console.log(`\nspeed: podtap is ${(ts.seconds / p1.seconds).toFixed(1)}x tshark 
 console.log(`memory: peak RSS ${p2.maxRssMb.toFixed(0)} MB for half the file, ${p1.maxRssMb.toFixed(0)} MB for all of it, ${p3.maxRssMb.toFixed(0)} MB for 3x (must not grow with input)`)
 fs.rmSync(triple, { force: true })
 console.log('\ntshark http,stat output:\n' + ts.stdout.trim())
+
+// ---- flow counts: short connections and many concurrent flows, generated ----
+
+if (!fileArg) {
+  const gen = (kind: 'short' | 'concurrent', n: number): string => {
+    const f = path.join(outDir, `${kind}-${n / 1000}k.pcap`)
+    if (!fs.existsSync(f)) execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'make-flows.ts'), kind, String(n), f], { stdio: 'inherit', cwd: root })
+    return f
+  }
+  const flowRuns: { name: string; file: string; n: number }[] = [
+    { name: 'short connections, 100k', file: gen('short', 100_000), n: 100_000 },
+    { name: 'short connections, 300k', file: gen('short', 300_000), n: 300_000 },
+    { name: 'concurrent flows, 50k', file: gen('concurrent', 50_000), n: 50_000 },
+  ]
+  const got: Record<string, { pt: Timed; ts: Timed }> = {}
+  for (const r of flowRuns) {
+    const mb = fs.statSync(r.file).size / 1e6
+    console.log(`\n${r.name}: ${r.file} (${mb.toFixed(1)} MB)`)
+    const out = path.join(outDir, 'exchanges-flows.jsonl')
+    const pt = timed([...podtap, r.file], out)
+    const n = countJsonl(out, 'http').lines
+    fs.rmSync(out)
+    const ts = timed(['tshark', '-r', r.file, '-q', '-z', 'http,stat,'])
+    console.log(`${'run'.padEnd(22)} ${'time'.padStart(10)} ${'exchanges'.padStart(10)} ${'exch/s'.padStart(12)} ${'MB/s'.padStart(9)} ${'RSS MB'.padStart(8)}`)
+    console.log(row('podtap (jsonl to file)', pt, n, mb))
+    console.log(row('tshark -z http,stat', ts, '-', mb))
+    console.log(`speed: podtap is ${(ts.seconds / pt.seconds).toFixed(1)}x tshark (target >= 5x, aim 10x)`)
+    got[r.name] = { pt, ts }
+  }
+  const s1 = got['short connections, 100k']!.pt.seconds
+  const s3 = got['short connections, 300k']!.pt.seconds
+  console.log(`\nlinearity: 300k short connections take ${(s3 / s1).toFixed(2)}x the time of 100k (linear: ~3x)`)
+  const conc = got['concurrent flows, 50k']!.pt
+  console.log(`memory: 50k concurrent flows, peak RSS ${conc.maxRssMb.toFixed(0)} MB (target <= 160 MB)`)
+}
 
 // ---- database captures: podtap beside tshark on the same file ----
 

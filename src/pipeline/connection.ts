@@ -7,7 +7,7 @@ import { C, type CounterSample, type Counters } from '../counters.js'
 import { faults } from '../fault.js'
 import { log } from '../log.js'
 import type { Exchange, LinkRecord, Peer } from '../records.js'
-import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser } from '../protocols/types.js'
+import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser, UpgradeSeed } from '../protocols/types.js'
 import { looksLikeSslv2Hello, looksLikeTlsHandshake, looksLikeTlsRecords } from '../protocols/tls/detect.js'
 import { alpnLabel, TlsObserver, type TlsInfo } from '../protocols/tls/observer.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
@@ -50,7 +50,50 @@ function peerOf(e: Endpoint & { pid?: number; comm?: string }): Peer {
   return p
 }
 
-export class Connection implements StreamHandler {
+/** the detection order for a server port: parsers that usually live there first (see candidatesFor) */
+interface Order {
+  candidates: readonly ProtocolParser[]
+  hinted: readonly ProtocolParser[]
+}
+
+/**
+ * Detection orders, per parser list and server port, shared by every connection: a connection keeps
+ * a reference, not arrays of its own (a short connection used to build two). Ports no parser names
+ * share the list's default order, so at most one entry per port some parser names.
+ */
+const orders = new WeakMap<readonly ProtocolParser[], { plain: Order; byPort: Map<number, Order> }>()
+
+function orderFor(parsers: readonly ProtocolParser[], port: number): Order {
+  let o = orders.get(parsers)
+  if (o === undefined) orders.set(parsers, (o = { plain: { candidates: parsers, hinted: [] }, byPort: new Map() }))
+  let r = o.byPort.get(port)
+  if (r === undefined) {
+    const hinted = parsers.filter((p) => p.ports.includes(port))
+    r = hinted.length === 0 ? o.plain : { candidates: [...hinted, ...parsers.filter((p) => !hinted.includes(p))], hinted }
+    if (hinted.length > 0) o.byPort.set(port, r)
+  }
+  return r
+}
+
+/** exchanges{protocol} samples, per Counters, shared by every connection (no label key built per connection) */
+const exchangeSamples = new WeakMap<Counters, Map<string, CounterSample>>()
+
+function exchangeSample(counters: Counters, protocol: string): CounterSample {
+  let m = exchangeSamples.get(counters)
+  if (m === undefined) exchangeSamples.set(counters, (m = new Map()))
+  let x = m.get(protocol)
+  if (x === undefined) m.set(protocol, (x = counters.handle(C.exchanges, { protocol })))
+  return x
+}
+
+/** what a connection holds once it no longer detects (never pushed to) */
+const NOTHING_HELD: Held[] = []
+
+/**
+ * One connection. It is also its parser's ParserContext (emit, count, ...): methods on the class, not
+ * closures per connection, so an idle connection costs one object.
+ */
+export class Connection implements StreamHandler, ParserContext {
   private state = State.Detecting
   private parser: ProtocolParser | null = null
   private inner: StreamHandler | null = null
@@ -59,9 +102,7 @@ export class Connection implements StreamHandler {
   /** per direction: bytes seen while detecting, whether the direction started mid-stream */
   private seen = { c2s: 0, s2c: 0 }
   private midStream = { c2s: false, s2c: false }
-  private readonly ctx: ParserContext
-  private readonly candidates: ProtocolParser[]
-  private readonly hinted: ProtocolParser[]
+  private readonly order: Order
   /** a match held back until the other side speaks (see shouldDefer) */
   private deferred: { p: ProtocolParser; swap: boolean } | null = null
   private tls = false
@@ -79,30 +120,36 @@ export class Connection implements StreamHandler {
     // plaintext from a TLS tap: its records say tls: true
     this.tls = opts.tls === true
     // port hint: parsers that usually live on the server's port are asked first
-    const port = flow.server.port
-    const hinted = d.parsers.filter((p) => p.ports.includes(port))
-    this.hinted = hinted
-    this.candidates = hinted.length ? [...hinted, ...d.parsers.filter((p) => !hinted.includes(p))] : [...d.parsers]
-    this.ctx = {
-      emit: (e) => this.emit(e),
-      limits: d.limits,
-      count: (reason, n = 1) => d.counters.inc(C.parseErrors, { protocol: this.parser?.id ?? 'unknown', reason }, n),
-      unmatchedResponse: (n = 1) =>
-        d.counters.inc(C.unmatched, { protocol: this.parser?.id ?? 'unknown', side: 'response' }, n),
-      encrypted: (kind) => {
-        this.tls = true
-        d.counters.inc(C.flowsEncrypted, { protocol: this.parser?.id ?? 'unknown', kind })
-      },
-      switchProtocol: (to, seed) => {
-        const next = d.parsers.find((p) => p.id === to)
-        if (next?.upgrade === undefined || this.state !== State.Parsing) return null
-        d.counters.inc(C.protocolSwitches, { from: this.parser!.id, to })
-        // the old parser is dropped as it stands: it handed over its only pending request
-        this.parser = next
-        this.inner = next.upgrade(this.ctx, seed)
-        return this.inner
-      },
-    }
+    this.order = orderFor(d.parsers, flow.server.port)
+  }
+
+  // ---- ParserContext: what the parser reports through ----
+
+  get limits(): Limits {
+    return this.d.limits
+  }
+
+  count(reason: string, n = 1): void {
+    this.d.counters.inc(C.parseErrors, { protocol: this.parser?.id ?? 'unknown', reason }, n)
+  }
+
+  unmatchedResponse(n = 1): void {
+    this.d.counters.inc(C.unmatched, { protocol: this.parser?.id ?? 'unknown', side: 'response' }, n)
+  }
+
+  encrypted(kind: 'tls' | 'gssenc'): void {
+    this.tls = true
+    this.d.counters.inc(C.flowsEncrypted, { protocol: this.parser?.id ?? 'unknown', kind })
+  }
+
+  switchProtocol(to: ProtocolId, seed: UpgradeSeed): StreamHandler | null {
+    const next = this.d.parsers.find((p) => p.id === to)
+    if (next?.upgrade === undefined || this.state !== State.Parsing) return null
+    this.d.counters.inc(C.protocolSwitches, { from: this.parser!.id, to })
+    // the old parser is dropped as it stands: it handed over its only pending request
+    this.parser = next
+    this.inner = next.upgrade(this, seed)
+    return this.inner
   }
 
   get protocol(): ProtocolId | 'tls' | 'unknown' | null {
@@ -199,7 +246,7 @@ export class Connection implements StreamHandler {
       else if (this.state === State.Detecting) {
         if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
         this.state = State.Unknown
-        this.held = []
+        this.held = NOTHING_HELD
       }
     } catch (e) {
       this.fail(e)
@@ -216,7 +263,7 @@ export class Connection implements StreamHandler {
     const protocol = this.parser?.id ?? (this.state === State.Tls ? 'tls' : 'unknown')
     this.state = State.Failed
     this.inner = null
-    this.held = []
+    this.held = NOTHING_HELD
     this.heldBytes = 0
     this.deferred = null
     this.d.counters.inc(C.parseErrors, { protocol, reason: 'internal' })
@@ -283,7 +330,7 @@ export class Connection implements StreamHandler {
     }
     if (this.seen.c2s + this.seen.s2c >= lim * 4 || this.heldBytes >= lim) {
       this.state = State.Unknown
-      this.held = []
+      this.held = NOTHING_HELD
       this.d.counters.inc(C.detectUnknown)
     }
   }
@@ -308,7 +355,7 @@ export class Connection implements StreamHandler {
     // what the other side said before is not known to start at a record: follow it from its next
     // chunk that does
     if (midStream || this.midStream[other] || this.seen[other] > 0) obs.gap(other, -1)
-    this.held = []
+    this.held = NOTHING_HELD
     this.heldBytes = 0
     obs.data(dir, head, tsUs)
     this.d.onEncrypted?.(this)
@@ -322,7 +369,7 @@ export class Connection implements StreamHandler {
   /** the first candidate that recognises `head`, in its direction or (roles only guessed) the other */
   private match(head: Buffer, dir: Dir): { p: ProtocolParser; swap: boolean } | null {
     const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
-    for (const p of this.candidates) {
+    for (const p of this.order.candidates) {
       if (p.detect(head, dir) && this.confirmed(p, dir, false)) return { p, swap: false }
       if (!roleKnown && p.detect(head, flip(dir)) && this.confirmed(p, dir, true)) return { p, swap: true }
     }
@@ -335,7 +382,7 @@ export class Connection implements StreamHandler {
    * answered with HTML first.
    */
   private confirmed(p: ProtocolParser, dir: Dir, swap: boolean): boolean {
-    if (this.hinted.length === 0 || this.hinted.includes(p)) return true
+    if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return true
     const other = flip(dir)
     if (this.midStream[other]) return true
     let otherHead: Buffer | null = null
@@ -350,7 +397,7 @@ export class Connection implements StreamHandler {
    * to port 80 is not a Redis inline command when the server answers "HTTP/1.0 400").
    */
   private shouldDefer(p: ProtocolParser, dir: Dir): boolean {
-    if (this.hinted.length === 0 || this.hinted.includes(p)) return false
+    if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return false
     // `dir` spoke and matched; wait while the other side has said nothing
     return this.seen[flip(dir)] === 0 && this.heldBytes < this.d.limits.maxDetectBytes
   }
@@ -387,11 +434,11 @@ export class Connection implements StreamHandler {
     if (swap) this.flow.swapRoles('content')
     else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
     this.parser = p
-    this.inner = p.create(this.ctx)
+    this.inner = p.create(this)
     this.state = State.Parsing
     this.deferred = null
     const events = this.held
-    this.held = []
+    this.held = NOTHING_HELD
     this.heldBytes = 0
     for (const h of events) {
       const dir = swap ? flip(h.dir) : h.dir
@@ -402,11 +449,11 @@ export class Connection implements StreamHandler {
     }
   }
 
-  private emit(e: ParsedExchange): void {
+  emit(e: ParsedExchange): void {
     const protocol = e.protocol ?? this.parser!.id
-    if (this.exchangeCounter === null || this.exchangeCounter.labels.protocol !== protocol)
-      this.exchangeCounter = this.d.counters.handle(C.exchanges, { protocol })
-    this.exchangeCounter.value++
+    let xc = this.exchangeCounter
+    if (xc === null || xc.labels.protocol !== protocol) xc = this.exchangeCounter = exchangeSample(this.d.counters, protocol)
+    xc.value++
     // no response: unanswered when one was expected (error); a request that gets none by design
     // (one-way, CLIENT REPLY OFF, moreToCome, acks=0) comes with error false and is not counted
     if (e.status === null && e.error) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })

@@ -11,7 +11,8 @@ export class FifoMatcher<R> {
     private readonly cap: number,
     private readonly onEvict: (r: R) => void,
   ) {
-    this.buf = new Array(Math.min(cap, 16))
+    // most connections have one request pending at a time: start small (an idle connection keeps it)
+    this.buf = new Array(Math.min(cap, 2))
   }
 
   get size(): number {

@@ -16,7 +16,7 @@
 import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
 import type { Frame } from '../capture/frame.js'
 import { TcpFlag } from '../capture/frame.js'
-import { C, type Counters } from '../counters.js'
+import { C, type CounterSample, type Counters } from '../counters.js'
 import { flowKey } from './flow-key.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
@@ -93,7 +93,6 @@ class Flow implements FlowInfo, ReassemblyEvents {
   next: Flow | null = null
 
   constructor(
-    readonly key: string,
     private readonly counters: Counters,
     limits: Limits,
     client: Endpoint,
@@ -111,6 +110,11 @@ class Flow implements FlowInfo, ReassemblyEvents {
     this.lastUs = tsUs
     this.c2s = new Reassembler(this, limits)
     this.s2c = new Reassembler(this, limits)
+  }
+
+  /** the canonical 4-tuple key (flow-key.ts), built only when needed (tombstones) */
+  keyString(): string {
+    return flowKey(this.client.ip, this.client.port, this.server.ip, this.server.port)
   }
 
   swapRoles(source: RoleSource): void {
@@ -190,14 +194,17 @@ export class FlowTable {
   private readonly isServerPort: (port: number) => boolean
   private readonly lingerUs: number
 
-  private readonly flows = new Map<string, Flow>()
-  /** live flows by port pair (see lookup) */
+  /** live flows */
+  private live = 0
+  /** live flows by port pair (see lookup): the only index, no string key per flow */
   private readonly byPorts = new Map<number, Flow>()
   /** least recently used first */
   private head: Flow | null = null
   private tail: Flow | null = null
   /** the flow of the previous segment: runs of one flow skip building the key */
   private last: Flow | null = null
+  /** counter samples, taken on first use (so a counter appears when it is first counted, as with inc) */
+  private readonly count: Partial<Record<EndReason | 'created' | 'active', CounterSample>> = {}
   /** closed 4-tuples (see tombstones.ts) */
   private readonly closed: Tombstones
 
@@ -213,7 +220,7 @@ export class FlowTable {
 
   /** live flows */
   get size(): number {
-    return this.flows.size
+    return this.live
   }
 
   /** One decoded TCP segment. `f` and `f.payload` are borrowed for the call. */
@@ -227,15 +234,16 @@ export class FlowTable {
     if (flow === null || !sameFlow(flow, f)) {
       flow = this.lookup(f)
       if (flow === null) {
-        const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
-        if (!syn) {
-          // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a
-          // closed connection are swallowed
-          if (rst || this.closed.has(key)) return
-        } else {
-          this.closed.delete(key)
+        // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a closed
+        // connection are swallowed; a SYN reopens a closed 4-tuple
+        if (rst && !syn) return
+        if (this.closed.size > 0) {
+          const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
+          if (!syn) {
+            if (this.closed.has(key)) return
+          } else this.closed.delete(key)
         }
-        flow = this.create(key, f)
+        flow = this.create(f)
       }
       this.last = flow
     }
@@ -243,8 +251,8 @@ export class FlowTable {
       const half = flow.dirOf(f) === 'c2s' ? flow.c2s : flow.s2c
       if (isNewConnection(flow, half, f.seq, ack)) {
         this.finish(flow, flow.finSeen ? 'fin' : 'idle', f.tsUs)
-        this.closed.delete(flow.key)
-        flow = this.create(flow.key, f)
+        if (this.closed.size > 0) this.closed.delete(flow.keyString())
+        flow = this.create(f)
         this.last = flow
       }
       this.learnRoles(flow, f, ack)
@@ -295,26 +303,27 @@ export class FlowTable {
     this.closed.clear()
   }
 
-  private create(key: string, f: Frame): Flow {
+  private create(f: Frame): Flow {
     const src: Endpoint = { ip: f.src, port: f.srcPort }
     const dst: Endpoint = { ip: f.dst, port: f.dstPort }
     const [srcIsClient, source] = this.decideRoles(f)
     const flow = srcIsClient
-      ? new Flow(key, this.counters, this.limits, src, dst, source, f.ifindex, f.tsUs)
-      : new Flow(key, this.counters, this.limits, dst, src, source, f.ifindex, f.tsUs)
+      ? new Flow(this.counters, this.limits, src, dst, source, f.ifindex, f.tsUs)
+      : new Flow(this.counters, this.limits, dst, src, source, f.ifindex, f.tsUs)
     // the handler first: if the factory throws, the table holds no flow without one
     flow.handler = this.onFlow(flow)
-    if (this.flows.size >= this.limits.maxFlows && this.head !== null) {
+    if (this.live >= this.limits.maxFlows && this.head !== null) {
       this.counters.inc(C.flowsEvicted)
       this.finish(this.head, 'evicted', f.tsUs)
     }
-    this.flows.set(key, flow)
+    this.live++
     const pk = portsKey(flow.client.port, flow.server.port)
     flow.samePorts = this.byPorts.get(pk) ?? null
     this.byPorts.set(pk, flow)
     this.append(flow)
-    this.counters.inc(C.flowsCreated)
-    this.counters.set(C.flowsActive, this.flows.size)
+    this.count.created ??= this.counters.handle(C.flowsCreated)
+    this.count.created.value++
+    this.setActive()
     return flow
   }
 
@@ -372,16 +381,22 @@ export class FlowTable {
     flow.c2s.flush(tsUs)
     flow.s2c.flush(tsUs)
     flow.ended = true
-    this.flows.delete(flow.key)
+    this.live--
     this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
-    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.key, tsUs)
-    this.counters.inc(C.flowsEnded, END_LABELS[reason])
-    this.counters.set(C.flowsActive, this.flows.size)
+    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.keyString(), tsUs)
+    const ended = (this.count[reason] ??= this.counters.handle(C.flowsEnded, END_LABELS[reason]))
+    ended.value++
+    this.setActive()
     ;(flow.handler as StreamHandler).end(reason, tsUs)
     flow.handler = null
     this.onFlowEnd?.(flow, reason)
+  }
+
+  /** flows_active, through its sample (no key lookup per flow) */
+  private setActive(): void {
+    ;(this.count.active ??= this.counters.handle(C.flowsActive)).value = this.live
   }
 
   private append(flow: Flow): void {

@@ -59,6 +59,8 @@ interface Piece {
 }
 
 const EMPTY = Buffer.alloc(0)
+/** the `ooo` of every direction with nothing buffered (most of them): never written to, replaced on the first insert */
+const NO_PIECES: Piece[] = []
 
 export class Reassembler {
   /** a base sequence number is known (from a SYN or the first segment seen) */
@@ -81,7 +83,7 @@ export class Reassembler {
 
   private announced = false
   /** out-of-order pieces, sorted by seq, never overlapping, all after nextSeq */
-  private readonly ooo: Piece[] = []
+  private ooo: Piece[] = NO_PIECES
   /** captured bytes held in `ooo` */
   private oooBytes = 0
 
@@ -279,6 +281,7 @@ export class Reassembler {
       const piece: Piece = { seq: seqAdd(seq, from), len: to - from, data, tsUs, peerAcked }
       // ranges are in order and lie between existing pieces: find each one's slot from `at` on
       while (at < this.ooo.length && seqDiff((this.ooo[at] as Piece).seq, piece.seq) < 0) at++
+      if (this.ooo === NO_PIECES) this.ooo = []
       this.ooo.splice(at, 0, piece)
       at++
     }
@@ -293,6 +296,7 @@ export class Reassembler {
       const rel = seqDiff(p.seq, this.nextSeq)
       if (rel > 0) return
       this.ooo.shift()
+      if (this.ooo.length === 0) this.ooo = NO_PIECES // the array's backing store goes with it
       this.oooBytes -= p.data.length
       if (rel + p.len <= 0) continue // delivered meanwhile by an overlapping in-order segment
       let data = p.data

@@ -143,24 +143,25 @@ function text(b: Buffer, s: number, e: number, max: number): string {
   return truncateText(t + '…', max)
 }
 
-/** the last text decoded from some bytes, with a copy of those bytes (at most 256 of them) */
+/**
+ * The last text decoded from some bytes. A hit compares the bytes with the text's own characters: an
+ * ASCII text of n characters is exactly its n bytes (anything else, a multi-byte or replaced character
+ * or a cut marked '…', never equals a byte and is decoded again), so no copy of the bytes is kept.
+ */
 class TextCache {
-  private bytes: Buffer = EMPTY
   private value = ''
 
   constructor(private readonly max: number) {}
 
   get(b: Buffer, s: number, e: number): string {
     const n = e - s
-    const k = this.bytes
-    if (n === k.length && n > 0) {
+    const v = this.value
+    if (n === v.length && n > 0) {
       let i = 0
-      while (i < n && b[s + i] === k[i]) i++
-      if (i === n) return this.value
+      while (i < n && b[s + i] === v.charCodeAt(i)) i++
+      if (i === n) return v
     }
-    this.value = text(b, s, e, this.max)
-    this.bytes = n <= 256 ? Buffer.from(b.subarray(s, e)) : EMPTY
-    return this.value
+    return (this.value = text(b, s, e, this.max))
   }
 }
 
