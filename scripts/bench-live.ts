@@ -1,16 +1,20 @@
-// Live capture benchmark: wrk against nginx in a network namespace, alternating runs without and
-// with podtap's ring (openAfPacket + decode) on the host-side veth. Needs root, nginx, wrk.
+// Live capture benchmark: wrk against nginx in a network namespace, each round three runs in turn:
+// no capture, `tcpdump -w /dev/null` on the host-side veth (the yardstick: what a capture costs
+// when it only copies packets), and podtap. Needs root, nginx, wrk, tcpdump.
 //
 //   tsx scripts/bench-live.ts [--seconds 5] [--rounds 3] [--threads 2] [--connections 50]
 //                             [--block-size 1048576] [--block-count 16] [--snaplen 262144]
 //
-// Prints one JSON object: wrk requests/s without and with capture (median of the rounds; this
-// machine's neighbours make single runs noisy), the throughput loss, podtap's CPU (% of one core)
+// Prints one JSON object: wrk requests/s without capture, with tcpdump and with podtap (median of the
+// rounds; this machine's neighbours make single runs noisy), each one's throughput loss and podtap's
+// loss beyond tcpdump's (the goal: within 10 points), tcpdump's and podtap's CPU (% of one core)
 // and RSS, packets/s, kernel drops and ring freezes, and lost requests: wrk's count minus the
 // exchanges: wrk's count minus the answered exchanges podtap reported. The capture side is the real
 // `podtap capture` path (src/cli/capture.ts: rings, MultiSource, batches, Pipeline with parsers and
 // ordering, 1 s ticks), run in this process and stopped like SIGINT stops it.
 
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { capture } from '../src/cli/capture.js'
 import { cleanupStale, createTestHost, needRoot, startNginx } from '../test/helpers/netns.js'
@@ -32,6 +36,34 @@ const rounds = Number(a.rounds)
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
 
+/** tcpdump writing every TCP packet of `iface` to /dev/null while `run` runs; its CPU % of one core */
+async function underTcpdump<T>(iface: string, run: () => Promise<T>): Promise<{ result: T; cpuPct: number }> {
+  const td = spawn('tcpdump', ['-i', iface, '-s', '0', '-w', '/dev/null', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  await new Promise<void>((resolve, reject) => {
+    td.stderr.on('data', (b: Buffer) => {
+      err += b.toString()
+      if (err.includes('listening on')) resolve()
+    })
+    td.on('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)))
+  })
+  const stat0 = procCpuTicks(td.pid!)
+  const t0 = performance.now()
+  const result = await run()
+  const ticks = procCpuTicks(td.pid!) - stat0
+  const wall = (performance.now() - t0) / 1000
+  td.kill('SIGINT')
+  await new Promise((r) => td.once('exit', r))
+  return { result, cpuPct: +(((ticks / 100) / wall) * 100).toFixed(1) }
+}
+
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux) */
+function procCpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(f[11]) + Number(f[12])
+}
+
 async function main(): Promise<void> {
   const why = needRoot()
   if (why !== null) throw new Error(`bench-live needs root and BPF: ${why}`)
@@ -45,10 +77,15 @@ async function main(): Promise<void> {
     }
     await wrk() // warm-up: nginx, caches, the first connections
     const without: number[] = []
+    const withTcpdump: number[] = []
+    const tcpdumpCpu: number[] = []
     const withCap: number[] = []
     const runs: Record<string, number>[] = []
     for (let r = 0; r < rounds; r++) {
       without.push((await wrk()).rps)
+      const td = await underTcpdump(host.hostIf, wrk)
+      withTcpdump.push(td.result.rps)
+      tcpdumpCpu.push(td.cpuPct)
       let answered = 0
       let unanswered = 0
       const stop = new AbortController()
@@ -86,15 +123,23 @@ async function main(): Promise<void> {
       })
     }
     const w = median(without)
+    const t = median(withTcpdump)
     const c = median(withCap)
+    const loss = (x: number) => +(((w - x) / w) * 100).toFixed(1)
     console.log(
       JSON.stringify(
         {
           config: { seconds, rounds, threads: Number(a.threads), connections: Number(a.connections), blockSize: Number(a['block-size']), blockCount: Number(a['block-count']), snaplen: Number(a.snaplen) },
           wrk_rps_without_capture: Math.round(w),
+          wrk_rps_with_tcpdump: Math.round(t),
           wrk_rps_with_capture: Math.round(c),
-          throughput_loss_pct: +(((w - c) / w) * 100).toFixed(1),
+          tcpdump_throughput_loss_pct: loss(t),
+          throughput_loss_pct: loss(c),
+          loss_beyond_tcpdump_points: +(loss(c) - loss(t)).toFixed(1),
+          tcpdump_cpu_pct: median(tcpdumpCpu),
+          podtap_cpu_pct: median(runs.map((r) => r.cpu_pct!)),
           without_runs: without.map(Math.round),
+          tcpdump_runs: withTcpdump.map(Math.round),
           runs,
         },
         null,
