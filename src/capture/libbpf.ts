@@ -69,7 +69,8 @@ export interface UprobeOpts {
   ref_ctr_offset: number
   bpf_cookie: number
   retprobe: boolean
-  func_name: string
+  /** null: funcOffset is a file offset (the Go tap places probes by offset) */
+  func_name: string | null
 }
 
 let libcCache: Libc | undefined

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { TLS_ABI, TLS_COUNTER_FIELDS, tlsObjectPath } from './abi.js'
+import { goTlsObjectPath, TLS_ABI, TLS_COUNTER_FIELDS, tlsObjectPath } from './abi.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const abiH = readFileSync(join(root, 'bpf/tls_abi.h'), 'utf8')
@@ -47,7 +47,7 @@ describe('src/tls/abi.ts mirrors bpf/tls_abi.h', () => {
 
   it('record header fields do not overlap and end at EV_HDR_SIZE', () => {
     const sizes: Record<string, number> = {
-      TS: 8, PID: 4, TID: 4, SSL: 8, DIR: 1, FAMILY: 1, LPORT: 2, RPORT: 2, LADDR: 16, RADDR: 16, LEN: 4, CAP_LEN: 4, COMM: 16,
+      TS: 8, PID: 4, TID: 4, SSL: 8, DIR: 1, FAMILY: 1, LPORT: 2, RPORT: 2, LADDR: 16, RADDR: 16, LEN: 4, CAP_LEN: 4, COMM: 16, TAP: 1,
     }
     const fields = Object.entries(TLS_ABI)
       .filter(([k]) => k.startsWith('EV_OFF_'))
@@ -60,7 +60,7 @@ describe('src/tls/abi.ts mirrors bpf/tls_abi.h', () => {
   })
 
   it('names fit the kernel limit of 15 characters; the ring size is a power of 2 of whole pages', () => {
-    for (const [k, v] of Object.entries(TLS_ABI)) if (k.startsWith('MAP_') || k.startsWith('PROG_')) expect((v as string).length).toBeLessThanOrEqual(15)
+    for (const [k, v] of Object.entries(TLS_ABI)) if (/^(GO_)?(MAP|PROG)_/.test(k)) expect((v as string).length).toBeLessThanOrEqual(15)
     expect(TLS_ABI.RINGBUF_BYTES & (TLS_ABI.RINGBUF_BYTES - 1)).toBe(0)
     expect(TLS_ABI.RINGBUF_BYTES % 65536).toBe(0)
   })
@@ -74,28 +74,33 @@ const objdump = have('llvm-objdump') ? 'llvm-objdump' : null
 const noRebuild = !have('clang') ? 'no clang' : objdump === null ? 'no llvm-objdump' : !have('llvm-strip') ? 'no llvm-strip' : null
 if (noRebuild !== null) console.log(`tls object freshness check skipped: ${noRebuild}`)
 
-describe('bpf/tls_tap.bpf.o', () => {
-  const committed = tlsObjectPath()
+// each object: its committed path, the TLS_ABI names it holds, its source
+const OBJECTS = [
+  { name: 'tls_tap', committed: tlsObjectPath(), names: /^(MAP|PROG)_/, src: 'bpf/tls_tap.c' },
+  { name: 'go_tls', committed: goTlsObjectPath(), names: /^GO_(MAP|PROG)_/, src: 'bpf/go_tls.c' },
+]
+
+describe.each(OBJECTS)('bpf/$name.bpf.o', ({ name, committed, names, src }) => {
 
   it.skipIf(objdump === null)('holds every program and map tls_abi.h names', () => {
     const syms = execFileSync(objdump!, ['-t', committed], { encoding: 'utf8' })
     for (const [k, v] of Object.entries(TLS_ABI)) {
-      if (k.startsWith('MAP_') || k.startsWith('PROG_')) expect(syms).toMatch(new RegExp(`\\s${v as string}$`, 'm'))
+      if (names.test(k)) expect(syms).toMatch(new RegExp(`\\s${v as string}$`, 'm'))
     }
   })
 
-  it.skipIf(noRebuild !== null)('is current: rebuilding bpf/tls_tap.c gives the same instructions and maps', () => {
+  it.skipIf(noRebuild !== null)(`is current: rebuilding ${src} gives the same instructions and maps`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'podtap-bpf-tls-'))
     try {
-      const fresh = join(dir, 'tls_tap.bpf.o')
-      execFileSync('sh', [join(root, 'scripts/build-bpf-tls.sh'), fresh], { stdio: 'pipe' })
+      const fresh = join(dir, `${name}.bpf.o`)
+      execFileSync('sh', [join(root, 'scripts/build-bpf-tls.sh'), fresh, src], { stdio: 'pipe' })
       const a = readFileSync(committed)
       const b = readFileSync(fresh)
       if (a.equals(b)) return // the build is reproducible (see scripts/build-bpf-tls.sh): the common case
       const dis = (f: string) =>
         execFileSync(objdump!, ['-d', '-r', '--no-show-raw-insn', f], { encoding: 'utf8' }).split('\n').slice(2).join('\n')
       const sym = (f: string) => execFileSync(objdump!, ['-t', f], { encoding: 'utf8' }).split('\n').slice(2).sort().join('\n')
-      const stale = 'bpf/tls_tap.bpf.o is stale: run `sh scripts/build-bpf-tls.sh` and commit it'
+      const stale = `bpf/${name}.bpf.o is stale: run \`sh scripts/build-bpf-tls.sh\` and commit it`
       expect(dis(fresh), stale).toBe(dis(committed))
       expect(sym(fresh), stale).toBe(sym(committed))
     } finally {

@@ -66,6 +66,20 @@ export const TLS_ABI = {
   CNT_LEARN_WRITE: 9,
   CNT_FREES: 10,
   CNT_MAX: 11,
+
+  EV_OFF_TAP: 30,
+  TAP_OPENSSL: 0,
+  TAP_GO: 1,
+  GO_MAP_EVENTS: 'go_tls_events',
+  GO_MAP_COUNTERS: 'go_tls_counters',
+  GO_MAP_CONFIG: 'go_tls_config',
+  GO_MAP_PIDS: 'go_tls_pids',
+  GO_MAP_RD_CALLS: 'go_rd_calls',
+  GO_MAP_WR_CALLS: 'go_wr_calls',
+  GO_PROG_READ_ENTER: 'go_rd_enter',
+  GO_PROG_READ_RET: 'go_rd_ret',
+  GO_PROG_WRITE_ENTER: 'go_wr_enter',
+  GO_PROG_WRITE_RET: 'go_wr_ret',
 } as const
 
 /** The tap's per-CPU kernel counters, summed over CPUs (names follow the PODTAP_TLS_CNT_ indices). */
@@ -88,6 +102,11 @@ export const TLS_COUNTER_FIELDS: readonly (keyof TlsKernelCounters)[] = [
   'events', 'bytes', 'dropFull', 'truncated', 'readFault', 'noTuple', 'emptyCalls', 'callsFull',
   'learnRead', 'learnWrite', 'frees',
 ]
+
+/** Path of the committed Go crypto/tls tap object (bpf/go_tls.c). */
+export function goTlsObjectPath(): string {
+  return fileURLToPath(new URL('../../bpf/go_tls.bpf.o', import.meta.url))
+}
 
 /** Path of the committed tap object: <package>/bpf/, two levels above src/tls/ or dist/tls/. */
 export function tlsObjectPath(): string {

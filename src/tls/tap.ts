@@ -46,7 +46,9 @@ export interface TlsChunk {
   tid: number
   /** the thread's name (comm), at most 15 characters */
   comm: string
-  /** the SSL * pointer: with pid, the connection's identity */
+  /** which tap read it (record byte EV_OFF_TAP); absent in chunks built by hand */
+  tap?: 'openssl' | 'go'
+  /** the SSL * pointer (Go tap: the *tls.Conn): with pid, the connection's identity */
   ssl: bigint
   /** 'closed': SSL_free, the connection (pid, ssl) ended (len 0, no data) */
   dir: 'sent' | 'received' | 'closed'
@@ -185,6 +187,11 @@ function preflight(libsslPaths: readonly string[]): void {
   for (const p of libsslPaths) {
     if (!existsSync(p)) throw new CaptureError('PODTAP_TLS_NO_LIBSSL', `libssl ${p} does not exist: pass an existing path`, 1)
   }
+  checkTapPrivileges()
+}
+
+/** CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) and kernel BTF, each with its fix; for every TLS tap. */
+export function checkTapPrivileges(): void {
   let capEff = 0n
   try {
     capEff = effectiveCapabilities()
@@ -199,12 +206,12 @@ function preflight(libsslPaths: readonly string[]): void {
   if (!existsSync('/sys/kernel/btf/vmlinux')) throw new CaptureError('PODTAP_TLS_NO_BTF', `no /sys/kernel/btf/vmlinux: ${TLS_BTF_FIX}`, 1)
 }
 
-function logTail(): string {
+export function logTail(): string {
   const tail = libbpfLog().slice(-15)
   return tail.length === 0 ? '' : '\nlibbpf said:\n  ' + tail.join('\n  ')
 }
 
-function attachError(what: string, err: number): CaptureError {
+export function attachError(what: string, err: number): CaptureError {
   if (err === Errno.EPERM || err === Errno.EACCES) {
     return new CaptureError('PODTAP_PERMISSION', `${what}: permission denied (${errnoName(err)}): ${TLS_PERMISSION_FIX}`, 1)
   }
@@ -397,66 +404,49 @@ function setPids(b: Libbpf, configFd: number, pidsFd: number, pids: readonly num
   if (rc < 0) throw new CaptureError('PODTAP_TLS_PIDS', `tap config update failed (${errnoName(-rc)})`, 1)
 }
 
-class Tap implements TlsTap {
+/**
+ * The user-space half every TLS tap shares: the ring read loop (records decoded to TlsChunks and
+ * handed to onChunk), the counters, and the orderly close. The OpenSSL tap (Tap below) and the Go
+ * tap (go/tap.ts) extend it with how they attach.
+ */
+export class TapReader {
   private closing: Promise<void> | null = null
-  /** dev:inode of every file with SSL_* probes */
-  private readonly files = new Set<string>()
   private readonly offsetUs: number
   private readonly user = { delivered: 0, deliveredBytes: 0, malformed: 0, handlerErrors: 0 }
   private readonly onRecord: (rec: Buffer) => void
   private readonly loop: Promise<void>
 
   constructor(
-    private readonly b: Libbpf,
-    private readonly obj: bigint,
-    private readonly links: bigint[],
+    protected readonly b: Libbpf,
+    protected readonly obj: bigint,
+    protected readonly links: bigint[],
     private readonly reader: RingbufReader,
     private readonly countersFd: number,
     private readonly cpus: number,
-    readonly socketHook: SocketHook,
-    private readonly attached: AttachedProbe[],
-    readonly libssl: readonly string[],
-    private readonly opts: TlsTapOptions,
+    private readonly opts: Pick<TlsTapOptions, 'onChunk' | 'pollTimeoutMs'>,
   ) {
-    for (const l of libssl) this.files.add(fileKey(l))
     // bpf_ktime_get_ns and process.hrtime are both CLOCK_MONOTONIC
     this.offsetUs = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n)
     this.onRecord = (rec) => this.record(rec)
-    this.loop = this.run()
+    // started after the subclass constructor has run (tick() may use its fields)
+    this.loop = Promise.resolve().then(() => this.run())
+  }
+
+  protected get isClosing(): boolean {
+    return this.closing !== null
   }
 
   private async run(): Promise<void> {
     const timeoutMs = this.opts.pollTimeoutMs ?? 100
     while (this.closing === null) {
       this.reader.drain(this.onRecord)
+      this.tick()
       await this.reader.wait(timeoutMs)
     }
   }
 
-  get probes(): readonly AttachedProbe[] {
-    return this.attached
-  }
-
-  tapped(path: string): boolean {
-    return this.files.has(fileKey(path))
-  }
-
-  attachBinary(path: string): BinaryAttach {
-    if (this.closing !== null) throw new CaptureError('PODTAP_TLS_ATTACH', 'the TLS tap is closed', 1)
-    const key = fileKey(path)
-    if (this.files.has(key)) return { binary: path, probes: [] }
-    const prog = (name: string): bigint => {
-      const p = this.b.bpf_object__find_program_by_name(this.obj, name)
-      if (p === null) throw new CaptureError('PODTAP_BPF_OBJECT', `the TLS tap object has no program ${name}: rebuild it`, 1)
-      return p
-    }
-    clearLibbpfLog()
-    const got = attachSslProbes(this.b, prog, path)
-    this.files.add(key)
-    this.links.push(...got.links)
-    this.attached.push(...got.probes)
-    return { binary: path, probes: got.probes }
-  }
+  /** Called after every drain of the read loop (housekeeping of subclasses). */
+  protected tick(): void {}
 
   drain(): number {
     const before = this.user.delivered
@@ -498,7 +488,53 @@ class Tap implements TlsTap {
   }
 }
 
-function readCounters(b: Libbpf, fd: number, cpus: number): TlsKernelCounters {
+class Tap extends TapReader implements TlsTap {
+  /** dev:inode of every file with SSL_* probes */
+  private readonly files = new Set<string>()
+
+  constructor(
+    b: Libbpf,
+    obj: bigint,
+    links: bigint[],
+    reader: RingbufReader,
+    countersFd: number,
+    cpus: number,
+    readonly socketHook: SocketHook,
+    private readonly attached: AttachedProbe[],
+    readonly libssl: readonly string[],
+    opts: TlsTapOptions,
+  ) {
+    super(b, obj, links, reader, countersFd, cpus, opts)
+    for (const l of libssl) this.files.add(fileKey(l))
+  }
+
+  get probes(): readonly AttachedProbe[] {
+    return this.attached
+  }
+
+  tapped(path: string): boolean {
+    return this.files.has(fileKey(path))
+  }
+
+  attachBinary(path: string): BinaryAttach {
+    if (this.isClosing) throw new CaptureError('PODTAP_TLS_ATTACH', 'the TLS tap is closed', 1)
+    const key = fileKey(path)
+    if (this.files.has(key)) return { binary: path, probes: [] }
+    const prog = (name: string): bigint => {
+      const p = this.b.bpf_object__find_program_by_name(this.obj, name)
+      if (p === null) throw new CaptureError('PODTAP_BPF_OBJECT', `the TLS tap object has no program ${name}: rebuild it`, 1)
+      return p
+    }
+    clearLibbpfLog()
+    const got = attachSslProbes(this.b, prog, path)
+    this.files.add(key)
+    this.links.push(...got.links)
+    this.attached.push(...got.probes)
+    return { binary: path, probes: got.probes }
+  }
+}
+
+export function readCounters(b: Libbpf, fd: number, cpus: number): TlsKernelCounters {
   const key = Buffer.alloc(4)
   // a per-CPU value is rounded up to 8 bytes per CPU (u64 already)
   const val = Buffer.alloc(8 * cpus)
@@ -541,6 +577,7 @@ export function decodeRecord(rec: Buffer, offsetUs: number): TlsChunk | null {
     pid: rec.readUInt32LE(TLS_ABI.EV_OFF_PID),
     tid: rec.readUInt32LE(TLS_ABI.EV_OFF_TID),
     comm: rec.toString('latin1', TLS_ABI.EV_OFF_COMM, commEnd),
+    tap: rec[TLS_ABI.EV_OFF_TAP] === TLS_ABI.TAP_GO ? 'go' : 'openssl',
     ssl: rec.readBigUInt64LE(TLS_ABI.EV_OFF_SSL),
     dir: DIRS[rec[TLS_ABI.EV_OFF_DIR]!] ?? 'sent',
     local,

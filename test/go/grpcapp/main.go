@@ -1,0 +1,80 @@
+// A gRPC-over-TLS server and client for podtap's Go TLS tap tests, on gRPC's own health service
+// (grpc_health_v1 ships generated with golang-google-grpc-dev: no protoc step).
+//
+//	grpcapp server ADDR       serves grpc.health.v1.Health; service "up" is SERVING, others unknown;
+//	                          prints "listening PORT" when ready
+//	grpcapp client ADDR SERVICE...   one Check per SERVICE over one connection; prints
+//	                          "/grpc.health.v1.Health/Check CODE" per call (CODE: OK, NotFound...)
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check(err)
+	tmpl := x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "podtap-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	check(err)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func main() {
+	if len(os.Args) >= 3 && os.Args[1] == "server" {
+		ln, err := net.Listen("tcp", os.Args[2])
+		check(err)
+		cert := selfSigned()
+		s := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+		h := health.NewServer()
+		h.SetServingStatus("up", healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(s, h)
+		fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
+		check(s.Serve(ln))
+	} else if len(os.Args) >= 4 && os.Args[1] == "client" {
+		creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn, err := grpc.DialContext(ctx, os.Args[2], grpc.WithTransportCredentials(creds), grpc.WithBlock())
+		check(err)
+		c := healthpb.NewHealthClient(conn)
+		for _, svc := range os.Args[3:] {
+			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			fmt.Printf("/grpc.health.v1.Health/Check %s\n", status.Code(err))
+		}
+		conn.Close()
+	} else {
+		fmt.Fprintln(os.Stderr, "usage: grpcapp server ADDR | client ADDR SERVICE...")
+		os.Exit(2)
+	}
+}
