@@ -365,6 +365,7 @@ function RequestsView({ snap }: { snap: UiSnapshot }) {
       .catch(() => setOpen('gone'))
   }
   return (
+    <>
     <div class="pane">
       <div class="filters">
         <select data-testid="filter-protocol" value={f.protocol} onChange={set('protocol')}>
@@ -409,9 +410,10 @@ function RequestsView({ snap }: { snap: UiSnapshot }) {
           ))}
         </tbody>
       </table>
-      {open === 'gone' && <div class="detail muted">that request is no longer kept (only the newest are)</div>}
-      {open !== null && open !== 'gone' && <Detail d={open} onClose={() => setOpen(null)} />}
     </div>
+    {open === 'gone' && <aside class="side muted">that request is no longer kept (only the newest are)</aside>}
+    {open !== null && open !== 'gone' && <Detail d={open} onClose={() => setOpen(null)} />}
+    </>
   )
 }
 
@@ -430,7 +432,7 @@ function Peer({ title, p, name }: { title: string; p: UiRequestDetail['clientPee
 function Detail({ d, onClose }: { d: UiRequestDetail; onClose: () => void }) {
   const attrs = Object.entries(d.attrs)
   return (
-    <div class="detail" data-testid="request-detail">
+    <aside class="side" data-testid="request-detail">
       <span class="close" onClick={onClose}>✕</span>
       <h2>
         <span class="tag">{d.protocol}</span> {d.tls && <span class="tag tls">TLS</span>} {d.method} {d.resource}
@@ -451,7 +453,7 @@ function Detail({ d, onClose }: { d: UiRequestDetail; onClose: () => void }) {
           <dl class="kv">{attrs.map(([k, v]) => (<><dt>{k}</dt><dd>{v}</dd></>))}</dl>
         </>
       )}
-    </div>
+    </aside>
   )
 }
 
