@@ -3,33 +3,17 @@
 // servers, clients, pairs, statuses, counts. Plus the request browser's filter, detail, redaction and
 // bounds, and the server's access rules (loopback only without a token, bearer/cookie with one).
 
-import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { replay } from '../cli/replay.js'
 import { rowPercentiles } from '../metrics/summary.js'
-import type { Exchange } from '../records.js'
+import { exchange, readGolden } from '../../test/helpers/records.js'
 import { nodeOf, UiModel } from './model.js'
 import { startUiServer } from './server.js'
 
 const FILES = ['test/pcaps/http1/13-keepalive-304-http10.pcap', 'test/pcaps/http1/06-methods-scanner.pcap', 'test/pcaps/mysql/02-auth-failures.pcap']
 
-interface Golden {
-  protocol: string
-  client: { ip: string; port: number }
-  server: { ip: string; port: number }
-  method: string
-  resource?: string
-  status: number | string | null
-  error: boolean
-}
-
-function golden(): Golden[] {
-  return FILES.flatMap((f) =>
-    readFileSync(f.replace(/\.pcapn?g?$/, '.golden.jsonl'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Golden),
-  )
+function golden() {
+  return readGolden(FILES)
 }
 
 async function replayed(o: ConstructorParameters<typeof UiModel>[0] = {}) {
@@ -113,25 +97,6 @@ describe('UiModel on real captures', () => {
     expect(s.totals.exchanges).toBe(golden().length)
   })
 })
-
-function exchange(over: Partial<Exchange> = {}): Exchange {
-  return {
-    protocol: 'http',
-    tls: false,
-    client: { ip: '10.0.0.1', port: 40000 },
-    server: { ip: '10.0.0.2', port: 80 },
-    flowId: 1,
-    method: 'GET',
-    resource: '/',
-    status: 200,
-    error: false,
-    startUs: 1_700_000_000_000_000,
-    endUs: 1_700_000_000_002_000,
-    reqBytes: 100,
-    respBytes: 200,
-    ...over,
-  }
-}
 
 describe('UiModel details', () => {
   it('names nodes by workload, pod, service, process, else address', () => {

@@ -2,6 +2,8 @@
 // shared by src/ui/model.ts (node) and src/ui/web/ (the page, bundled by esbuild), so neither side
 // can drift from the other.
 
+import type { Peer } from '../records.js'
+
 /** One time bucket of an edge's or endpoint's RED history (capture clock). */
 export interface UiBucket {
   /** bucket start, µs since the epoch */
@@ -137,18 +139,8 @@ export interface UiSnapshot {
   dropped: { nodes: number; edges: number; endpoints: number }
 }
 
-export interface UiPeer {
-  ip: string
-  port: number
-  pod?: string
-  namespace?: string
-  workload?: string
-  service?: string
-  node?: string
-  container?: string
-  pid?: number
-  comm?: string
-}
+/** an end of a request with whatever identity enrichment knows (src/records.ts Peer) */
+export type UiPeer = Peer
 
 /** One request in the browser's list. */
 export interface UiRequest {

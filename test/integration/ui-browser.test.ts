@@ -10,7 +10,7 @@
 // The page is built first with the real build step (scripts/build-ui.mjs -> dist/ui/web).
 
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisClient } from '../../src/demo/clients.js'
 import { startRedis, startWeb, type DemoServer } from '../../src/demo/servers.js'
 import { createTestHost, needRoot, type TestHost } from '../helpers/netns.js'
+import { readGolden } from '../helpers/records.js'
 import { interrupt, killRun, READY, ROOT, runPodtap, traces, type PodtapRun } from './capture-util.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -28,16 +29,6 @@ const liveSkip = browserSkip ?? needRoot() ?? (existsSync('/usr/sbin/nginx') && 
 if (liveSkip !== null && browserSkip === null) console.log(`web UI live capture test skipped: ${liveSkip}`)
 
 const FILES = ['test/pcaps/http1/13-keepalive-304-http10.pcap', 'test/pcaps/http1/06-methods-scanner.pcap', 'test/pcaps/mysql/02-auth-failures.pcap']
-
-interface Golden {
-  protocol: string
-  client: { ip: string; port: number }
-  server: { ip: string; port: number }
-  method: string
-  resource?: string
-  status: number | string | null
-  error: boolean
-}
 
 let ctx: BrowserContext | undefined
 let profile = ''
@@ -142,9 +133,7 @@ describe.skipIf(browserSkip !== null)('web UI on a replayed capture', () => {
   afterAll(() => killRun(run))
 
   it('shows the capture\'s servers, pairs, counts, statuses and paths; filters, opens, keeps serving until SIGINT', async () => {
-    const golden = FILES.flatMap((f) =>
-      readFileSync(join(ROOT, f.replace(/\.pcap$/, '.golden.jsonl')), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Golden),
-    )
+    const golden = readGolden(FILES)
     run = runPodtap(['replay', '--ui-port', '0', ...FILES])
     const url = (await run.waitFor(/web UI on (http:\S+)/))[1]!
     await run.waitFor(/replay done; the web UI keeps serving/)
