@@ -4,27 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { limitsWith } from '../config.js'
 import { UsageError } from '../errors.js'
 import { C, Counters } from '../counters.js'
-import type { Exchange } from '../records.js'
+import { exchange as ex } from '../../test/helpers/records.js'
 import { PrometheusSink } from './prometheus.js'
-
-function ex(over: Partial<Exchange> = {}): Exchange {
-  return {
-    protocol: 'http',
-    tls: false,
-    client: { ip: '10.0.0.2', port: 40000 },
-    server: { ip: '10.0.0.1', port: 80 },
-    flowId: 1,
-    method: 'GET',
-    resource: '/',
-    status: 200,
-    error: false,
-    startUs: 1_700_000_000_000_000,
-    endUs: 1_700_000_000_002_000,
-    reqBytes: 100,
-    respBytes: 200,
-    ...over,
-  }
-}
 
 const series = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(name + '{') || l.startsWith(name + ' '))
 

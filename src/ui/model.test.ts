@@ -120,8 +120,8 @@ describe('UiModel details', () => {
     const m = new UiModel({ bucketUs: 1_000_000 })
     const t0 = 1_700_000_000_000_000
     for (let i = 0; i < 5; i++) m.exchange(exchange({ tls: true, startUs: t0 + i * 1_000_000, endUs: t0 + i * 1_000_000 + 1000, status: i === 4 ? 500 : 200, error: i === 4 }))
-    m.link({ flowId: 1, client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 80 }, protocol: 'http', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 10, packetsReceived: 10, retransmits: 1, gapBytes: 0, endReason: 'rst' })
-    m.link({ flowId: 2, client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.3', port: 443 }, protocol: 'tls', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 4, packetsReceived: 4, retransmits: 0, gapBytes: 0, endReason: 'fin' })
+    m.link({ flowId: 1, client: { ip: '10.0.0.2', port: 40000 }, server: { ip: '10.0.0.1', port: 80 }, protocol: 'http', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 10, packetsReceived: 10, retransmits: 1, gapBytes: 0, endReason: 'rst' })
+    m.link({ flowId: 2, client: { ip: '10.0.0.2', port: 40001 }, server: { ip: '10.0.0.3', port: 443 }, protocol: 'tls', tls: true, startUs: t0, endUs: t0 + 5e6, bytesSent: 1, bytesReceived: 1, packetsSent: 4, packetsReceived: 4, retransmits: 0, gapBytes: 0, endReason: 'fin' })
     const s = m.snapshot()
     const http = s.edges.find((e) => e.protocol === 'http')!
     expect(http.tls).toBe(true)

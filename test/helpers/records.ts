@@ -6,13 +6,13 @@ import type { Exchange, TraceRecord } from '../../src/records.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
-/** An HTTP exchange 10.0.0.1 -> 10.0.0.2:80, GET / 200 in 2 ms; `over` replaces fields. */
+/** An HTTP exchange 10.0.0.2 -> 10.0.0.1:80, GET / 200 in 2 ms; `over` replaces fields. */
 export function exchange(over: Partial<Exchange> = {}): Exchange {
   return {
     protocol: 'http',
     tls: false,
-    client: { ip: '10.0.0.1', port: 40000 },
-    server: { ip: '10.0.0.2', port: 80 },
+    client: { ip: '10.0.0.2', port: 40000 },
+    server: { ip: '10.0.0.1', port: 80 },
     flowId: 1,
     method: 'GET',
     resource: '/',
