@@ -264,13 +264,12 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       fileJsonl?.write(e)
       o.onExchange?.(e)
     },
-    onLink:
-      hook?.link !== undefined || ids !== null
-        ? (l) => {
-            ids?.link(l)
-            if (hook?.link === undefined || hook.link(l)) o.onLink?.(l)
-          }
-        : o.onLink,
+    onLink: (l) => {
+      ids?.link(l)
+      if (hook?.link !== undefined && !hook.link(l)) return
+      summary.addLink(l) // encrypted connections no parser read are rows of their own (proto tls)
+      o.onLink?.(l)
+    },
   })
 
   // executables with OpenSSL built in (node) and libssl copies in containers: found among the

@@ -58,7 +58,10 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
       fileJsonl?.write(e)
       o.onExchange?.(e)
     },
-    onLink: o.onLink,
+    onLink: (l) => {
+      summary?.addLink(l) // encrypted connections no parser read are rows of their own (proto tls)
+      o.onLink?.(l)
+    },
   })
   // open every file first: a bad file name fails before any output
   const sources = files.map((f) => openCaptureFile(f))

@@ -11,21 +11,28 @@ function ms(v: number): string {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
 }
 
+/** request + response bytes (tls rows: the connection's encrypted bytes), decimal units */
+function bytes(n: number): string {
+  if (n < 1000) return String(n)
+  const [v, u] = n < 1e6 ? [n / 1e3, 'k'] : n < 1e9 ? [n / 1e6, 'M'] : [n / 1e9, 'G']
+  return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + u
+}
+
 export function renderSummary(summary: Summary, opts: { maxRows?: number; width?: number } = {}): string {
   const rows = summary.sortedRows()
   const maxRows = opts.maxRows ?? 200
   // the other columns take about 140 characters (more with long pod names); the resource gets the rest
   const resWidth = Math.max(16, Math.min(60, (opts.width ?? 200) - 140))
   const t = new Table({
-    head: ['server', 'proto', 'method', 'resource', 'status', 'count', 'clients', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+    head: ['server', 'proto', 'method', 'resource', 'status', 'count', 'clients', 'errors', 'bytes', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
     style: { head: [], border: [], compact: true },
-    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   })
   for (const r of rows.slice(0, maxRows)) {
     const p = rowPercentiles(r)
     const res = r.resource.length > resWidth ? r.resource.slice(0, resWidth - 1) + '…' : r.resource
     const clients = r.clients.size >= MAX_CLIENTS_TRACKED ? `${MAX_CLIENTS_TRACKED}+` : r.clients.size
-    t.push([r.server, r.protocol, r.method, res, r.status, r.count, clients, r.errors, ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)])
+    t.push([r.server, r.protocol, r.method, res, r.status, r.count, clients, r.errors, bytes(r.reqBytes + r.respBytes), ms(p.p50), ms(p.p90), ms(p.p99), ms(p.max)])
   }
   let out = t.toString() + '\n'
   if (rows.length > maxRows) out += `… ${rows.length - maxRows} more rows (use --format jsonl for every exchange)\n`
@@ -37,7 +44,8 @@ export function renderTotals(summary: Summary, counters: Counters, extra: { pack
   const parseErrors = counters.total(C.parseErrors)
   const unmatched = sumWhere(counters, C.unmatched, 'side', 'response')
   const lines = [
-    `${t.exchanges} exchanges on ${t.servers} server endpoints: ${t.errors} errors, ${t.unanswered} without response`,
+    `${t.exchanges} exchanges on ${t.servers} server endpoints: ${t.errors} errors, ${t.unanswered} without response` +
+      (t.tlsConnections > 0 ? `; ${t.tlsConnections} TLS connections not decrypted (proto tls: SNI as resource, version as method, handshake time as latency)` : ''),
     `${extra.packets} packets, ${(extra.bytes / 1e6).toFixed(1)} MB, ${counters.get(C.flowsCreated)} TCP connections` +
       ` (${counters.total(C.detectUnknown)} of unrecognised protocol), ${counters.get(C.tcpGaps)} gaps` +
       `, ${unmatched} responses without request, ${parseErrors} parse errors` +

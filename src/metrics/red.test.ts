@@ -60,7 +60,7 @@ describe('Summary', () => {
     for (let i = 1; i <= 10; i++) s.add(ex(i * 1e6, i * 1000))
     s.add(ex(20e6, 0, { status: 404, resource: '/x' }))
     s.add(ex(21e6, 0, { status: null, error: true }))
-    expect(s.totals).toEqual({ exchanges: 12, errors: 1, unanswered: 1, servers: 1 })
+    expect(s.totals).toEqual({ exchanges: 12, errors: 1, unanswered: 1, servers: 1, tlsConnections: 0 })
     const rows = s.sortedRows()
     expect(rows.map((r) => [r.status, r.count])).toEqual([['200', 10], ['404', 1], ['-', 1]])
     const p = rowPercentiles(rows[0])

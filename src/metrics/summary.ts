@@ -2,7 +2,7 @@
 // method, resource and status, with counts and latency percentiles. Rows are capped; what does not fit
 // is folded into an '(other)' row of its server so totals stay exact.
 
-import type { Exchange } from '../records.js'
+import type { Exchange, LinkRecord, Peer } from '../records.js'
 import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } from './histogram.js'
 
 export interface SummaryRow {
@@ -41,11 +41,13 @@ export interface SummaryTotals {
   errors: number
   unanswered: number
   servers: number
+  /** encrypted connections no parser read (the tls rows) */
+  tlsConnections: number
 }
 
 export class Summary {
   private rows = new Map<string, SummaryRow>()
-  readonly totals: SummaryTotals = { exchanges: 0, errors: 0, unanswered: 0, servers: 0 }
+  readonly totals: SummaryTotals = { exchanges: 0, errors: 0, unanswered: 0, servers: 0, tlsConnections: 0 }
   private servers = new Set<string>()
 
   constructor(private readonly maxRows = 2000) {}
@@ -59,29 +61,53 @@ export class Summary {
       this.count(last, e)
       return
     }
-    const server = peerLabel(e.server)
-    const status = e.status === null ? '-' : String(e.status)
-    let resource = e.resource ?? ''
-    let method = e.method
-    let key = `${server}\0${e.protocol}\0${method}\0${resource}\0${status}`
+    const r = this.row(peerLabel(e.server), e.protocol, e.method, e.resource ?? '', e.status === null ? '-' : String(e.status), e.status)
+    if (this.lastByFlow.size >= 4096) this.lastByFlow.clear()
+    this.lastByFlow.set(e.flowId, r)
+    this.count(r, e)
+  }
+
+  /**
+   * One ended connection (l7_link). An encrypted one that no parser read (protocol 'tls') is counted in
+   * a row of its server with protocol tls, the TLS version as method, the SNI as resource ('(no SNI)'),
+   * a fatal alert as status (else '-') and error; its bytes, and its handshake time as latency. Other
+   * links add nothing: their exchanges are the rows.
+   */
+  addLink(l: LinkRecord): void {
+    if (l.protocol !== 'tls') return
+    const h = l.tlsHandshake
+    let fatal: string | null = null
+    if (h !== undefined) for (const a of h.alerts) if (a.level === 'fatal') { fatal = a.description; break }
+    const r = this.row(peerLabel(l.server as Peer), 'tls', l.tlsVersion ?? '-', l.sni ?? '(no SNI)', fatal ?? '-', fatal)
+    r.count++
+    const client = l.client as Peer
+    if (r.clients.size < MAX_CLIENTS_TRACKED) r.clients.add(client.pod !== undefined ? `${client.namespace}/${client.pod}` : client.ip)
+    r.reqBytes += l.bytesSent
+    r.respBytes += l.bytesReceived
+    if (fatal !== null) r.errors++
+    if (h?.handshakeUs !== undefined) recordUs(r.hist, h.handshakeUs)
+    this.totals.tlsConnections++
+  }
+
+  /** the row of this shape; past maxRows, its server's '(other)' row */
+  private row(server: string, protocol: string, method: string, resource: string, status: string, statusRaw: number | string | null): SummaryRow {
+    let key = `${server}\0${protocol}\0${method}\0${resource}\0${status}`
     let r = this.rows.get(key)
     if (!r && this.rows.size >= this.maxRows) {
       method = '(other)'
       resource = ''
-      key = `${server}\0${e.protocol}\0(other)\0\0${status}`
+      key = `${server}\0${protocol}\0(other)\0\0${status}`
       r = this.rows.get(key)
     }
     if (!r) {
-      r = { server, protocol: e.protocol, method, resource, status, statusRaw: e.status, count: 0, clients: new Set(), errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
+      r = { server, protocol, method, resource, status, statusRaw, count: 0, clients: new Set(), errors: 0, unanswered: 0, hist: newLatencyHistogram('fast'), reqBytes: 0, respBytes: 0 }
       this.rows.set(key, r)
       if (!this.servers.has(server)) {
         this.servers.add(server)
         this.totals.servers++
       }
     }
-    if (this.lastByFlow.size >= 4096) this.lastByFlow.clear()
-    this.lastByFlow.set(e.flowId, r)
-    this.count(r, e)
+    return r
   }
 
   private count(r: SummaryRow, e: Exchange): void {

@@ -21,6 +21,9 @@
 //   l7_link    time = connection end. tags: protocol, tls, role, end_reason, server..., client_ip...
 //              fields: bytes_sent, bytes_received (client's view), packets_sent, packets_received,
 //              retransmits, gap_bytes, duration_ms, client_port, flow_id.
+//              TLS handshake seen in the packets (src/protocols/tls/): tags sni, tls_version, alpn (as
+//              LinkRecord says them); fields tls_cipher, tls_handshake_ms, tls_alert (the first fatal
+//              plaintext alert), tls_alerts (plaintext alerts), tls_encrypted_alerts.
 //   l7_status  time = window start. tags: protocol, status, status_class, server...
 //              fields: count, errors.
 //   podtap_health  time = window start: podtap's own counters (Counters), cumulative. tags: counter
@@ -400,6 +403,17 @@ export class InfluxSink {
       .floatField('duration_ms', Math.max(0, l.endUs - l.startUs) / 1000)
       .intField('client_port', l.client.port)
       .intField('flow_id', l.flowId)
+    const h = l.tlsHandshake
+    if (h !== undefined) {
+      if (l.sni !== undefined) p.tag('sni', l.sni)
+      if (l.tlsVersion !== undefined) p.tag('tls_version', l.tlsVersion)
+      if (l.alpn !== undefined) p.tag('alpn', l.alpn)
+      if (h.cipher !== undefined) p.stringField('tls_cipher', h.cipher)
+      if (h.handshakeUs !== undefined) p.floatField('tls_handshake_ms', h.handshakeUs / 1000)
+      const fatal = h.alerts.find((a) => a.level === 'fatal')
+      if (fatal !== undefined) p.stringField('tls_alert', fatal.description)
+      p.intField('tls_alerts', h.alerts.length).intField('tls_encrypted_alerts', h.encryptedAlerts)
+    }
     return p.timestamp(nsTime(l.endUs, this.nextSeq())).toLineProtocol(this.writeApi)
   }
 

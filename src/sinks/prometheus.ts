@@ -9,6 +9,9 @@
 //   podtap_l7_link_bytes_total{protocol,server,direction,namespace,pod}  direction client_to_server |
 //       server_to_client, added when a connection ends
 //   podtap_l7_connections_total{protocol,server,end_reason,namespace,pod}
+//   podtap_tls_connections_total{server,sni,version,namespace,pod}  connections whose TLS handshake
+//       was seen in the packets (src/protocols/tls/), read by a tap or not; sni and version empty when
+//       not seen; at most 100 SNIs per server (then 'other')
 //   pod resource use (--k8s, k8s/pod-stats.ts; labels namespace, pod, workload, node; a pod's series
 //   are removed when it is no longer sampled):
 //     podtap_pod_cpu_percent, podtap_pod_memory_rss_bytes, podtap_pod_memory_vm_bytes,
@@ -99,6 +102,9 @@ export class PrometheusSink {
   private readonly duration: Histogram<string>
   private readonly linkBytes: Counter<string>
   private readonly connections: Counter<string>
+  private readonly tlsConnections: Counter<string>
+  /** SNI label values per server */
+  private readonly snis = new CappedValues(100)
   private readonly methods: CappedValues
   private readonly routes: CappedValues
   private readonly health = new Map<string, CollectedMetric>()
@@ -116,6 +122,7 @@ export class PrometheusSink {
     this.duration = new Histogram({ name: 'podtap_l7_request_duration_seconds', help: "Time from a request's first byte to its response's last byte.", labelNames: [...L7_LABELS], buckets: [...LATENCY_BUCKETS_S], registers: r })
     this.linkBytes = new Counter({ name: 'podtap_l7_link_bytes_total', help: 'TCP payload bytes of ended connections, by direction.', labelNames: ['protocol', 'server', 'direction', 'namespace', 'pod'], registers: r })
     this.connections = new Counter({ name: 'podtap_l7_connections_total', help: 'TCP connections that ended, by how they ended.', labelNames: ['protocol', 'server', 'end_reason', 'namespace', 'pod'], registers: r })
+    this.tlsConnections = new Counter({ name: 'podtap_tls_connections_total', help: 'TCP connections whose TLS handshake was seen in the packets, by server, SNI (server_name) and the version the server chose.', labelNames: ['server', 'sni', 'version', 'namespace', 'pod'], registers: r })
     const pl = ['namespace', 'pod', 'workload', 'node']
     const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: pl, registers: r })
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: pl, registers: r })
@@ -205,6 +212,16 @@ export class PrometheusSink {
     if (k.bytesSent > 0) this.linkBytes.inc({ ...base, direction: 'client_to_server' }, k.bytesSent)
     if (k.bytesReceived > 0) this.linkBytes.inc({ ...base, direction: 'server_to_client' }, k.bytesReceived)
     this.connections.inc({ ...base, end_reason: k.endReason })
+    if (k.tlsHandshake !== undefined) {
+      const tls: Record<string, string> = { server, sni: '', version: k.tlsVersion ?? '' }
+      if (k.sni !== undefined) {
+        tls.sni = this.snis.value(server, k.sni)
+        if (tls.sni !== k.sni) this.o.counters.inc(C.capsHit, { cap: 'metrics_sni_per_server' })
+      }
+      if (base.namespace) tls.namespace = base.namespace
+      if (base.pod) tls.pod = base.pod
+      this.tlsConnections.inc(tls)
+    }
   }
 
   /** One round of pod samples: gauges set, counters advanced; series of pods not in it removed. */

@@ -218,6 +218,7 @@ export class UiModel {
 
   /** One ended connection (l7_link): TCP health per edge, TLS coverage. */
   readonly link = (l: LinkRecord): void => {
+    this.summary.addLink(l)
     this.connections++
     if (l.protocol === 'tls') this.tls.encrypted++
     else if (l.tls) this.tls.tlsConnections++
