@@ -34,6 +34,7 @@ import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions } from '../tls/sessions.js'
 import { openTlsTap, type TlsTap } from '../tls/tap.js'
 import { SslBinaryFinder } from '../tls/binaries.js'
+import { ProcessWatcher } from '../tls/processes.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
 
@@ -273,12 +274,14 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   })
 
   // executables with OpenSSL built in (node) and libssl copies in containers: found among the
-  // processes now and once a tick, so a node started later is tapped within a second
+  // processes now and as they start (ProcessWatcher), so a node started later is tapped within a second
   let finder: SslBinaryFinder | null = null
+  let procs: ProcessWatcher | null = null
   if (tap !== null) {
     sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters })
-    finder = new SslBinaryFinder({ tap, pids: o.tls?.pids, mappedLibs: o.tls?.libssl === undefined, log })
-    finder.scan()
+    const f = (finder = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log }))
+    procs = new ProcessWatcher({ pids: o.tls?.pids ?? null, onStart: (p) => f.started(p), onExit: (p) => f.exited(p.pid) })
+    procs.start()
     log(`reading TLS plaintext through ${tap.probes.length} probes on ${[...new Set(tap.probes.filter((p) => p.kind === 'uprobe').map((p) => p.binary))].join(', ')}`)
   }
   const tlsCounters = (): void => {
@@ -358,7 +361,6 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const tick = setInterval(() => {
     const nowUs = Date.now() * 1000
     sessions?.advance(nowUs)
-    finder?.scan()
     pipeline.tick(nowUs)
     tlsCounters()
     counters.set(C.packets, pipeline.packets)
@@ -406,6 +408,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     if (redraw !== null) clearInterval(redraw)
     if (duration !== null) clearTimeout(duration)
     watch?.close()
+    procs?.close()
     ids?.close()
     for (const t of gone.values()) clearTimeout(t)
     await hook?.close()

@@ -14,9 +14,10 @@
 // exec; a libssl it loads later with dlopen is not seen, unless it is the host's). Processes come from a ProcessLister:
 // /proc by default.
 
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { readFileSync, readlinkSync, statSync } from 'node:fs'
 import type { BinaryAttach } from './tap.js'
 import { readElf } from './elf.js'
+import type { ProcessInfo } from './processes.js'
 
 /** The symbols that make a file an OpenSSL to tap, and the one that says the file is node. */
 const SSL_SYMBOLS = ['SSL_read', 'SSL_write'] as const
@@ -31,17 +32,10 @@ export interface BinaryAttacher {
   tapped(path: string): boolean
 }
 
-/** The pids to look at; the default lists /proc. */
-export type ProcessLister = () => Iterable<number>
-
 export interface SslBinaryFinderOptions {
   tap: BinaryAttacher
-  /** only these processes (--tls-pid) */
-  pids?: readonly number[]
   /** default '/proc' */
   procRoot?: string
-  /** default: every numeric entry of procRoot */
-  list?: ProcessLister
   /** also tap libssl copies the processes map (default true; false when the user named the libssl files) */
   mappedLibs?: boolean
   /** one line per file tapped or refused */
@@ -58,8 +52,6 @@ interface FileVerdict {
 }
 
 interface ProcState {
-  /** what /proc/PID/exe pointed to when looked at: an exec makes it look again */
-  exe: string
   /** the process runs or maps a tapped file; 'node' when that is node's executable or libnode */
   tap: OpensslTapKind | null
 }
@@ -70,26 +62,23 @@ export class SslBinaryFinder {
   private readonly files = new Map<string, FileVerdict>()
   private readonly procs = new Map<number, ProcState>()
   private readonly root: string
-  private readonly only: Set<number> | null
 
   constructor(private readonly o: SslBinaryFinderOptions) {
     this.root = o.procRoot ?? '/proc'
-    this.only = o.pids === undefined ? null : new Set(o.pids)
   }
 
-  /** Looks at processes not seen before, forgets those gone. Returns the files attached now. */
-  scan(): string[] {
+  /**
+   * A process started (or exec'd): its executable and the libssl/libnode files it maps are looked at,
+   * those exporting SSL_read/SSL_write tapped. Returns the files attached now.
+   */
+  started(p: Pick<ProcessInfo, 'pid' | 'exePath'>): string[] {
     const attached: string[] = []
-    const alive = new Set<number>()
-    for (const pid of this.o.list?.() ?? this.listProc()) {
-      if (this.only !== null && !this.only.has(pid)) continue
-      alive.add(pid)
-      const exe = this.exeOf(pid)
-      if (exe === null) continue
-      if (this.procs.get(pid)?.exe !== exe) this.procs.set(pid, this.look(pid, exe, attached))
-    }
-    for (const pid of this.procs.keys()) if (!alive.has(pid)) this.procs.delete(pid)
+    this.procs.set(p.pid, this.look(p.pid, p.exePath, attached))
     return attached
+  }
+
+  exited(pid: number): void {
+    this.procs.delete(pid)
   }
 
   /** Which probes read this process's TLS: its executable's own OpenSSL (node) or a libssl it maps. */
@@ -97,32 +86,9 @@ export class SslBinaryFinder {
     return this.procs.get(pid)?.tap ?? null
   }
 
-  private listProc(): number[] {
-    const out: number[] = []
-    let names: string[]
-    try {
-      names = readdirSync(this.root)
-    } catch {
-      return out
-    }
-    for (const n of names) {
-      const pid = Number(n)
-      if (Number.isInteger(pid) && pid > 0) out.push(pid)
-    }
-    return out
-  }
-
-  private exeOf(pid: number): string | null {
-    try {
-      return readlinkSync(`${this.root}/${pid}/exe`)
-    } catch {
-      return null // gone, or a kernel thread
-    }
-  }
-
-  private look(pid: number, exe: string, attached: string[]): ProcState {
-    const state: ProcState = { exe, tap: null }
-    const v = this.verdict(`${this.root}/${pid}/exe`, attached)
+  private look(pid: number, exePath: string, attached: string[]): ProcState {
+    const state: ProcState = { tap: null }
+    const v = this.verdict(exePath, attached)
     if (v?.ssl === true && v.error === undefined) state.tap = v.node ? 'node' : 'openssl'
     // mapped libssl / libnode: a container's own copy, or Debian's node (libnode -> libssl)
     let maps: string
@@ -184,8 +150,10 @@ export class SslBinaryFinder {
   }
 }
 
-/** /proc/PID/exe as the file it points to, for log lines */
+/** /proc/PID/root/usr/bin/node as "/usr/bin/node (/proc/PID/root/...)", for log lines */
 function describe(path: string): string {
+  const m = /^\/proc\/\d+\/root(\/.*)$/.exec(path)
+  if (m !== null) return `${m[1]} (${path})`
   try {
     return path.endsWith('/exe') ? `${readlinkSync(path)} (${path})` : path
   } catch {

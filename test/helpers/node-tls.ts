@@ -10,7 +10,7 @@
 // in: the host's files are not touched. It links the system libssl.so.3.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runHost, type NetnsHost } from '../../src/demo/netns.js'
@@ -28,6 +28,14 @@ export interface NodeBin {
 }
 
 export const node20: NodeBin = { name: 'node20', argv: [process.execPath], version: process.version }
+
+/** node 20 copied to dir/name: another file (inode) under another name, found only by its symbols */
+export function renamedNode20(dir: string, name: string): NodeBin {
+  const path = join(dir, name)
+  copyFileSync(process.execPath, path)
+  chmodSync(path, 0o755)
+  return { name, argv: [path], version: process.version }
+}
 
 /**
  * Debian's node 18 from the cache (fetched and unpacked on first use); a string saying why not

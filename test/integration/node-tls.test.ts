@@ -1,6 +1,6 @@
 // `podtap capture --tls` on Node.js's own TLS: node 20 (nodesource: OpenSSL built into the executable,
-// SSL_read/SSL_write exported; found by its symbols and probed there) and Debian's node 18 (libnode
-// linked to the system libssl.so.3), each as server (HTTPS and HTTP/2 over TLS, inside a test
+// SSL_read/SSL_write exported; found by its symbols and probed there: the server runs a renamed copy
+// started after podtap) and Debian's node 18 (libnode linked to the system libssl.so.3), each as server (HTTPS and HTTP/2 over TLS, inside a test
 // namespace) and as client (on the host) of the other. Node drives OpenSSL through memory BIOs, so
 // the socket is learned around the SSL calls on the event loop's thread (bpf/tls_tap.c): 50
 // concurrent keep-alive connections per protocol, every request with its own path and status, must
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
 import { findLibssl } from '../../src/tls/libssl.js'
 import { cleanupStale, createTestHost, needRoot, type TestHost } from '../helpers/netns.js'
-import { debianNode18, node20, runNodeClient, startNodeServer, type NodeBin, type NodeClientRun, type NodeServer } from '../helpers/node-tls.js'
+import { debianNode18, node20, renamedNode20, runNodeClient, startNodeServer, type NodeBin, type NodeClientRun, type NodeServer } from '../helpers/node-tls.js'
 import { READY, interrupt, killRun, runPodtap, traces, type PodtapRun } from './capture-util.js'
 
 const CONNS = 50
@@ -43,16 +43,17 @@ describe.skipIf(skip !== null)('podtap capture --tls on node 20 (OpenSSL in the 
     const n18 = node18 as NodeBin
     run = runPodtap(['capture', '--tls', '--format', 'jsonl'])
     await run.waitFor(READY)
-    // servers start after podtap: found by the process scan within a tick
-    const s20 = await startNodeServer(host, node20, 443, 8443)
+    // servers start after podtap; node 20's is a copy named tlsd: found by its exported symbols
+    const tlsd = renamedNode20(host.tmpDir(), 'tlsd')
+    const s20 = await startNodeServer(host, tlsd, 443, 8443)
     const s18 = await startNodeServer(host, n18, 4443, 9443)
-    await run.waitFor(new RegExp(`OpenSSL probes on [^\\n]*\\(/proc/${s20.pid}/exe\\) \\(node\\)`), 10_000).catch(() => undefined)
+    await run.waitFor(/OpenSSL probes on \S*\/tlsd /, 10_000)
     // clients: node 18 against the node 20 server and the other way round, at the same time
     const [c18, c20] = await Promise.all([
       runNodeClient(n18, host.nsIp, s20, CONNS, PER_CONN, 'n18to20'),
       runNodeClient(node20, host.nsIp, s18, CONNS, PER_CONN, 'n20to18'),
     ])
-    pairs.push({ server: s20, serverBin: node20, client: c18, clientBin: n18 }, { server: s18, serverBin: n18, client: c20, clientBin: node20 })
+    pairs.push({ server: s20, serverBin: tlsd, client: c18, clientBin: n18 }, { server: s18, serverBin: n18, client: c20, clientBin: node20 })
     await new Promise((r) => setTimeout(r, 1500)) // the last chunks through the ring
     await s20.stop()
     await s18.stop()
@@ -75,7 +76,7 @@ describe.skipIf(skip !== null)('podtap capture --tls on node 20 (OpenSSL in the 
       expect(p.client.responses).toHaveLength(CONNS * PER_CONN * 2)
       expect(p.server.requests()).toHaveLength(CONNS * PER_CONN * 2)
     }
-    expect(stderr).toMatch(/OpenSSL probes on \S*node\S* \(\/proc\/\d+\/exe\) \(node\)/)
+    expect(stderr).toMatch(/OpenSSL probes on \S*\/tlsd \(\/proc\/\d+\/root\S*\/tlsd\) \(node\)/)
   })
 
   it('every request is exactly one exchange: method, path and status as the client saw them, tls: true', () => {
@@ -116,7 +117,7 @@ describe.skipIf(skip !== null)('podtap capture --tls on node 20 (OpenSSL in the 
         const named = [t.client, t.server].filter((s) => s.pid !== undefined)
         expect(named).toHaveLength(1)
         const side = named[0]!
-        expect(side.comm).toBe('node')
+        expect(side.comm).toBe(side === t.client ? 'node' : p.serverBin.name === 'tlsd' ? 'tlsd' : 'node')
         expect(side.pid).toBe(side === t.client ? p.client.pid : p.server.pid)
       }
     }
