@@ -16,6 +16,8 @@
 // every flow (requests still waiting are reported without response) and the totals are returned.
 
 import { setImmediate as yieldLoop } from 'node:timers/promises'
+import { readFileSync } from 'node:fs'
+import { LRUCache } from 'lru-cache'
 import { ContainerIdentities } from '../identity/container-identity.js'
 import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, type AfPacketStats } from '../capture/af-packet.js'
 import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
@@ -31,10 +33,10 @@ import type { LinkRecord } from '../records.js'
 import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
-import { TlsSessions } from '../tls/sessions.js'
+import { TlsSessions, type ProcessIdentity } from '../tls/sessions.js'
 import { openTlsTap, type TlsTap } from '../tls/tap.js'
 import { SslBinaryFinder } from '../tls/binaries.js'
-import { ProcessWatcher } from '../tls/processes.js'
+import { cgroupPathOf, ProcessWatcher, startTicksOf } from '../tls/processes.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
 
@@ -109,6 +111,8 @@ export interface CaptureAttachment {
   /** asked first for every exchange: fills identity in place; false drops it */
   exchange?(e: Exchange): boolean
   link?(l: LinkRecord): boolean
+  /** the pod and container of a process from its cgroup path (--k8s), for records of the TLS tap */
+  identifyProcess?(cgroupPath: string): ProcessIdentity | undefined
   /** closes what it opened (rings, watchers, servers) */
   close(): Promise<void>
 }
@@ -278,7 +282,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   let finder: SslBinaryFinder | null = null
   let procs: ProcessWatcher | null = null
   if (tap !== null) {
-    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters })
+    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify: processIdentity(hook, ids) })
     const f = (finder = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log }))
     procs = new ProcessWatcher({ pids: o.tls?.pids ?? null, onStart: (p) => f.started(p), onExit: (p) => f.exited(p.pid) })
     procs.start()
@@ -444,6 +448,38 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     stopReason: stopReason ?? 'signal',
     warnings,
   }
+}
+
+/**
+ * Who a TLS-tapped process is: its pod (--k8s: cgroup path -> pod UID -> the pod informer's object)
+ * or its container (--all-veth: cgroup -> container id, Docker name). Read from /proc/PID/cgroup at
+ * each new session (a process may be moved into its cgroup after it started); what is found is kept
+ * per pid and process start.
+ */
+function processIdentity(hook: CaptureAttachment | null, ids: ContainerIdentities | null): ((pid: number) => ProcessIdentity | undefined) | undefined {
+  const viaPod = hook?.identifyProcess?.bind(hook)
+  if (viaPod === undefined && ids === null) return undefined
+  const known = new LRUCache<string, ProcessIdentity>({ max: 4096 })
+  return (pid) => {
+    let stat: string
+    let cg: string
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+      cg = readFileSync(`/proc/${pid}/cgroup`, 'latin1')
+    } catch {
+      return undefined // gone
+    }
+    const key = `${pid}:${startTicksOf(stat)}`
+    const had = known.get(key)
+    if (had !== undefined) return had
+    const found = viaPod?.(cgroupPathOf(cg)) ?? (ids !== null ? containerOnly(ids.containerOfPid(pid)) : undefined)
+    if (found !== undefined) known.set(key, found)
+    return found
+  }
+}
+
+function containerOnly(name: string | undefined): ProcessIdentity | undefined {
+  return name === undefined ? undefined : { container: name }
 }
 
 /** One line with the capture's own totals, e.g. for the test that compares with tshark. */

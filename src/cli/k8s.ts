@@ -12,6 +12,7 @@ import { UsageError } from '../errors.js'
 import type { Counters } from '../counters.js'
 import { checkNamespace, parseLabelSelector } from '../k8s/selection.js'
 import { intArg } from './args.js'
+import { parseCgroupContainer, podUidOfCgroup } from '../identity/container-identity.js'
 
 export interface K8sCliOptions {
   k8s: boolean
@@ -177,6 +178,13 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
       accept: s !== undefined ? (p) => s.accept(p) : undefined,
       exchange: (e) => state.keepExchange(e) && (s === undefined || s.exchange(e)),
       link: (l) => state.keepLink(l) && (s === undefined || s.link(l)),
+      identifyProcess:
+        s !== undefined
+          ? (cgroupPath) => {
+              const uid = podUidOfCgroup(cgroupPath)
+              return uid === null ? undefined : s.index.identityOfPodUid(uid, parseCgroupContainer(`0::${cgroupPath}`)?.id)
+            }
+          : undefined,
       close: async () => {
         await server?.close()
         await s?.close()

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { PodNetRef, VethResult } from '../capture/veth.js'
 import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
-import { ContainerIdentities, describeIdentity, dockerName, parseCgroupContainer, startTimeFromStat } from './container-identity.js'
+import { ContainerIdentities, describeIdentity, dockerName, parseCgroupContainer, podUidOfCgroup, startTimeFromStat } from './container-identity.js'
 
 const ID = 'a3f1c2d4e5b60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef0'
 const POD = '8b1d3c1e-5a47-4d0c-9f43-2b6a1e0c9d7f'
@@ -66,6 +66,26 @@ describe('parseCgroupContainer', () => {
     { name: 'garbage', text: 'no colons here\n::\n', want: null },
   ]
   for (const c of cases) it(c.name, () => expect(parseCgroupContainer(c.text)).toEqual(c.want))
+})
+
+describe('podUidOfCgroup', () => {
+  const UID = '0dadf3e3-98e4-4d2c-a9dd-539439cf18aa'
+  const U_ = UID.replace(/-/g, '_')
+  const cases: { name: string; path: string; want: string | null }[] = [
+    { name: 'cgroupfs, Guaranteed', path: `/kubepods/pod${UID}/${ID}`, want: UID },
+    { name: 'cgroupfs, burstable', path: `/kubepods/burstable/pod${UID}/${ID}`, want: UID },
+    { name: 'cgroupfs, the pod itself', path: `/kubepods/besteffort/pod${UID}`, want: UID },
+    { name: 'cgroupfs below --cgroup-root', path: `/kubelet/kubepods/burstable/pod${UID}/${ID}`, want: UID },
+    { name: 'systemd, Guaranteed', path: `/kubepods.slice/kubepods-pod${U_}.slice/cri-containerd-${ID}.scope`, want: UID },
+    { name: 'systemd, besteffort', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${U_}.slice/crio-${ID}.scope`, want: UID },
+    { name: 'systemd below kubelet.slice', path: `/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod${U_}.slice/x.scope`, want: UID },
+    { name: 'a whole /proc/PID/cgroup text (v1)', path: `5:devices:/\n4:memory:/kubepods/burstable/pod${UID}/${ID}\n0::/\n`, want: UID },
+    { name: 'a Docker container is no pod', path: `/docker/${ID}`, want: null },
+    { name: 'pod<uid> outside kubepods', path: `/system.slice/pod${UID}`, want: null },
+    { name: 'a uid too short', path: `/kubepods/burstable/pod${UID.slice(1)}/${ID}`, want: null },
+    { name: 'a host process', path: '/user.slice/user-0.slice/session-3.scope', want: null },
+  ]
+  for (const c of cases) it(c.name, () => expect(podUidOfCgroup(c.path)).toBe(c.want))
 })
 
 describe('small readers', () => {

@@ -84,6 +84,35 @@ export function parseCgroupContainer(text: string): ContainerRef | null {
   return null
 }
 
+// The pod a kubelet-made cgroup path belongs to (the kubepods layouts src/k8s/pod-stats.ts reads
+// from the other side, pod UID -> directory):
+//   cgroupfs driver   .../kubepods[/burstable|/besteffort]/pod<uid>/<container id>
+//   systemd driver    .../kubepods[-<qos>]-pod<uid with '_' for '-'>.slice/cri-containerd-<id>.scope
+const KUBEPODS_UID = [
+  /(?:^|\/)kubepods[^/\n]*\/(?:[^/\n]+\/)*pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\/|$)/m,
+  /(?:^|\/)[^/\n]*kubepods[^/\n]*-pod([0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12})\.slice(?:\/|$)/m,
+]
+
+/** The pod UID (with dashes) in a cgroup path (or /proc/PID/cgroup text) of a pod's process, or null. */
+export function podUidOfCgroup(path: string): string | null {
+  for (const re of KUBEPODS_UID) {
+    const m = re.exec(path)
+    if (m !== null) return m[1]!.replace(/_/g, '-')
+  }
+  return null
+}
+
+/**
+ * The container a process's /proc/PID/cgroup text names, with its Docker name when Docker runs it
+ * (read from dockerRoot/containers/<id>/config.v2.json), or null.
+ */
+export function containerOfCgroup(text: string, dockerRoot: string): (ContainerRef & { name?: string }) | null {
+  const c = parseCgroupContainer(text)
+  if (c === null || c.runtime !== 'docker') return c
+  const name = dockerName(readText(`${dockerRoot}/containers/${c.id}/config.v2.json`))
+  return name === undefined ? c : { ...c, name }
+}
+
 /** starttime (clock ticks since boot, field 22) from /proc/PID/stat text, or null. */
 export function startTimeFromStat(text: string): number | null {
   // comm (field 2) is in parentheses and may hold spaces and ')': split after the last ')'
@@ -263,6 +292,12 @@ export class ContainerIdentities {
     if (c !== undefined) p.container ??= c.name ?? c.shortId
   }
 
+  /** The container name (Docker name, else short id) of a process, for records of the TLS tap. */
+  containerOfPid(pid: number): string | undefined {
+    const c = containerOfCgroup(readText(`${this.proc}/${pid}/cgroup`) ?? '', this.dockerRoot)
+    return c === null ? undefined : (c.name ?? c.shortId)
+  }
+
   /** A refresh now, or as soon as minRefreshMs has passed since the last one. */
   private poke(): void {
     if (this.closed || this.timer !== null) return
@@ -340,14 +375,8 @@ export class ContainerIdentities {
     const comm = readText(`${this.proc}/${g.pid}/comm`)?.trim()
     if (comm === undefined) return null // exited meanwhile
     const id: NetnsIdentity = { netns, ips, pid: g.pid, comm }
-    const c = parseCgroupContainer(readText(`${this.proc}/${g.pid}/cgroup`) ?? '')
-    if (c !== null) {
-      id.container = c
-      if (c.runtime === 'docker') {
-        const name = dockerName(readText(`${this.dockerRoot}/containers/${c.id}/config.v2.json`))
-        if (name !== undefined) id.container = { ...c, name }
-      }
-    }
+    const c = containerOfCgroup(readText(`${this.proc}/${g.pid}/cgroup`) ?? '', this.dockerRoot)
+    if (c !== null) id.container = c
     return id
   }
 

@@ -32,6 +32,8 @@ export type Identity = Omit<Peer, 'ip' | 'port'>
 export class ClusterIndex {
   /** this node's pods, by namespace/name */
   private readonly pods = new Map<string, Pod>()
+  /** pod UID -> local pod (the TLS tap names a process's pod from its cgroup) */
+  private readonly podByUid = new Map<string, Pod>()
   /** pod IP -> local pod (not host-network: those share the node's IPs) */
   private readonly podByIp = new Map<string, Pod>()
   /** port -> host-network pod of this node declaring it */
@@ -76,6 +78,7 @@ export class ClusterIndex {
   }
 
   private indexPod(p: Pod): void {
+    if (p.metadata.uid !== undefined) this.podByUid.set(p.metadata.uid, p)
     if (p.status.hostIP) this.localNodeIps.add(p.status.hostIP)
     if (p.spec.hostNetwork) {
       for (const ip of p.status.podIPs) this.localNodeIps.add(ip)
@@ -86,6 +89,7 @@ export class ClusterIndex {
   }
 
   private unindexPod(p: Pod): void {
+    if (p.metadata.uid !== undefined && this.podByUid.get(p.metadata.uid) === p) this.podByUid.delete(p.metadata.uid)
     if (p.spec.hostNetwork) {
       for (const [port, q] of this.hostNetByPort) if (q === p) this.hostNetByPort.delete(port)
       // another host-network pod may declare the same port: let it have it
@@ -215,6 +219,24 @@ export class ClusterIndex {
   /** The local pod (not host-network) with this IP. */
   localPodByIp(ip: string): Pod | undefined {
     return this.podByIp.get(ip)
+  }
+
+  /**
+   * Identity of a process of this node's pod `uid` (from the process's cgroup path): pod, namespace,
+   * workload, node, and container: the one whose runtime id is containerId (also from the cgroup),
+   * else the pod's only container. undefined when no pod of this node has that UID.
+   */
+  identityOfPodUid(uid: string, containerId?: string): Identity | undefined {
+    const p = this.podByUid.get(uid)
+    if (p === undefined) return undefined
+    const out: Identity = { pod: p.metadata.name, node: p.spec.nodeName ?? this.nodeName }
+    if (p.metadata.namespace !== undefined) out.namespace = p.metadata.namespace
+    const w = this.workloadOf(p)
+    if (w !== undefined) out.workload = w
+    const byId = containerId === undefined ? undefined : Object.entries(p.status.containerIDs).find(([, id]) => id.endsWith(`://${containerId}`) || id === containerId)
+    if (byId !== undefined) out.container = byId[0]
+    else if (p.spec.containers.length === 1) out.container = p.spec.containers[0]!.name
+    return out
   }
 
   localPods(): IterableIterator<Pod> {

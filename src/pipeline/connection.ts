@@ -42,9 +42,18 @@ const FAULT_LOG_FIRST = 20
 const FAULT_LOG_EVERY = 1000
 let faultsSeen = 0
 
-/** a record's peer for a flow endpoint; a process the endpoint names (the TLS tap knows it) comes along */
-function peerOf(e: Endpoint & { pid?: number; comm?: string }): Peer {
+/**
+ * a record's peer for a flow endpoint; what the endpoint already says of who it is comes along (the
+ * TLS tap knows the process, and its pod or container), in Peer's field order
+ */
+function peerOf(e: Endpoint & Omit<Peer, 'ip' | 'port'>): Peer {
   const p: Peer = { ip: e.ip, port: e.port }
+  if (e.pod !== undefined) p.pod = e.pod
+  if (e.namespace !== undefined) p.namespace = e.namespace
+  if (e.workload !== undefined) p.workload = e.workload
+  if (e.service !== undefined) p.service = e.service
+  if (e.node !== undefined) p.node = e.node
+  if (e.container !== undefined) p.container = e.container
   if (e.pid !== undefined) p.pid = e.pid
   if (e.comm !== undefined) p.comm = e.comm
   return p

@@ -19,6 +19,9 @@ import type { Peer } from '../records.js'
 import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler } from '../tcp/types.js'
 import type { TlsChunk } from './tap.js'
 
+/** Who a tapped process is beyond pid and comm: pod, namespace, workload, container (--k8s, --all-veth). */
+export type ProcessIdentity = Omit<Peer, 'ip' | 'port' | 'pid' | 'comm'>
+
 /** What the sessions need of the pipeline (Pipeline implements it). */
 export interface StreamOpener {
   openStream(flow: FlowInfo, opts: { tls: boolean }): StreamHandler
@@ -44,11 +47,16 @@ class Session implements FlowInfo {
   /** canonical 4-tuple key, '' while the socket is not known */
   tuple = ''
 
-  constructor(id: number, c: TlsChunk) {
+  constructor(id: number, c: TlsChunk, who: ProcessIdentity | undefined) {
     this.id = id
     this.startUs = this.lastUs = c.tsUs
-    const local: Peer = { ...(c.local ?? UNKNOWN_ENDPOINT), pid: c.pid, comm: c.comm }
+    const local: Peer = { ...(c.local ?? UNKNOWN_ENDPOINT), pid: c.pid, comm: c.comm, ...who }
     const remote: Peer = { ...(c.remote ?? UNKNOWN_ENDPOINT) }
+    if (who !== undefined && c.remote !== null && isLoopback(c.remote.ip)) {
+      // the same network namespace: the same pod (a sidecar, say), though maybe another container
+      const { container: _, ...pod } = who
+      Object.assign(remote, pod)
+    }
     const localServer = c.local !== null && WELL_KNOWN_SERVER_PORTS.has(c.local.port)
     const remoteServer = c.remote !== null && WELL_KNOWN_SERVER_PORTS.has(c.remote.port)
     if (localServer !== remoteServer) {
@@ -89,6 +97,10 @@ class Session implements FlowInfo {
   }
 }
 
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1'
+}
+
 function tupleKey(c: TlsChunk): string {
   if (c.local === null || c.remote === null) return ''
   const a = `${c.local.ip} ${c.local.port}`
@@ -100,6 +112,8 @@ export interface TlsSessionsOptions {
   pipeline: StreamOpener
   limits: Pick<Limits, 'flowIdleUs' | 'maxFlows'>
   counters: Counters
+  /** the pod/container of a tapped process, asked once per session (undefined: nothing known) */
+  identify?: (pid: number) => ProcessIdentity | undefined
 }
 
 export class TlsSessions {
@@ -144,7 +158,7 @@ export class TlsSessions {
         this.o.counters.inc('tls_sessions_dropped')
         return
       }
-      s = new Session(this.nextId++, c)
+      s = new Session(this.nextId++, c, this.o.identify?.(c.pid))
       this.sessions.set(key, s)
       this.o.counters.inc('tls_sessions')
       s.handler = this.o.pipeline.openStream(s, { tls: true })

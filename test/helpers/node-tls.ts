@@ -106,11 +106,37 @@ export async function makeCert(dir: string): Promise<{ key: string; cert: string
   return { key, cert }
 }
 
-/** The peer server run by bin inside host's namespace on nsIp:h1Port (HTTPS) and :h2Port (HTTP/2). */
-export async function startNodeServer(host: NetnsHost, bin: NodeBin, h1Port: number, h2Port: number): Promise<NodeServer> {
+/**
+ * bin with a prefix (outside any `ip netns exec`: that mounts a /sys without /sys/fs/cgroup) that first moves the process into the cgroup directories given (v1: one per
+ * hierarchy, by writing its pid to cgroup.procs), then execs: the pid stays the same throughout.
+ */
+export function inCgroups(bin: NodeBin, dirs: readonly string[]): NodeBin {
+  if (dirs.length === 0) return bin
+  const moves = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ')
+  return { ...bin, argv: ['sh', '-c', `${moves} && exec "$@"`, 'sh', ...bin.argv] }
+}
+
+/** bin run inside a network namespace (ip netns exec, which execs in place) */
+export function inNetns(bin: NodeBin, ns: string): NodeBin {
+  return { ...bin, argv: ['ip', 'netns', 'exec', ns, ...bin.argv] }
+}
+
+/**
+ * The peer server run by bin inside host's namespace on listen (default nsIp):h1Port (HTTPS) and
+ * :h2Port (HTTP/2).
+ */
+export async function startNodeServer(
+  host: NetnsHost,
+  bin: NodeBin,
+  h1Port: number,
+  h2Port: number,
+  opts: { listen?: string; cgroups?: readonly string[] } = {},
+): Promise<NodeServer> {
   const { key, cert } = await makeCert(host.tmpDir())
-  const argv = ['netns', 'exec', host.ns, ...bin.argv, PEER, 'server', host.nsIp, String(h1Port), String(h2Port), key, cert]
-  const child = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // cgroups are entered before the namespace: `ip netns exec` mounts a /sys without /sys/fs/cgroup
+  const run = inCgroups(inNetns(bin, host.ns), opts.cgroups ?? [])
+  const argv = [...run.argv, PEER, 'server', opts.listen ?? host.nsIp, String(h1Port), String(h2Port), key, cert]
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (b: Buffer) => (out += b.toString()))

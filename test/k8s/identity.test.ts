@@ -37,6 +37,27 @@ describe('ClusterIndex', () => {
     expect(x.lookup('10.1.0.5', 43210, false)).toEqual({ pod: 'web-6f7-a', namespace: 'shop', workload: 'web', node: NODE, service: 'web' })
   })
 
+  it('a pod by UID (the TLS tap, from a process\'s cgroup): container by runtime id, else the only one', () => {
+    const x = new ClusterIndex(NODE)
+    const two = pod({ name: 'web-1', namespace: 'shop', node: NODE, ip: '10.1.1.5', containers: [{ name: 'app' }, { name: 'envoy' }] })
+    two.metadata.uid = 'aaaaaaaa-0000-4000-8000-000000000001'
+    ;(two.status as Record<string, unknown>).containerStatuses = [
+      { name: 'app', containerID: 'containerd://' + 'a'.repeat(64) },
+      { name: 'envoy', containerID: 'containerd://' + 'e'.repeat(64) },
+    ]
+    const one = pod({ name: 'solo', namespace: 'shop', node: NODE, ip: '10.1.1.6', owner: { kind: 'StatefulSet', name: 'solo' } })
+    one.metadata.uid = 'aaaaaaaa-0000-4000-8000-000000000002'
+    x.upsertPod(trimPod(two))
+    x.upsertPod(trimPod(one))
+    expect(x.identityOfPodUid('aaaaaaaa-0000-4000-8000-000000000001', 'e'.repeat(64))).toEqual({ pod: 'web-1', namespace: 'shop', node: NODE, container: 'envoy' })
+    // a container id the status does not list (yet): no container among two
+    expect(x.identityOfPodUid('aaaaaaaa-0000-4000-8000-000000000001', 'b'.repeat(64))).toEqual({ pod: 'web-1', namespace: 'shop', node: NODE })
+    expect(x.identityOfPodUid('aaaaaaaa-0000-4000-8000-000000000002')).toEqual({ pod: 'solo', namespace: 'shop', node: NODE, workload: 'solo', container: 'main' })
+    expect(x.identityOfPodUid('aaaaaaaa-0000-4000-8000-000000000003')).toBeUndefined()
+    x.deletePod(trimPod(one))
+    expect(x.identityOfPodUid('aaaaaaaa-0000-4000-8000-000000000002')).toBeUndefined()
+  })
+
   it('other owners: a StatefulSet, a bare ReplicaSet, none; a ReplicaSet not known yet is reported as itself', () => {
     const x = index()
     expect(x.lookup('10.1.0.6', 5432, true)).toMatchObject({ pod: 'db-0', workload: 'db', container: 'pg' })
