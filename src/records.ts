@@ -49,7 +49,8 @@ export interface TraceRecord {
   method: string
   resource?: string
   status: number | string | null
-  error: boolean
+  /** null: a response came but its status could not be read (status 'unknown') */
+  error: boolean | null
   latency_ms: number
   request_bytes: number
   response_bytes: number

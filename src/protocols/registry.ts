@@ -17,8 +17,8 @@ export const PARSERS: ProtocolParser[] = [
   mysqlParser, // seq-0 command with a known command byte and fitting content, or a v10 greeting
   mongoParser, // a whole 16-byte header (length 20..48 MB, an opcode of that direction), flags with known bits only, the first document's length and element name
   rocketmqParser, // a whole frame header: length <= 16 MiB, serialize type 0/1, a JSON '{"' header that parses or an exact binary one
+  http2Parser, // client preface, a server SETTINGS frame, or a run of strict frame headers (binary, 16 KiB lengths); before Kafka, whose Produce v0 with an empty client id an HTTP/2 GOAWAY frame also reads as
   kafkaParser, // requests only: size, known api key, plausible version, printable client_id, body fits (whole) / acks -1..1, next header plausible
-  http2Parser, // client preface, a server SETTINGS frame, or a run of strict frame headers (binary, 16 KiB lengths)
   http1Parser, // loose (any method token): after the binary protocols
   redisParser, // loosest (a reply can be '+OK', an inline command is a word): last; rejects HTTP request lines
 ]

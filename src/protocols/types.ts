@@ -29,8 +29,11 @@ export interface ParsedExchange {
   resource?: string
   /** HTTP status, gRPC status, SQL error code or 'OK', Redis 'OK' or error prefix, ...; null when no response */
   status: number | string | null
-  /** server-side failure (DESIGN.md "error"), or no response before the connection ended */
-  error: boolean
+  /**
+   * server-side failure (DESIGN.md "error"), or no response before the connection ended; null when a
+   * response came but its status could not be read (status 'unknown'): neither success nor failure
+   */
+  error: boolean | null
   /** request's first byte, µs since epoch */
   startUs: number
   /** response's last byte, µs since epoch; when there was no response, the time it was given up */

@@ -426,8 +426,9 @@ export class InfluxSink {
       .tag('tls', String(e.tls))
     serverTags(p, e.server)
     clientTags(p, e.client)
+    // error null (a status that could not be read) writes no error field: neither true nor false
+    if (e.error !== null) p.booleanField('error', e.error)
     p.stringField('status', e.status === null ? '' : String(e.status))
-      .booleanField('error', e.error)
       .floatField('latency_ms', latencyMs(e))
       .intField('request_bytes', e.reqBytes)
       .intField('response_bytes', e.respBytes)

@@ -58,8 +58,10 @@ function templateSegment(s: string): string {
  * Status as a small class: HTTP-like numeric codes (http, http2) -> '2xx'...'5xx'; other protocols
  * 'ok' or 'error' from the exchange's error flag; no response at all -> 'none'.
  */
-export function statusClass(protocol: string, status: number | string | null, error: boolean): string {
+export function statusClass(protocol: string, status: number | string | null, error: boolean | null): string {
   if (status === null) return 'none'
+  // a response whose status could not be read is neither ok nor error
+  if (error === null) return 'unknown'
   if ((protocol === 'http' || protocol === 'http2') && typeof status === 'number' && status >= 100 && status < 600) {
     return `${Math.floor(status / 100)}xx`
   }

@@ -48,7 +48,7 @@ export { REDACTED }
 const PEER_EXTRA = ['pod', 'namespace', 'workload', 'service', 'node', 'container', 'pid', 'comm'] as const
 
 /** one spilled row: [time, tls, client, server, method, resource, status, error, latency_ms, req, resp, attrs] */
-type SpillRow = [string, boolean, Peer, Peer, string, string | null, number | string | null, boolean, number, number, number, Record<string, string> | null]
+type SpillRow = [string, boolean, Peer, Peer, string, string | null, number | string | null, boolean | null, number, number, number, Record<string, string> | null]
 
 interface SheetSpill {
   protocol: string

@@ -411,10 +411,12 @@ describe('http1 parser', () => {
       s2c(a, T0 + 30, q1.length + q2.length),
     ]
     const r = check(steps)
-    expect(r.exchanges.map((e) => [e.startUs, e.status, e.endUs])).toEqual([
-      [T0, null, T0 + 30],
-      [T0 + 20, 200, T0 + 30],
+    // the first response came inside the gap: unknown, neither success nor failure (not unanswered)
+    expect(r.exchanges.map((e) => [e.startUs, e.status, e.error, e.endUs])).toEqual([
+      [T0, 'unknown', null, T0 + 30],
+      [T0 + 20, 200, false, T0 + 30],
     ])
+    expect(r.exchanges[0]!.attrs?.response).toBe('lost_in_gap')
     expect(r.counts).toEqual({ gap_resync: 1 })
 
     // the same bytes without peerAcked fall back to FIFO: the second response answers the first request

@@ -127,6 +127,8 @@ class Req {
   interim = ''
   interimBytes = 0
   answered = false
+  /** its response was in a capture gap: it came, but nothing of it was read */
+  lost = false
   status = 0
   respBytes = 0
   endUs = 0
@@ -1217,7 +1219,8 @@ export class Http1Handler implements StreamHandler {
           if (this.pending.at(i)!.endOff <= peerAcked) k = i
           else break
         }
-        for (let i = 0; i < k; i++) this.emitUnanswered(this.pending.shift()!, this.nowUs)
+        // answered inside the gap (the server went on past them): status unknown, not unanswered
+        for (let i = 0; i < k; i++) this.emitUnanswered(this.pending.shift()!, this.nowUs, true)
       }
     }
     const req = this.pending.peek()
@@ -1246,8 +1249,9 @@ export class Http1Handler implements StreamHandler {
     this.respSide.kill()
   }
 
-  private emitUnanswered(req: Req, tsUs: number): void {
+  private emitUnanswered(req: Req, tsUs: number, lost = false): void {
     if (req.emitted) return
+    req.lost = lost
     if (!req.done) req.reqBytes = this.reqSide.pos() - req.startOff
     req.answered = false
     req.endUs = Math.max(tsUs, req.startUs)
@@ -1265,11 +1269,13 @@ export class Http1Handler implements StreamHandler {
     if (req.interim !== '') attrs.interim = req.interim
     if (req.upgradeTo !== undefined && req.answered && req.status === 101) attrs.upgrade = req.upgradeTo
     if (req.partial || req.respPartial) attrs.partial = 'true'
+    if (req.lost) attrs.response = 'lost_in_gap'
     const e: ParsedExchange = {
       method: req.method,
       resource: req.resource,
-      status: req.answered ? req.status : null,
-      error: !req.answered || req.status >= 500,
+      // a response lost in a gap was not read: its status is unknown, neither success nor failure
+      status: req.answered ? req.status : req.lost ? 'unknown' : null,
+      error: req.answered ? req.status >= 500 : req.lost ? null : true,
       startUs: req.startUs,
       endUs: req.endUs,
       reqBytes: req.reqBytes,

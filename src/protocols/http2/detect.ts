@@ -9,7 +9,7 @@
 // so it goes before the text protocols in the registry.
 
 import type { Dir } from '../../tcp/types.js'
-import { FRAME_HEADER_BYTES, FrameType, PREFACE, frameLen, plausibleFrames } from './frames.js'
+import { FRAME_HEADER_BYTES, Flag, FrameType, PREFACE, frameLen, plausibleFrames } from './frames.js'
 
 /** settings a server preface carries at most: RFC 9113 defines 6, extensions a few more */
 const MAX_PREFACE_SETTINGS = 32
@@ -35,5 +35,53 @@ export function isServerPreface(head: Buffer): boolean {
 export function detectHttp2(head: Buffer, dir: Dir): boolean {
   if (dir === 'c2s' && isPrefacePrefix(head)) return true
   if (dir === 's2c' && isServerPreface(head)) return true
-  return plausibleFrames(head)
+  if (!plausibleFrames(head)) return false
+  // mid-stream, a header block's first field tells a request from a response when it is a
+  // static-table pseudo-header (what every encoder sends first): the direction, so guessed roles
+  // swap. Header blocks that all start otherwise (trailers) leave it open: wait for the next chunk.
+  const side = headerSide(head)
+  return side === null || side === dir
+}
+
+/**
+ * 'c2s' when the first telling HEADERS frame in `head` starts with :method, :path, :scheme or
+ * :authority from the static table (indexed or as a literal's name), 's2c' when with :status;
+ * 'unsure' when there are HEADERS frames and none tells; null when there are none.
+ */
+export function headerSide(head: Buffer): Dir | 'unsure' | null {
+  let off = 0
+  let seen = false
+  while (off + FRAME_HEADER_BYTES <= head.length) {
+    const len = frameLen(head, off)
+    if (head[off + 3] === FrameType.HEADERS) {
+      seen = true
+      const side = blockSide(head, off)
+      if (side !== null) return side
+    }
+    off += FRAME_HEADER_BYTES + len
+  }
+  return seen ? 'unsure' : null
+}
+
+/** the side the first field of the HEADERS frame at `off` tells, null when it does not */
+function blockSide(head: Buffer, off: number): Dir | null {
+  const flags = head[off + 4]
+  let p = off + FRAME_HEADER_BYTES
+  if (flags & Flag.PADDED) p++
+  if (flags & Flag.PRIORITY) p += 5
+  // dynamic table size updates may come first (RFC 7541 §4.2): 001xxxxx, continued while the high bit is set
+  while (p < head.length && (head[p] & 0xe0) === 0x20) {
+    const more = (head[p] & 0x1f) === 0x1f
+    p++
+    if (more) {
+      while (p < head.length && head[p] & 0x80) p++
+      p++
+    }
+  }
+  if (p >= head.length) return null
+  const b = head[p]
+  const idx = b & 0x80 ? b & 0x7f : (b & 0xc0) === 0x40 ? b & 0x3f : (b & 0xe0) === 0 ? b & 0x0f : 0
+  if (idx >= 1 && idx <= 7) return 'c2s'
+  if (idx >= 8 && idx <= 14) return 's2c'
+  return null
 }

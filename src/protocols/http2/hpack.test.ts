@@ -136,11 +136,17 @@ describe('HPACK decoder, RFC 7541 Appendix C', () => {
 })
 
 describe('HPACK decoder, bad input', () => {
-  it('index out of range breaks the decoder, which then decodes nothing', () => {
+  it('index out of range: the table is unknown from then on, static and newly added entries decode again', () => {
     const d = new Decoder(4096, 65536)
     expect(decodeAll(d, hpackInt(7, 0x80, 62)).r).toBe(Result.Bad)
     expect(d.lastBad).toBe('hpack_index_out_of_range')
-    expect(decodeAll(d, Buffer.from([0x82])).r).toBe(Result.Bad)
+    expect(decodeAll(d, Buffer.from([0x82])).r).toBe(Result.Ok)
+    // an entry from before the fault is unknown; one added after it (literal :path '/x', incremental) is learned
+    expect(decodeAll(d, hpackInt(7, 0x80, 62)).r).toBe(Result.Partial)
+    expect(decodeAll(d, Buffer.from([0x44, 0x02, 0x2f, 0x78])).r).toBe(Result.Ok)
+    const again = decodeAll(d, hpackInt(7, 0x80, 62))
+    expect(again.r).toBe(Result.Ok)
+    expect(again.fields).toEqual([[':path', '/x']])
   })
 
   it('integer overflow', () => {

@@ -11,8 +11,9 @@
 //
 // One Decoder per direction: the dynamic table belongs to the peer's encoder. It is bounded by the
 // size the receiving peer announced (SETTINGS_HEADER_TABLE_SIZE, 4096 by default) and by
-// limits.maxHpackTableBytes. Bad input never throws: decode() returns a Result, and after a malformed
-// block the table can no longer be trusted, so the decoder stays `broken` and decodes nothing more.
+// limits.maxHpackTableBytes. Bad input never throws: decode() returns a Result; after a malformed
+// block (or one that was lost) the table can no longer be trusted, and the decoder starts over as if
+// joined mid-stream: entries inserted from then on are learned, so later blocks decode again.
 // Joined mid-stream, the entries added before the capture started are unknown: the decoder is `partial`,
 // entries it added itself are still resolved, older ones come back as UNKNOWN fields.
 // Values of secret fields (authorization, cookie...) are never kept: the table stores their size only.
@@ -192,7 +193,7 @@ export function huffmanDecode(b: Buffer, s: number, e: number, out: Uint8Array):
 
 export const enum Result {
   Ok = 0,
-  /** malformed: the decoder is broken from now on */
+  /** malformed: the table is unknown from now on (the decoder relearns it, see bad()) */
   Bad = 1,
   /** decodable, but some fields referred to dynamic entries from before the capture (partial mode) */
   Partial = 2,
@@ -225,7 +226,6 @@ export class Decoder {
   private maxSize: number
   /** the largest size the encoder may pick: the receiver's SETTINGS value, capped by the limit */
   private allowed: number
-  broken = false
   /** joined mid-stream: entries older than `known` are unknown */
   partial = false
   lastBad: BadReason | null = null
@@ -260,7 +260,6 @@ export class Decoder {
     this.entries = []
     this.size = 0
     this.partial = false
-    this.broken = false
     this.allowed = Math.min(4096, this.limitBytes)
     this.maxSize = this.allowed
   }
@@ -279,7 +278,6 @@ export class Decoder {
    * values latin1 text (REDACTED for secrets, UNKNOWN when not decodable in partial mode).
    */
   decode(b: Buffer, s: number, e: number, onField: (name: string, value: string) => void): Result {
-    if (this.broken) return Result.Bad
     this.pos = s
     let partialHit = false
     let fieldsSeen = false
@@ -431,11 +429,14 @@ export class Decoder {
     return Buffer.from(this.scratch.buffer, this.scratch.byteOffset, n).toString('latin1')
   }
 
+  /**
+   * A malformed block: what it added to the table is unknown, so every entry is. The decoder goes on
+   * as if joined mid-stream (entries added from now on are learned, older ones are UNKNOWN), so later
+   * blocks decode again as soon as they refer only to static or newly learned entries.
+   */
   private bad(reason?: BadReason): Result {
     if (reason !== undefined) this.lastBad = reason
-    this.broken = true
-    this.entries = []
-    this.size = 0
+    this.joinMidStream()
     return Result.Bad
   }
 }

@@ -35,6 +35,29 @@ const MAX_WIRE_FRAME = FRAME_HEADER_BYTES + 0xffffff
 /** ids remembered for promised (server push) streams and for unmatched responses */
 const MAX_REMEMBERED_IDS = 1024
 
+/** a gRPC method path: /package.Service/Method (the package may be absent) */
+const GRPC_PATH = /^\/[^/?#\s]+\/[^/?#\s]+$/
+/** a gRPC message longer than this is not believed (grpc-go and grpc-java default to 4 MiB) */
+const MAX_GRPC_MESSAGE = 1 << 28
+
+/**
+ * Does a DATA frame's payload start like a gRPC length-prefixed message (compressed flag 0 or 1, a
+ * 4-byte length that fills the frame or runs on into the next)? null when too short to tell.
+ */
+function grpcFramed(f: Buffer, total: number, flags: number): boolean | null {
+  let off = FRAME_HEADER_BYTES
+  let end = total
+  if (flags & Flag.PADDED) {
+    if (f.length <= off) return null
+    end -= f[off] + 1
+    off++
+  }
+  if (end - off < 5 || f.length < off + 5) return end - off === 0 ? null : false
+  if (f[off] > 1) return false
+  const len = f.readUInt32BE(off + 1)
+  return len + 5 === end - off || (len + 5 > end - off && len <= MAX_GRPC_MESSAGE)
+}
+
 /** One client-initiated stream, from its request HEADERS until it is emitted. */
 class Stream {
   method: string | null = null
@@ -45,6 +68,8 @@ class Stream {
   userAgent: string | undefined = undefined
   /** request headers could not be decoded (broken or partial HPACK) */
   reqUnknown = false
+  /** a response header block (headers or trailers) could not be decoded entirely */
+  respUnknown = false
   status: number | null = null
   grpcStatus: number | null = null
   grpcWeb: GrpcWebTrailers | null = null
@@ -56,6 +81,16 @@ class Stream {
   goaway = false
   /** the request came over HTTP/1.1 and asked for this protocol (Upgrade: h2c) */
   upgrade: string | undefined = undefined
+  /**
+   * gRPC framing of the first DATA frame per direction (5-byte length-prefixed message: flag 0/1,
+   * length that fits the frame or runs on): null not seen yet, then true or false
+   */
+  reqFramed: boolean | null = null
+  respFramed: boolean | null = null
+  /** response DATA seen; a header block after it (trailers); the response was one HEADERS block with END_STREAM */
+  respData = false
+  trailers = false
+  trailersOnly = false
 
   constructor(
     readonly id: number,
@@ -255,7 +290,7 @@ export class Http2Handler implements StreamHandler {
     side.synced = false
     side.resyncLen = 0
     this.dropBlock(side)
-    if (!side.dec.broken) side.dec.joinMidStream()
+    side.dec.joinMidStream()
   }
 
   end(_reason: EndReason, tsUs: number): void {
@@ -280,6 +315,14 @@ export class Http2Handler implements StreamHandler {
       case FrameType.DATA: {
         const s = this.streams.get(sid)
         if (s === undefined) break
+        if (isC2s ? s.reqFramed === null : s.respFramed === null) {
+          const framed = grpcFramed(f, total, flags)
+          if (framed !== null) {
+            if (isC2s) s.reqFramed = framed
+            else s.respFramed = framed
+          }
+        }
+        if (!isC2s) s.respData = true
         if (isC2s) {
           s.reqBytes += total
           if (flags & Flag.END_STREAM) s.reqEnded = true
@@ -416,23 +459,18 @@ export class Http2Handler implements StreamHandler {
       side.blockCut = true
     }
     if (side.blockCut) {
-      // undecodable: the peer's encoder may have added entries we did not see
-      if (!side.dec.broken) {
-        side.dec.broken = true
-        this.ctx.count('hpack_broken')
-      }
+      // undecodable: the peer's encoder may have added entries we did not see; relearn from here
+      side.dec.joinMidStream()
+      this.ctx.count('hpack_broken')
       f.unknown = true
     } else {
-      const wasBroken = side.dec.broken
       const r = side.dec.decode(b, s, e, (n, v) => this.field(n, v))
       if (r === Result.Bad) {
-        // what was decoded before the fault cannot be trusted either
+        // what was decoded before the fault cannot be trusted either; the decoder relearns the table
         f.reset()
         f.unknown = true
-        if (!wasBroken) {
-          this.ctx.count(side.dec.lastBad ?? 'hpack_malformed')
-          this.ctx.count('hpack_broken')
-        } else this.ctx.count('hpack_undecodable_block')
+        this.ctx.count(side.dec.lastBad ?? 'hpack_malformed')
+        this.ctx.count('hpack_broken')
       } else if (r === Result.Partial) {
         f.unknown = true
         this.ctx.count('hpack_unknown_entry')
@@ -557,11 +595,14 @@ export class Http2Handler implements StreamHandler {
       return
     }
     s.respBytes += bytes
+    if (f.unknown) s.respUnknown = true
     // 1xx is not final (RFC 9113 §8.1): it neither answers nor carries anything we report
     if (f.status !== null && f.status < 200 && !endStream) return
     if (f.status !== null && f.status >= 200) s.status = f.status
     if (f.contentType !== null) s.respContentType = f.contentType
     if (f.grpcStatus !== null) s.grpcStatus = f.grpcStatus
+    if (s.respHeaders || s.respData) s.trailers = true
+    else if (endStream) s.trailersOnly = true
     // a final response or trailers, even when HPACK could not read them
     s.respHeaders = true
     if (endStream) this.finish(s, tsUs, true)
@@ -575,8 +616,18 @@ export class Http2Handler implements StreamHandler {
   /** emits a stream: answered = the server's response (or what was seen of it) closes it */
   private finish(s: Stream, endUs: number, answered: boolean): void {
     if (!this.streams.delete(s.id)) return
+    // gRPC by its content-type or grpc-status; or, when HPACK could not read those (joined after the
+    // table was built), by its framing (length-prefixed messages) with a /Service/Method path, or an
+    // unreadable path on a POST answered with trailers
+    const framed = (s.reqFramed === true || s.respFramed === true) && s.reqFramed !== false && s.respFramed !== false
     const grpc =
-      isGrpcContentType(s.reqContentType) || isGrpcContentType(s.respContentType) || s.grpcStatus !== null
+      isGrpcContentType(s.reqContentType) ||
+      isGrpcContentType(s.respContentType) ||
+      s.grpcStatus !== null ||
+      (framed &&
+        (s.path !== null
+          ? GRPC_PATH.test(s.path)
+          : (s.method === null || s.method === 'POST') && (s.trailers || s.trailersOnly)))
     const attrs: Record<string, string> = { version: 'HTTP/2', stream: String(s.id) }
     if (s.host !== undefined) attrs.host = s.host
     if (s.userAgent !== undefined) attrs.user_agent = s.userAgent
@@ -584,23 +635,28 @@ export class Http2Handler implements StreamHandler {
     if (s.goaway) attrs.goaway = 'true'
     if (s.upgrade !== undefined) attrs.upgrade = s.upgrade
     if (s.reqUnknown) attrs.hpack = 'undecodable'
+    if (s.respUnknown) attrs.response_hpack = 'undecodable'
     let status: number | string | null
-    let error: boolean
+    let error: boolean | null
     let method: string
     let resource: string | undefined
+    // Never a success that was not read: an answer whose status could not be decoded is status
+    // 'unknown' with error null (neither success nor failure), unless what was read (a reset, a
+    // non-200 HTTP status) says failure
     if (grpc) {
       method = s.path === null ? 'unknown' : this.text(s.path)
       status = s.grpcStatus ?? s.grpcWeb?.status ?? null
       if (s.status !== null) attrs.http_status = String(s.status)
-      // no grpc-status: a non-200 HTTP status is a failure (gRPC maps it to a code), 200 alone is not known
-      if (!answered) error = true
-      else if (status !== null) error = status !== 0
-      // no grpc-status: reset, or a non-200 HTTP status (gRPC maps it to a code) is a failure
-      else error = s.rst !== undefined || (s.status !== null && s.status !== 200)
-      if (!answered) status = null
-      // answered, but the status could not be read (HPACK entries from before the capture): 'unknown',
-      // not null, which means "no response"
-      else if (status === null) status = 'unknown'
+      if (s.trailersOnly) attrs.response = 'trailers-only'
+      if (!answered) {
+        status = null
+        error = true
+      } else if (status !== null) error = status !== 0
+      else {
+        status = 'unknown'
+        // no grpc-status read: a reset, or a non-200 HTTP status (gRPC maps it to a code), is a failure
+        error = s.rst !== undefined || (s.status !== null && s.status !== 200) ? true : null
+      }
     } else {
       method = s.method === null ? 'unknown' : truncateText(s.method, 32)
       if (s.path !== null) {
@@ -608,7 +664,9 @@ export class Http2Handler implements StreamHandler {
         resource = this.text(q >= 0 ? s.path.slice(0, q) : s.path)
       }
       status = answered ? (s.status ?? 'unknown') : null
-      error = !answered || (typeof status === 'number' && status >= 500)
+      if (!answered) error = true
+      else if (typeof status === 'number') error = status >= 500
+      else error = s.rst !== undefined ? true : null
     }
     const e: ParsedExchange = {
       method,

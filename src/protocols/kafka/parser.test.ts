@@ -114,20 +114,20 @@ describe('kafka: request/response pairing', () => {
   it('an unknown api key is method unknown; its answer is not decoded: status unknown, counted', () => {
     const req = k.request(10000, 0, 4, Buffer.alloc(4))
     const r = runAll([c(req, 1), s(k.response(10000, 0, 4, Buffer.from([0, 0])), 2)])
-    expect(r.exchanges.map((e) => [e.method, e.status, e.error, e.attrs?.api_key])).toEqual([['unknown', 'unknown', false, '10000']])
+    expect(r.exchanges.map((e) => [e.method, e.status, e.error, e.attrs?.api_key])).toEqual([['unknown', 'unknown', null, '10000']])
     expect(r.counts).toEqual({ response_not_decoded: 1 })
   })
 
-  it('a version newer than the decoders: status unknown, not an error', () => {
+  it('a version newer than the decoders: status unknown, error null (neither)', () => {
     const r = runAll([c(k.request(12, 9, 4, Buffer.alloc(20)), 1), s(k.response(12, 9, 4, Buffer.alloc(6)), 2)])
-    expect(r.exchanges.map(brief)).toEqual([['Heartbeat', undefined, 'unknown', false]])
+    expect(r.exchanges.map(brief)).toEqual([['Heartbeat', undefined, 'unknown', null]])
     expect(r.counts).toEqual({ response_not_decoded: 1 })
   })
 
   it('a malformed body of a known version: status unknown, counted', () => {
     // a Produce v2 answer that claims 5 topics and ends
     const r = runAll([c(k.produceReq(2, 1, [{ name: 't', partitions: [{ index: 0 }] }]), 1), s(k.response(0, 2, 1, Buffer.from([0, 0, 0, 5])), 2)])
-    expect(r.exchanges.map(brief)).toEqual([['Produce', 't', 'unknown', false]])
+    expect(r.exchanges.map(brief)).toEqual([['Produce', 't', 'unknown', null]])
     expect(r.counts).toEqual({ response_not_decoded: 1 })
   })
 })

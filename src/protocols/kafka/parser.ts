@@ -14,7 +14,7 @@
 //   - status = Kafka error name (bodies.ts responseError: a top-level error_code where the response has
 //     one, else the first non-zero partition/topic one); error = code != 0. A response podtap does not
 //     decode (an API without a decoder here, a version newer than the decoders, a body that does not
-//     parse) has status 'unknown', error false, and is counted ('response_not_decoded').
+//     parse) has status 'unknown', error null, and is counted ('response_not_decoded').
 //   - Produce with acks=0 gets no response: it is emitted at once, status null, error false, respBytes
 //     0, attrs.acks '0' and attrs.reply 'none' (every parser's way of saying "no response, by design";
 //     null with error true is the unanswered request).
@@ -384,14 +384,14 @@ export class KafkaConnection implements StreamHandler {
     if (req.key === ApiKey.SaslAuthenticate) head.fill(0)
     if (code === NOT_DECODED) {
       this.ctx.count('response_not_decoded')
-      this.emit(req, 'unknown', false, endUs, size + 4, undefined)
+      this.emit(req, 'unknown', null, endUs, size + 4, undefined)
       return
     }
     if (req.key === ApiKey.SaslHandshake && req.version === 0 && code === 0) this.saslRaw = true
     this.emit(req, errorName(code), code !== 0, endUs, size + 4, undefined)
   }
 
-  private emit(r: Req, status: string | null, error: boolean, endUs: number, respBytes: number, extra: Record<string, string> | undefined): void {
+  private emit(r: Req, status: string | null, error: boolean | null, endUs: number, respBytes: number, extra: Record<string, string> | undefined): void {
     const attrs: Record<string, string> = { api_version: String(r.version) }
     if (r.method === 'unknown') attrs.api_key = String(r.key)
     if (r.clientId !== null && r.clientId !== '') attrs.client_id = r.clientId

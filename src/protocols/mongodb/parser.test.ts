@@ -214,7 +214,7 @@ describe('mongodb: legacy OP_QUERY / OP_REPLY', () => {
     const r = opCompressed(reply(2, 1, { ok: 0, code: 13 }), 3)
     const res = runAll([c(q, 1), s(r, 2), c(opCompressed(opInsert(3, 'a.b', [{ x: 1 }]), 2), 3)])
     expect(res.exchanges.map((e) => [e.method, e.status, e.error, e.attrs])).toEqual([
-      ['compressed', 'unknown', false, { op: 'OP_COMPRESSED', original_op: 'OP_MSG', compressor: 'snappy' }],
+      ['compressed', 'unknown', null, { op: 'OP_COMPRESSED', original_op: 'OP_MSG', compressor: 'snappy' }],
       ['compressed', null, false, { op: 'OP_COMPRESSED', original_op: 'OP_INSERT', compressor: 'zlib', reply: 'none' }],
     ])
     expect(res.counts).toEqual({ compressed: 2 })

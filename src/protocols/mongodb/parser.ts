@@ -547,7 +547,7 @@ export class MongoConnection implements StreamHandler {
       return
     }
     const status = this.replyStatus(m, req)
-    this.emitReq(req, status, status !== 'ok' && status !== 'unknown', tsUs, m.len)
+    this.emitReq(req, status, status === 'unknown' ? null : status !== 'ok', tsUs, m.len)
     if (streams && (m.op === Op.Msg || req.exhaust)) this.addExhaust(m.reqId)
   }
 
@@ -590,7 +590,7 @@ export class MongoConnection implements StreamHandler {
     return s.length > max ? s.slice(0, max) + '…' : s
   }
 
-  private emitReq(r: Req, status: number | string | null, error: boolean, endUs: number, respBytes: number): void {
+  private emitReq(r: Req, status: number | string | null, error: boolean | null, endUs: number, respBytes: number): void {
     const e: ParsedExchange = {
       method: r.method,
       status,

@@ -1079,7 +1079,7 @@ export class MysqlStream implements StreamHandler {
     if (r.kind === Kind.Execute && r.method === 'STMT_EXECUTE') this.resolveStatement(r)
     const attrs = r.attrs ?? {}
     let status: string
-    let error = false
+    let error: boolean | null = false
     if (r.err !== undefined) {
       status = String(r.err.code)
       error = true
@@ -1087,6 +1087,10 @@ export class MysqlStream implements StreamHandler {
       if (r.err.sqlState !== undefined) attrs.sqlstate = r.err.sqlState
       const name = ERROR_NAMES.get(r.err.code)
       if (name !== undefined) attrs.error_name = name
+    } else if (r.partial) {
+      // its end (OK, EOF or an ERR in the middle of the rows) was not read: neither success nor failure
+      status = 'unknown'
+      error = null
     } else status = 'OK'
     if (r.resultSets > 0 || r.kind === Kind.Fetch) attrs.rows = String(r.rows)
     if (r.affectedRows > 0) attrs.affected_rows = String(r.affectedRows)
@@ -1104,7 +1108,7 @@ export class MysqlStream implements StreamHandler {
   /**
    * A command whose answer never came (connection ended, pending cap) is reported with status null and
    * error true. One whose answer started but was cut short (capture gap, end of the capture inside a
-   * result set) keeps what was seen: 'OK' marked partial, or its ERR.
+   * result set) keeps what was seen: its ERR, else status 'unknown' (error null) marked partial.
    */
   private emitUnanswered(r: Req, tsUs: number): void {
     if (r.started && r.kind !== Kind.Login && r.kind !== Kind.ChangeUser) {
@@ -1116,7 +1120,7 @@ export class MysqlStream implements StreamHandler {
     this.ctx.emit(this.record(r, null, true, Math.max(tsUs, r.endUs), attrs))
   }
 
-  private record(r: Req, status: string | null, error: boolean, endUs: number, attrs: Record<string, string>): ParsedExchange {
+  private record(r: Req, status: string | null, error: boolean | null, endUs: number, attrs: Record<string, string>): ParsedExchange {
     const e: ParsedExchange = {
       method: r.method,
       status,

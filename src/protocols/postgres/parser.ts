@@ -187,11 +187,12 @@ export class PostgresConnection implements StreamHandler {
       this.groupStmt = undefined
       return
     }
-    // responses were lost, how many is unknown: report what waits as unanswered instead of pairing it
-    // with the wrong results later
+    // responses were lost, how many is unknown: report what waits now instead of pairing it with the
+    // wrong results later; what was read of it (an error) stays, else its status is unknown (its
+    // answer may be in the gap: neither success nor failure was read)
     if (this.ops.size > 0) {
       this.ctx.count('gap_flushed', this.ops.size)
-      for (const op of this.ops.drain()) if (!op.skipped) this.emitOp(op, null, tsUs)
+      for (const op of this.ops.drain()) if (!op.skipped) this.emitOp(op, op.sqlstate ?? 'unknown', tsUs, { response: 'lost_in_gap' })
     }
   }
 
@@ -636,7 +637,7 @@ export class PostgresConnection implements StreamHandler {
     const e: ParsedExchange = {
       method,
       status,
-      error: status === null || status !== 'OK',
+      error: status === 'unknown' ? null : status === null || status !== 'OK',
       startUs: op.startUs,
       endUs: Math.max(endUs, op.startUs),
       reqBytes: op.reqBytes,

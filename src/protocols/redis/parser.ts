@@ -125,12 +125,13 @@ export class RedisConnection implements StreamHandler {
       return
     }
     // replies were lost, how many is unknown: every command sent so far may have lost its reply, so
-    // report them now as unanswered rather than pair them with the wrong replies later
+    // report them now, status unknown (their replies may be in the gap: nothing was read, neither
+    // success nor failure), rather than pair them with the wrong replies later
     if (lostBytes !== -1 || this.s2c.midMessage) this.ctx.count('gap_reply')
     this.s2c.hunt()
     if (this.pending.size > 0) {
       this.ctx.count('gap_flushed', this.pending.size)
-      for (const r of this.pending.drain()) this.unanswered(r, tsUs)
+      for (const r of this.pending.drain()) this.emit(r, 'unknown', null, Math.max(tsUs, r.reqEndUs), { response: 'lost_in_gap' })
     }
   }
 
@@ -282,7 +283,7 @@ export class RedisConnection implements StreamHandler {
     })
   }
 
-  private emit(cmd: PendingCommand, status: string, error: boolean, endUs: number, attrs?: Record<string, string>): void {
+  private emit(cmd: PendingCommand, status: string, error: boolean | null, endUs: number, attrs?: Record<string, string>): void {
     const e = {
       method: cmd.method,
       status,
