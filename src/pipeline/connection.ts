@@ -467,6 +467,8 @@ export class Connection implements StreamHandler, ParserContext {
     // (one-way, CLIENT REPLY OFF, moreToCome, acks=0) comes with error false and is not counted
     if (e.status === null && e.error) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })
     const x = e as Exchange
+    // packet times can step back (rings merged, a clock adjusted): a latency is never negative
+    if (x.endUs < x.startUs) x.endUs = x.startUs
     x.protocol = protocol
     x.tls = this.tls
     // one Peer pair per connection, shared by its exchanges (consumers treat peers as read-only;
