@@ -157,7 +157,8 @@ export interface UiRequest {
   method: string
   resource: string
   status: string
-  error: boolean
+  /** null: the status could not be read (neither success nor failure) */
+  error: boolean | null
   latencyMs: number
   reqBytes: number
   respBytes: number
