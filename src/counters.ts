@@ -77,4 +77,10 @@ export const C = {
   exchanges: 'exchanges', // labels: protocol
   seriesDropped: 'series_dropped',
   sinkDropped: 'sink_dropped_points', // labels: sink
+  // TCP health (tcp/health.ts), all ports; per endpoint in the podtap_tcp_* metrics
+  tcpConnects: 'tcp_connect_results', // labels: result (ok, refused, unanswered)
+  tcpResets: 'tcp_resets_seen', // labels: sender (client, server)
+  tcpRetransmitsSeen: 'tcp_retransmits_seen', // labels: direction (c2s, s2c)
+  tcpZeroWindows: 'tcp_zero_windows_seen', // labels: direction (c2s, s2c)
+  tcpSynsUntracked: 'tcp_syns_untracked', // SYNs left out because the half-open list was full
 } as const

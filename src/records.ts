@@ -5,6 +5,7 @@ import type { ParsedExchange, ProtocolId } from './protocols/types.js'
 import type { TlsInfo } from './protocols/tls/observer.js'
 import { truncateText } from './protocols/text.js'
 export { truncateText }
+import type { FlowTcpStats } from './tcp/health.js'
 import type { EndReason, Endpoint } from './tcp/types.js'
 
 /** An endpoint plus whatever identity enrichment knows (k8s, /proc). Unknown stays absent. */
@@ -143,6 +144,8 @@ export interface LinkRecord {
   alpn?: string
   /** everything the handshake showed (offered versions, cipher, handshake time, alerts) */
   tlsHandshake?: TlsInfo
+  /** TCP health of the connection (absent for the TLS tap's connections, which have no packets) */
+  tcp?: FlowTcpStats
 }
 
 /** One pod's values at one sample (the `pod` InfluxDB point, podtap_pod_* in Prometheus). */

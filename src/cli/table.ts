@@ -50,8 +50,25 @@ export function renderTotals(summary: Summary, counters: Counters, extra: { pack
       ` (${counters.total(C.detectUnknown)} of unrecognised protocol), ${counters.get(C.tcpGaps)} gaps` +
       `, ${unmatched} responses without request, ${parseErrors} parse errors` +
       (extra.seconds > 0 ? `, in ${extra.seconds.toFixed(2)} s` : ''),
+    tcpTotalsLine(counters),
   ]
   return lines.join('\n') + '\n'
+}
+
+/** TCP health of every connection, whatever its protocol (tcp/health.ts). */
+export function tcpTotalsLine(counters: Counters): string {
+  const by = (name: string, label: string, value: string): number => counters.get(name, { [label]: value })
+  const ok = by(C.tcpConnects, 'result', 'ok')
+  const refused = by(C.tcpConnects, 'result', 'refused')
+  const unanswered = by(C.tcpConnects, 'result', 'unanswered')
+  const untracked = counters.get(C.tcpSynsUntracked)
+  return (
+    `TCP: ${ok + refused + unanswered} connects (${ok} ok, ${refused} refused, ${unanswered} unanswered)` +
+    `, ${counters.total(C.tcpResets)} resets (${by(C.tcpResets, 'sender', 'client')} by clients, ${by(C.tcpResets, 'sender', 'server')} by servers)` +
+    `, ${counters.total(C.tcpRetransmitsSeen)} retransmits (${by(C.tcpRetransmitsSeen, 'direction', 'c2s')} client to server, ${by(C.tcpRetransmitsSeen, 'direction', 's2c')} back)` +
+    `, ${counters.total(C.tcpZeroWindows)} zero windows` +
+    (untracked > 0 ? `, ${untracked} SYNs not tracked (half-open cap)` : '')
+  )
 }
 
 function sumWhere(c: Counters, name: string, label: string, value: string): number {

@@ -10,6 +10,7 @@ import type { Exchange, LinkRecord, Peer } from '../records.js'
 import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser, UpgradeSeed } from '../protocols/types.js'
 import { looksLikeSslv2Hello, looksLikeTlsHandshake, looksLikeTlsRecords } from '../protocols/tls/detect.js'
 import { alpnLabel, TlsObserver, type TlsInfo } from '../protocols/tls/observer.js'
+import type { FlowTcpStats } from '../tcp/health.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
 
@@ -19,6 +20,8 @@ export interface ConnectionDeps {
   counters: Counters
   onExchange: (e: Exchange) => void
   onLink?: (l: LinkRecord) => void
+  /** the flow's TCP health for its l7_link record (tcp/health.ts) */
+  tcpStats?: (flow: FlowInfo) => FlowTcpStats | undefined
   /** called when the connection ends, before it reports what was pending */
   onEnd?: (c: Connection) => void
   /** called when the connection is found to be TLS that no parser reads (its bytes stay encrypted) */
@@ -486,6 +489,7 @@ export class Connection implements StreamHandler, ParserContext {
 
   private link(reason: EndReason, tsUs: number): LinkRecord {
     const f = this.flow
+    const tcp = this.d.tcpStats?.(f)
     const l: LinkRecord = {
       flowId: f.id,
       client: { ...f.client },
@@ -510,6 +514,7 @@ export class Connection implements StreamHandler, ParserContext {
       if (alpn !== undefined) l.alpn = alpn
       l.tlsHandshake = t
     }
+    if (tcp !== undefined) l.tcp = tcp
     return l
   }
 }

@@ -12,6 +12,7 @@ import { parsersFor } from '../protocols/registry.js'
 import type { ProtocolParser } from '../protocols/types.js'
 import type { Exchange } from '../records.js'
 import { FlowTable } from '../tcp/flow-table.js'
+import { TcpHealth, type TcpWindow } from '../tcp/health.js'
 import type { FlowInfo, StreamHandler } from '../tcp/types.js'
 import { Connection, type ConnectionDeps } from './connection.js'
 import type { LinkRecord } from '../records.js'
@@ -35,6 +36,16 @@ export interface PipelineOptions {
    * of '0.0.0.0' or '::' matches any address on that port.
    */
   exclude?: readonly { ip: string; port: number }[]
+  /** TCP health per server endpoint and client (tcp/health.ts): windows of it, and its knobs */
+  tcp?: {
+    onWindow?: (w: TcpWindow) => void
+    /** default 15 s */
+    windowUs?: number
+    /** an unanswered SYN is decided after this long (capture clock; default 10 s) */
+    synTimeoutUs?: number
+    /** half-open attempts tracked at once (default 16 384) */
+    maxHalfOpen?: number
+  }
 }
 
 /**
@@ -66,6 +77,8 @@ export class Pipeline {
   readonly parsers: readonly ProtocolParser[]
   private readonly frame: Frame = newFrame()
   private readonly flows: FlowTable
+  /** TCP health of every flow (connects, resets, retransmits, zero windows, RTT) */
+  readonly tcp: TcpHealth
   private readonly ordered: StartOrderBuffer<Exchange>
   private nextTickUs = 0
   private nextReleaseUs = 0
@@ -85,7 +98,17 @@ export class Pipeline {
     this.limits = limitsWith(o.limits)
     this.parsers = parsersFor(o.protocols)
     this.ordered = new StartOrderBuffer<Exchange>(contained(o.onExchange, this.counters), o.orderHorizonUs ?? 60_000_000, o.orderCap ?? 100_000)
+    const tcp = new TcpHealth({
+      counters: this.counters,
+      maxSeries: this.limits.maxSeriesPerWindow,
+      maxHalfOpen: o.tcp?.maxHalfOpen ?? Math.min(16_384, this.limits.maxFlows),
+      synTimeoutUs: o.tcp?.synTimeoutUs,
+      windowUs: o.tcp?.windowUs,
+      onWindow: o.tcp?.onWindow,
+    })
+    this.tcp = tcp
     const deps = {
+      tcpStats: (f: FlowInfo) => tcp.stats(f),
       parsers: this.parsers,
       limits: this.limits,
       counters: this.counters,
@@ -103,6 +126,8 @@ export class Pipeline {
         this.live.add(c)
         return c
       },
+      health: tcp,
+      onFlowEnd: (flow) => tcp.release(flow),
     })
   }
 
@@ -169,6 +194,7 @@ export class Pipeline {
   tick(nowUs: number): void {
     if (nowUs > this.nowUs) this.nowUs = nowUs
     this.flows.advance(this.nowUs)
+    this.tcp.advance(this.nowUs)
     this.release()
     this.counters.set(C.flowsActive, this.flows.size)
     this.nextTickUs = this.nowUs + TICK_US
@@ -177,6 +203,7 @@ export class Pipeline {
   /** End of input: end every flow (reporting unanswered requests) and release every exchange. */
   finish(): void {
     this.flows.closeAll('shutdown', this.nowUs)
+    this.tcp.flush(this.nowUs)
     this.ordered.flush()
     this.counters.set(C.flowsActive, this.flows.size)
     this.counters.set('exchanges_out_of_order', this.ordered.late)

@@ -21,7 +21,7 @@ import { flowKey } from './flow-key.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
 import { Tombstones } from './tombstones.js'
-import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, StreamHandler, StreamHandlerFactory } from './types.js'
+import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, SegmentHook, StreamHandler, StreamHandlerFactory } from './types.js'
 
 export interface FlowTableOptions {
   /** maxFlows, flowIdleUs, maxOutOfOrderBytes, maxOutOfOrderSegments */
@@ -40,6 +40,8 @@ export interface FlowTableOptions {
    * capture missed.
    */
   closedLingerUs?: number
+  /** sees every segment kept, RSTs included (TCP health, health.ts); may refuse new half-open flows */
+  health?: SegmentHook
 }
 
 const DEFAULT_CLOSED_LINGER_US = 10_000_000
@@ -82,6 +84,7 @@ class Flow implements FlowInfo, ReassemblyEvents {
   readonly packets = { c2s: 0, s2c: 0 }
   retransmits = 0
   readonly gapBytes = { c2s: 0, s2c: 0 }
+  tcpSlot = -1
 
   /** the reassembler of each direction; swapped with the roles */
   c2s: Reassembler
@@ -193,6 +196,7 @@ export class FlowTable {
   private readonly onFlowEnd: ((flow: FlowInfo, reason: EndReason) => void) | undefined
   private readonly isServerPort: (port: number) => boolean
   private readonly lingerUs: number
+  private readonly health: SegmentHook | null
 
   /** live flows */
   private live = 0
@@ -216,6 +220,7 @@ export class FlowTable {
     this.isServerPort = o.isServerPort ?? ((p) => WELL_KNOWN_SERVER_PORTS.has(p))
     this.lingerUs = Math.min(o.closedLingerUs ?? DEFAULT_CLOSED_LINGER_US, o.limits.flowIdleUs)
     this.closed = new Tombstones(o.limits.maxFlows, this.lingerUs)
+    this.health = o.health ?? null
   }
 
   /** live flows */
@@ -237,6 +242,7 @@ export class FlowTable {
         // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a closed
         // connection are swallowed; a SYN reopens a closed 4-tuple
         if (rst && !syn) return
+        if (syn && !ack && this.health !== null && !this.health.admit()) return
         if (this.closed.size > 0) {
           const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
           if (!syn) {
@@ -262,7 +268,8 @@ export class FlowTable {
     if (f.tsUs > flow.lastUs) flow.lastUs = f.tsUs
     let half: Reassembler
     let other: Reassembler
-    if (flow.dirOf(f) === 'c2s') {
+    const fromClient = flow.dirOf(f) === 'c2s'
+    if (fromClient) {
       flow.packets.c2s++
       half = flow.c2s
       other = flow.s2c
@@ -271,6 +278,7 @@ export class FlowTable {
       half = flow.s2c
       other = flow.c2s
     }
+    if (this.health !== null) this.health.segment(flow, fromClient, f)
 
     if (rst) {
       this.finish(flow, 'rst', f.tsUs)

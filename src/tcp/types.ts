@@ -1,5 +1,7 @@
 // What the TCP layer hands to the layers above it (gopacket reassembly.Stream, packetbeat TCPPlugin).
 
+import type { Frame } from '../capture/frame.js'
+
 /** Direction within a connection: client to server, server to client. */
 export type Dir = 'c2s' | 's2c'
 
@@ -38,6 +40,8 @@ export interface FlowInfo {
   retransmits: number
   /** bytes lost to gaps, per direction (unknown-size gaps count 0) */
   gapBytes: { c2s: number; s2c: number }
+  /** the flow's place in the SegmentHook's side table (TCP health), -1 or absent when it has none */
+  tcpSlot?: number
   /**
    * Swap client and server (and every per-direction counter). Only the layer above may call it, only
    * when roleSource is weaker than 'syn' and content proves the guess wrong (a response seen going
@@ -75,3 +79,13 @@ export interface StreamHandler {
 
 /** The flow table asks for one handler per new flow. */
 export type StreamHandlerFactory = (flow: FlowInfo) => StreamHandler
+
+/**
+ * Sees every segment the flow table keeps, after its flow and direction are known and before
+ * reassembly (src/tcp/health.ts). Must be cheap: it runs once per packet. `f` is borrowed.
+ */
+export interface SegmentHook {
+  /** a bare SYN is about to open a new flow: false leaves it out (a cap on half-open attempts) */
+  admit(): boolean
+  segment(flow: FlowInfo, fromClient: boolean, f: Frame): void
+}

@@ -22,6 +22,8 @@ export interface Seg {
   /** payload length on the wire when the capture cut it (> data length) */
   wireLen?: number
   tsUs?: number
+  /** advertised window (default 65535) */
+  window?: number
   client?: Endpoint
   server?: Endpoint
 }
@@ -44,6 +46,7 @@ export function frameOf(s: Seg, f: Frame = newFrame(), tsUs = 0): Frame {
   f.seq = s.seq >>> 0
   f.ack = (s.ack ?? 0) >>> 0
   f.flags = bits
+  f.window = s.window ?? 65535
   f.payload = payload
   f.payloadLen = s.wireLen ?? payload.length
   return f

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest'
+import { C, Counters } from '../counters.js'
+import { CLIENT, SERVER, T0, run, type Seg } from '../../test/helpers/tcp.js'
+import { TcpHealth, type FlowTcpStats, type TcpHealthOptions, type TcpWindow } from './health.js'
+
+/** Runs segments through a FlowTable with a TcpHealth hook; collects each ended flow's stats. */
+function health(segs: Seg[], o: Partial<TcpHealthOptions> = {}) {
+  const counters = new Counters()
+  const windows: TcpWindow[] = []
+  const tcp = new TcpHealth({ counters, onWindow: (w) => windows.push(w), ...o })
+  const ended: FlowTcpStats[] = []
+  const r = run([], {
+    opts: {
+      counters,
+      health: tcp,
+      onFlowEnd: (f) => {
+        ended.push(tcp.stats(f)!)
+        tcp.release(f)
+      },
+    },
+  })
+  r.feed(segs)
+  const close = (): void => {
+    r.table.closeAll('shutdown', r.nowUs)
+    tcp.flush(r.nowUs)
+  }
+  const connects = (result: string): number => counters.get(C.tcpConnects, { result })
+  return { r, tcp, counters, ended, windows, close, connects }
+}
+
+const ms = (n: number): number => T0 + n * 1000
+
+describe('TcpHealth', () => {
+  it('a handshake: connect ok, its duration, and both sides of the round trip (capture on the server side)', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+      { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) }, // server side: 1 ms
+      { from: 'c', seq: 101, ack: 901, tsUs: ms(21) }, // client side: 20 ms
+      { from: 'c', seq: 101, ack: 901, flags: 'PA', data: 'GET', tsUs: ms(22) },
+      { from: 's', seq: 901, ack: 104, tsUs: ms(23) }, // pure ACK of the data: server side 1 ms
+      { from: 's', seq: 901, ack: 104, flags: 'PA', data: 'OK', tsUs: ms(30) },
+      { from: 'c', seq: 104, ack: 903, tsUs: ms(50) }, // client side 20 ms
+    ])
+    h.close()
+    expect(h.connects('ok')).toBe(1)
+    const st = h.ended[0]!
+    expect(st.connect).toBe('ok')
+    expect(st.connectUs).toBe(1000)
+    expect(st.rttServer).toEqual({ samples: 2, minUs: 1000, meanUs: 1000 })
+    expect(st.rttClient).toEqual({ samples: 2, minUs: 20_000, meanUs: 20_000 })
+    expect(st.retransmits).toEqual({ c2s: 0, s2c: 0 })
+    expect(st.reset).toBeNull()
+    const row = h.windows.flatMap((w) => w.rows)[0]!
+    expect(row.server).toEqual(SERVER)
+    expect(row.client).toEqual({ ip: CLIENT.ip, port: 0 })
+    expect(row.connects).toEqual({ ok: 1, refused: 0, unanswered: 0 })
+    expect(row.rttClient.minUs).toBe(20_000)
+    expect(row.connectSumUs).toBe(1000)
+  })
+
+  it('a RST answering the SYN is refused, not a reset', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S' },
+      { from: 's', seq: 0, flags: 'RA', ack: 101 },
+    ])
+    h.close()
+    expect(h.connects('refused')).toBe(1)
+    expect(h.counters.total(C.tcpResets)).toBe(0)
+    expect(h.ended[0]!.connect).toBe('refused')
+    expect(h.tcp.halfOpenCount).toBe(0)
+  })
+
+  it('SYNs without answer: unanswered at the timeout on the capture clock, once', () => {
+    const h = health(
+      [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(1000) },
+      ],
+      { synTimeoutUs: 3_000_000 },
+    )
+    h.tcp.advance(ms(2999))
+    expect(h.connects('unanswered')).toBe(0)
+    h.tcp.advance(ms(3000))
+    h.tcp.advance(ms(4000))
+    expect(h.connects('unanswered')).toBe(1)
+    // a late SYN/ACK makes the connection live, but the connect stays counted as unanswered
+    h.r.feed([{ from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(5000) }])
+    h.close()
+    expect(h.connects('unanswered')).toBe(1)
+    expect(h.connects('ok')).toBe(0)
+    expect(h.ended[0]!.connect).toBe('unanswered')
+  })
+
+  it('the capture ends before the timeout: a retransmitted SYN is unanswered, a single one is not counted', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+      { from: 'c', seq: 100, flags: 'S', tsUs: ms(1000) },
+      { from: 'c', seq: 500, flags: 'S', tsUs: ms(1000), client: { ip: CLIENT.ip, port: 40001 } },
+    ])
+    h.close()
+    expect(h.connects('unanswered')).toBe(1)
+    expect(h.ended.map((s) => s.connect).sort()).toEqual(['unanswered', 'unknown'])
+    // the SYN sent again is a retransmission of the client
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 'c2s' })).toBe(1)
+  })
+
+  it('a RST after the handshake is a reset of its sender; mid-stream connections count too', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S' },
+      { from: 's', seq: 900, flags: 'SA', ack: 101 },
+      { from: 'c', seq: 101, ack: 901 },
+      { from: 's', seq: 901, flags: 'RA', ack: 101 },
+      { from: 'c', seq: 7, ack: 9, data: 'x', client: { ip: CLIENT.ip, port: 40002 } },
+      { from: 'c', seq: 8, flags: 'R', client: { ip: CLIENT.ip, port: 40002 } },
+    ])
+    h.close()
+    expect(h.counters.get(C.tcpResets, { sender: 'server' })).toBe(1)
+    expect(h.counters.get(C.tcpResets, { sender: 'client' })).toBe(1)
+    expect(h.ended.map((s) => s.reset)).toEqual(['server', 'client'])
+    expect(h.ended.map((s) => s.connect)).toEqual(['ok', 'unknown'])
+  })
+
+  it('retransmissions per direction; Karn: a probe sent twice gives no RTT sample; keep-alives are not retransmissions', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+      { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) },
+      { from: 'c', seq: 101, ack: 901, tsUs: ms(2) },
+      { from: 'c', seq: 101, ack: 901, data: 'aaaa', tsUs: ms(3) },
+      { from: 'c', seq: 101, ack: 901, data: 'aaaa', tsUs: ms(300) }, // RTO retransmission
+      { from: 's', seq: 901, ack: 105, tsUs: ms(301) }, // ambiguous: no sample
+      { from: 's', seq: 901, ack: 105, data: 'bb', tsUs: ms(302) },
+      { from: 's', seq: 901, ack: 105, data: 'bb', tsUs: ms(303) },
+      { from: 'c', seq: 104, ack: 903, data: 'k', tsUs: ms(400) }, // keep-alive probe: 1 byte below
+      { from: 'c', seq: 104, ack: 903, tsUs: ms(401) },
+    ])
+    h.close()
+    const st = h.ended[0]!
+    expect(st.retransmits).toEqual({ c2s: 1, s2c: 1 })
+    expect(st.rttServer.samples).toBe(1) // the handshake's only
+    expect(st.rttClient.samples).toBe(1)
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 'c2s' })).toBe(1)
+  })
+
+  it('zero windows per direction (not on SYN, FIN, RST)', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S', window: 0 },
+      { from: 's', seq: 900, flags: 'SA', ack: 101 },
+      { from: 'c', seq: 101, ack: 901 },
+      { from: 's', seq: 901, ack: 101, data: 'zzzz' },
+      { from: 'c', seq: 101, ack: 905, window: 0 },
+      { from: 'c', seq: 101, ack: 905, window: 0 },
+      { from: 'c', seq: 101, ack: 905, flags: 'FA', window: 0 },
+    ])
+    h.close()
+    expect(h.ended[0]!.zeroWindows).toEqual({ c2s: 2, s2c: 0 })
+    expect(h.counters.get(C.tcpZeroWindows, { direction: 'c2s' })).toBe(2)
+  })
+
+  it('a SYN flood is capped: past maxHalfOpen new SYNs open no flow and are counted', () => {
+    const segs: Seg[] = []
+    for (let i = 0; i < 10; i++) segs.push({ from: 'c', seq: 100 + i, flags: 'S', client: { ip: CLIENT.ip, port: 30000 + i } })
+    const h = health(segs, { maxHalfOpen: 4 })
+    expect(h.r.table.size).toBe(4)
+    expect(h.tcp.halfOpenCount).toBe(4)
+    expect(h.counters.get(C.tcpSynsUntracked)).toBe(6)
+    // an answer frees a place
+    h.r.feed([{ from: 's', seq: 900, flags: 'SA', ack: 101, client: { ip: CLIENT.ip, port: 30001 } }])
+    expect(h.tcp.halfOpenCount).toBe(3)
+    // timed-out attempts keep their place until their flow ends
+    h.tcp.advance(h.r.nowUs + 20_000_000)
+    expect(h.connects('unanswered')).toBe(3)
+    expect(h.tcp.halfOpenCount).toBe(3)
+    h.close()
+    expect(h.tcp.halfOpenCount).toBe(0)
+    expect(h.tcp.seriesCount).toBe(0)
+  })
+
+  it('windows: rows per series, active connections carried over, series dropped when idle', () => {
+    const h = health(
+      [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) },
+        { from: 'c', seq: 101, ack: 901, tsUs: ms(2) },
+      ],
+      { windowUs: 1_000_000 },
+    )
+    h.tcp.advance(ms(2))
+    h.tcp.advance(ms(1500))
+    h.tcp.advance(ms(2500))
+    expect(h.windows.map((w) => w.rows.map((r) => [r.connects.ok, r.active]))).toEqual([[[1, 1]], [[0, 1]]])
+    h.r.feed([{ from: 'c', seq: 101, ack: 901, flags: 'FA', tsUs: ms(2600) }, { from: 's', seq: 901, ack: 102, flags: 'FA', tsUs: ms(2601) }])
+    h.tcp.advance(ms(3500))
+    expect(h.windows.at(-1)!.rows[0]!.active).toBe(0)
+    expect(h.tcp.seriesCount).toBe(0)
+  })
+})

@@ -1,0 +1,722 @@
+// TCP connection health, from the headers alone (issue #11): connects ok / refused / unanswered and
+// how long they took, active connections, resets, retransmissions, zero windows and round-trip times,
+// per server endpoint and client address, for every port (a protocol podtap cannot parse is still a
+// service). Fed by one call per segment from the flow table (FlowTable `health` option); nothing here
+// looks at payload bytes.
+//
+// Memory. No object per flow: a flow's state is STRIDE numbers of one Float64Array slab, at the slot
+// the flow carries in FlowInfo.tcpSlot (free slots are reused, the slab grows by doubling up to the
+// flow table's size). Aggregates live per series (server ip:port, client ip), at most `maxSeries`.
+// Half-open attempts (a client SYN seen, no SYN/ACK or RST yet) are listed in a fixed Int32Array of
+// `maxHalfOpen` entries; a new SYN when it is full opens no flow at all (admit() says no) and is
+// counted in C.tcpSynsUntracked, so a SYN flood costs a bounded table and never evicts live flows.
+//
+// Definitions (docs/architecture.md "TCP health" has the long form):
+//   connect ok          a SYN/ACK seen from the server (the handshake's answer); duration = client's
+//                       first SYN to that SYN/ACK, when the SYN was seen
+//   connect refused     a RST from the server answering the client's SYN (no SYN/ACK before it)
+//   connect unanswered  neither came: decided `synTimeoutUs` after the first SYN (capture clock), or
+//                       earlier when the flow ends (idle, evicted, end of input) after the client had
+//                       retransmitted its SYN. A single SYN cut short by the end of the capture is
+//                       not counted (connect 'unknown' on its link).
+//   reset               a RST after the handshake (or on a connection joined mid-stream), by sender
+//   retransmit          a segment carrying sequence space (data, SYN or FIN) that starts before the
+//                       highest sequence number its sender had already sent (a keep-alive probe,
+//                       one byte at or below that number, is not one), by direction
+//   zero window         a segment advertising window 0 (not SYN, FIN or RST), by direction of the
+//                       segment (c2s: the client's receive buffer is full)
+//   rtt                 per side, the round trip between the capture point and that end: the server
+//                       side from SYN -> SYN/ACK and from client data -> the server's pure ACK of it,
+//                       the client side from SYN/ACK -> the client's ACK and from server data -> the
+//                       client's pure ACK. Karn's rule: a segment sent more than once gives no
+//                       sample; one probe per direction at a time. Sum of the two sides = the path's
+//                       RTT. Data samples include the receiver's delayed-ACK wait, as the kernel's own
+//                       srtt does.
+
+import type { Frame } from '../capture/frame.js'
+import { TcpFlag } from '../capture/frame.js'
+import { C, type CounterSample, type Counters } from '../counters.js'
+import { seqDiff } from './seq.js'
+import type { Endpoint, FlowInfo, SegmentHook } from './types.js'
+
+/** Bucket upper bounds (seconds) of the connect-time and RTT histograms: 100 µs (veth) to 10 s. */
+export const TCP_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
+const NB = TCP_BUCKETS_S.length + 1 // + Inf
+const BUCKETS_US = TCP_BUCKETS_S.map((s) => s * 1e6)
+
+export type ConnectResult = 'ok' | 'refused' | 'unanswered'
+
+/** A connection's TCP health, on its l7_link record (and the --links JSON line). */
+export interface FlowTcpStats {
+  /** how the connect went; 'unknown' when no SYN was seen (joined mid-stream) or the capture ended first */
+  connect: ConnectResult | 'unknown'
+  /** client's first SYN to the server's SYN/ACK, µs (null when either was not seen) */
+  connectUs: number | null
+  /** who sent the RST after establishment, if one did */
+  reset: 'client' | 'server' | null
+  retransmits: { c2s: number; s2c: number }
+  zeroWindows: { c2s: number; s2c: number }
+  /** round trip capture point <-> client / <-> server: samples, min and mean (µs; null without samples) */
+  rttClient: RttStats
+  rttServer: RttStats
+}
+
+export interface RttStats {
+  samples: number
+  minUs: number | null
+  meanUs: number | null
+}
+
+/** One series' change over a window (what outputs write), plus its live connections now. */
+export interface TcpSeriesRow {
+  /** enrichment (k8s, /proc) may add identity fields in place: they are Peers above this layer */
+  server: Endpoint
+  /** port 0: the client's address only */
+  client: Endpoint
+  connects: { ok: number; refused: number; unanswered: number }
+  /** connect durations (ok connects with a SYN seen): count per TCP_BUCKETS_S bucket (+Inf last), sum, max */
+  connectHist: Float64Array
+  connectSumUs: number
+  connectMaxUs: number
+  /** established connections open at the window's end */
+  active: number
+  resets: { client: number; server: number }
+  retransmits: { c2s: number; s2c: number }
+  zeroWindows: { c2s: number; s2c: number }
+  /** RTT samples per side: bucket counts, sum, min, max (µs) */
+  rttClient: RttRow
+  rttServer: RttRow
+}
+
+export interface RttRow {
+  hist: Float64Array
+  sumUs: number
+  minUs: number
+  maxUs: number
+}
+
+export interface TcpWindow {
+  windowStartUs: number
+  windowUs: number
+  rows: TcpSeriesRow[]
+}
+
+export interface TcpHealthOptions {
+  counters: Counters
+  /** half-open attempts tracked at once (default 16 384); SYNs past it open no flow and are counted */
+  maxHalfOpen?: number
+  /** series (server endpoint, client ip) at once (default 20 000); flows past it count only globally */
+  maxSeries?: number
+  /** an unanswered SYN is decided after this long on the capture clock (default 10 s) */
+  synTimeoutUs?: number
+  /** window of onWindow (default 15 s) */
+  windowUs?: number
+  /** a closed window's rows; absent = no per-series aggregation */
+  onWindow?: (w: TcpWindow) => void
+}
+
+export const DEFAULT_SYN_TIMEOUT_US = 10_000_000
+
+// ---- per-flow state: STRIDE numbers per slot
+
+const enum F {
+  Bits, // Bit flags below
+  Series, // series index, -1 none
+  ClientPort, // client port when the slot was filled (a role swap flips the per-direction fields)
+  HalfOpenPos, // position in the half-open list, -1 none
+  SynUs, // client's first SYN
+  SynLastUs, // client's last SYN
+  SynCount,
+  SynAckUs,
+  SynAckCount,
+  ConnectUs, // -1 unknown
+  MaxEnd0, // highest sequence number sent + 1, c2s / s2c (valid with Bit.MaxEnd0/1)
+  MaxEnd1,
+  ProbeEnd0, // RTT probe: sequence number the ACK must reach, c2s data / s2c data
+  ProbeEnd1,
+  ProbeUs0,
+  ProbeUs1,
+  Retrans0,
+  Retrans1,
+  Zw0,
+  Zw1,
+  RttN0, // RTT samples of the server side (c2s data / SYN) and client side (s2c data / SYN-ACK)
+  RttN1,
+  RttSum0,
+  RttSum1,
+  RttMin0,
+  RttMin1,
+  ServerIsn, // the SYN/ACK's sequence number (the client's handshake ACK acknowledges it + 1)
+  STRIDE,
+}
+
+const enum Bit {
+  Used = 1,
+  ClientSyn = 2,
+  SynAck = 4,
+  Decided = 8, // connect result counted
+  Active = 16, // counted in its series' active gauge
+  MaxEnd0 = 32,
+  MaxEnd1 = 64,
+  Probe0 = 128,
+  Probe1 = 256,
+  HsAckDone = 512, // the client's ACK of the SYN/ACK was seen (or looked for and given up)
+  ResetClient = 1024,
+  ResetServer = 2048,
+  Refused = 4096,
+  Unanswered = 8192,
+}
+
+const SYN = TcpFlag.SYN
+const ACK = TcpFlag.ACK
+const RST = TcpFlag.RST
+const FIN = TcpFlag.FIN
+
+/** Per series, the window's counts and the live connections (reset each window except `active`). */
+class Series {
+  /** live flows pointing at this series */
+  refs = 0
+  active = 0
+  ok = 0
+  refused = 0
+  unanswered = 0
+  resetsClient = 0
+  resetsServer = 0
+  retrans0 = 0
+  retrans1 = 0
+  zw0 = 0
+  zw1 = 0
+  readonly connectHist = new Float64Array(NB)
+  connectSumUs = 0
+  connectMaxUs = 0
+  /** per side (0 server, 1 client): hist, sum, min, max */
+  readonly rttHist = [new Float64Array(NB), new Float64Array(NB)]
+  readonly rttSum = [0, 0]
+  readonly rttMin = [Infinity, Infinity]
+  readonly rttMax = [0, 0]
+  /** anything counted this window */
+  dirty = false
+  constructor(
+    readonly key: string,
+    readonly serverIp: string,
+    readonly serverPort: number,
+    readonly clientIp: string,
+  ) {}
+}
+
+function bucketOf(us: number): number {
+  let i = 0
+  while (i < BUCKETS_US.length && us > (BUCKETS_US[i] as number)) i++
+  return i
+}
+
+export class TcpHealth implements SegmentHook {
+  private s: Float64Array
+  private slots = 0
+  private readonly free: number[] = []
+  private readonly halfOpen: Int32Array
+  private halfOpenN = 0
+  private readonly series: (Series | null)[] = []
+  private readonly seriesByKey = new Map<string, number>()
+  private readonly freeSeries: number[] = []
+  private readonly maxSeries: number
+  private readonly synTimeoutUs: number
+  private readonly windowUs: number
+  private windowStartUs = -1
+  private readonly onWindow: ((w: TcpWindow) => void) | undefined
+  // global counters (the summary's totals line, podtap_health), kept as handles: no key per event
+  private readonly cOk: CounterSample
+  private readonly cRefused: CounterSample
+  private readonly cUnanswered: CounterSample
+  private readonly cResetClient: CounterSample
+  private readonly cResetServer: CounterSample
+  private readonly cRetrans0: CounterSample
+  private readonly cRetrans1: CounterSample
+  private readonly cZw0: CounterSample
+  private readonly cZw1: CounterSample
+  private readonly cUntracked: CounterSample
+  private readonly cSeriesCap: CounterSample
+
+  constructor(private readonly o: TcpHealthOptions) {
+    const c = o.counters
+    this.cOk = c.handle(C.tcpConnects, { result: 'ok' })
+    this.cRefused = c.handle(C.tcpConnects, { result: 'refused' })
+    this.cUnanswered = c.handle(C.tcpConnects, { result: 'unanswered' })
+    this.cResetClient = c.handle(C.tcpResets, { sender: 'client' })
+    this.cResetServer = c.handle(C.tcpResets, { sender: 'server' })
+    this.cRetrans0 = c.handle(C.tcpRetransmitsSeen, { direction: 'c2s' })
+    this.cRetrans1 = c.handle(C.tcpRetransmitsSeen, { direction: 's2c' })
+    this.cZw0 = c.handle(C.tcpZeroWindows, { direction: 'c2s' })
+    this.cZw1 = c.handle(C.tcpZeroWindows, { direction: 's2c' })
+    this.cUntracked = c.handle(C.tcpSynsUntracked)
+    this.cSeriesCap = c.handle(C.capsHit, { cap: 'tcp_series' })
+    this.halfOpen = new Int32Array(o.maxHalfOpen ?? 16_384)
+    this.maxSeries = o.maxSeries ?? 20_000
+    this.synTimeoutUs = o.synTimeoutUs ?? DEFAULT_SYN_TIMEOUT_US
+    this.windowUs = o.windowUs ?? 15_000_000
+    this.onWindow = o.onWindow
+    this.s = new Float64Array(256 * F.STRIDE)
+  }
+
+  /** half-open attempts tracked now */
+  get halfOpenCount(): number {
+    return this.halfOpenN
+  }
+
+  /** live series (tests, memory accounting) */
+  get seriesCount(): number {
+    return this.seriesByKey.size
+  }
+
+  /** A bare SYN would open a new flow: false when the half-open list is full (the SYN is counted). */
+  admit(): boolean {
+    if (this.halfOpenN < this.halfOpen.length) return true
+    this.cUntracked.value++
+    return false
+  }
+
+  /**
+   * One segment of `flow`, its direction known (`fromClient`), before reassembly. `f` is borrowed.
+   * Called for every segment the flow table keeps, RSTs included (the table ends the flow after).
+   */
+  segment(flow: FlowInfo, fromClient: boolean, f: Frame): void {
+    let slot = flow.tcpSlot as number
+    if (slot < 0) slot = this.open(flow)
+    const s = this.s
+    const b = slot * F.STRIDE
+    if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
+    const flags = f.flags
+    const tsUs = f.tsUs
+    let bits = s[b + F.Bits] as number
+    const d = fromClient ? 0 : 1
+
+    if ((flags & RST) !== 0) {
+      if ((bits & (Bit.SynAck | Bit.ClientSyn)) === Bit.ClientSyn) {
+        // no SYN/ACK yet: a RST from the server answers the SYN (refused); one from the client is
+        // the client giving up, decided at the end like any unanswered attempt
+        if (!fromClient && (bits & Bit.Decided) === 0) bits = this.decide(b, bits, Bit.Refused, tsUs)
+      } else if ((bits & (Bit.ResetClient | Bit.ResetServer)) === 0) {
+        bits |= fromClient ? Bit.ResetClient : Bit.ResetServer
+        const sr = this.seriesOf(b)
+        if (fromClient) {
+          this.cResetClient.value++
+          if (sr !== null) sr.resetsClient++
+        } else {
+          this.cResetServer.value++
+          if (sr !== null) sr.resetsServer++
+        }
+        if (sr !== null) sr.dirty = true
+      }
+      s[b + F.Bits] = bits
+      return
+    }
+
+    const syn = (flags & SYN) !== 0
+    const ack = (flags & ACK) !== 0
+    if (syn) {
+      if (!ack) {
+        if (fromClient) {
+          if ((bits & Bit.ClientSyn) === 0) {
+            bits |= Bit.ClientSyn
+            s[b + F.SynUs] = tsUs
+            if ((bits & (Bit.SynAck | Bit.Decided)) === 0) this.addHalfOpen(b, slot)
+          }
+          s[b + F.SynLastUs] = tsUs
+          s[b + F.SynCount]++
+        }
+      } else if (!fromClient) {
+        if ((bits & Bit.SynAck) === 0) {
+          bits |= Bit.SynAck
+          s[b + F.SynAckUs] = tsUs
+          s[b + F.ServerIsn] = f.seq
+          this.dropHalfOpen(b)
+          if ((bits & Bit.ClientSyn) !== 0) {
+            const connectUs = tsUs - (s[b + F.SynUs] as number)
+            s[b + F.ConnectUs] = connectUs
+            // Karn: the server side's round trip only when the SYN went out once
+            if (s[b + F.SynCount] === 1) this.rtt(b, 0, tsUs - (s[b + F.SynLastUs] as number))
+          }
+          if ((bits & Bit.Decided) === 0) bits = this.decide(b, bits, 0, tsUs)
+          bits = this.establish(b, bits)
+        }
+        s[b + F.SynAckCount]++
+      }
+    } else if ((bits & Bit.Active) === 0 && ((bits & Bit.ClientSyn) === 0 || ack)) {
+      // joined mid-stream (established as far as anyone can tell), or an ACK after a SYN whose
+      // SYN/ACK the capture missed: the handshake evidently completed
+      if ((bits & Bit.Decided) === 0 && (bits & Bit.ClientSyn) !== 0) bits = this.decide(b, bits, 0, tsUs)
+      bits = this.establish(b, bits)
+    }
+
+    // the client's ACK of the SYN/ACK: the client side's handshake round trip (Karn: SYN/ACK sent once)
+    if (fromClient && ack && !syn && (bits & (Bit.SynAck | Bit.HsAckDone)) === Bit.SynAck) {
+      bits |= Bit.HsAckDone
+      if (s[b + F.SynAckCount] === 1 && f.ack === ((s[b + F.ServerIsn] as number) + 1) >>> 0) {
+        this.rtt(b, 1, tsUs - (s[b + F.SynAckUs] as number))
+      }
+    }
+
+    // retransmissions, and arming this direction's RTT probe on new data
+    const payloadLen = f.payloadLen
+    const len = payloadLen + (syn ? 1 : 0) + ((flags & FIN) !== 0 ? 1 : 0)
+    if (len > 0) {
+      const seq = f.seq
+      const endSeq = (seq + len) >>> 0
+      const haveMax = (bits & (d === 0 ? Bit.MaxEnd0 : Bit.MaxEnd1)) !== 0
+      const maxEnd = s[b + F.MaxEnd0 + d] as number
+      if (haveMax && seqDiff(seq, maxEnd) < 0) {
+        // a keep-alive probe (at most one byte, ending at or below the highest number sent) is not one
+        if (syn || (flags & FIN) !== 0 || payloadLen > 1 || endSeq !== maxEnd) {
+          s[b + F.Retrans0 + d]++
+          const sr = this.seriesOf(b)
+          if (d === 0) this.cRetrans0.value++
+          else this.cRetrans1.value++
+          if (sr !== null) {
+            if (d === 0) sr.retrans0++
+            else sr.retrans1++
+            sr.dirty = true
+          }
+          // Karn: a probe whose bytes went out again gives no sample
+          const pb = d === 0 ? Bit.Probe0 : Bit.Probe1
+          if ((bits & pb) !== 0 && seqDiff(seq, s[b + F.ProbeEnd0 + d] as number) < 0) bits &= ~pb
+        }
+        if (seqDiff(endSeq, maxEnd) > 0) s[b + F.MaxEnd0 + d] = endSeq
+      } else {
+        s[b + F.MaxEnd0 + d] = endSeq
+        bits |= d === 0 ? Bit.MaxEnd0 : Bit.MaxEnd1
+        const pb = d === 0 ? Bit.Probe0 : Bit.Probe1
+        if (payloadLen > 0 && (bits & pb) === 0) {
+          bits |= pb
+          s[b + F.ProbeEnd0 + d] = endSeq
+          s[b + F.ProbeUs0 + d] = tsUs
+        }
+      }
+    }
+
+    // an ACK for the other direction's probe; only a pure ACK gives a sample (an ACK riding on data
+    // waited for the application)
+    if (ack) {
+      const o = 1 - d
+      const pb = o === 0 ? Bit.Probe0 : Bit.Probe1
+      if ((bits & pb) !== 0 && seqDiff(f.ack, s[b + F.ProbeEnd0 + o] as number) >= 0) {
+        bits &= ~pb
+        if (len === 0) this.rtt(b, o, tsUs - (s[b + F.ProbeUs0 + o] as number))
+      }
+    }
+
+    if (f.window === 0 && (flags & (SYN | FIN)) === 0) {
+      s[b + F.Zw0 + d]++
+      const sr = this.seriesOf(b)
+      if (d === 0) this.cZw0.value++
+      else this.cZw1.value++
+      if (sr !== null) {
+        if (d === 0) sr.zw0++
+        else sr.zw1++
+        sr.dirty = true
+      }
+    }
+    s[b + F.Bits] = bits
+  }
+
+  /**
+   * A connection's health so far (final once its flow ended: call before release()). Undefined for
+   * flows the hook never saw (the TLS plaintext tap's).
+   */
+  stats(flow: FlowInfo): FlowTcpStats | undefined {
+    const slot = flow.tcpSlot
+    if (slot === undefined || slot < 0) return undefined
+    const b = slot * F.STRIDE
+    this.finalize(b)
+    const s = this.s
+    const bits = s[b + F.Bits] as number
+    const connect: FlowTcpStats['connect'] =
+      (bits & Bit.Decided) === 0 ? 'unknown' : (bits & Bit.Refused) !== 0 ? 'refused' : (bits & Bit.Unanswered) !== 0 ? 'unanswered' : 'ok'
+    const cu = s[b + F.ConnectUs] as number
+    return {
+      connect,
+      connectUs: cu >= 0 ? cu : null,
+      reset: (bits & Bit.ResetClient) !== 0 ? 'client' : (bits & Bit.ResetServer) !== 0 ? 'server' : null,
+      retransmits: { c2s: s[b + F.Retrans0] as number, s2c: s[b + F.Retrans1] as number },
+      zeroWindows: { c2s: s[b + F.Zw0] as number, s2c: s[b + F.Zw1] as number },
+      rttClient: rttStats(s, b, 1),
+      rttServer: rttStats(s, b, 0),
+    }
+  }
+
+  /** The flow ended (FlowTable onFlowEnd): its last decision is made and its slot freed. */
+  release(flow: FlowInfo): void {
+    const slot = flow.tcpSlot
+    if (slot === undefined || slot < 0) return
+    const b = slot * F.STRIDE
+    this.finalize(b)
+    const s = this.s
+    const bits = s[b + F.Bits] as number
+    this.dropHalfOpen(b)
+    const sr = this.seriesOf(b)
+    if (sr !== null) {
+      if ((bits & Bit.Active) !== 0) {
+        sr.active--
+        sr.dirty = true
+      }
+      sr.refs--
+    }
+    s.fill(0, b, b + F.STRIDE)
+    flow.tcpSlot = -1
+    this.free.push(slot)
+  }
+
+  /**
+   * The capture clock moved (Pipeline.tick, about once a second): unanswered SYNs older than the
+   * timeout are decided, and a window that ended is handed to onWindow.
+   */
+  advance(nowUs: number): void {
+    const s = this.s
+    for (let i = 0; i < this.halfOpenN; i++) {
+      const slot = this.halfOpen[i] as number
+      const b = slot * F.STRIDE
+      const bits = s[b + F.Bits] as number
+      if ((bits & Bit.Decided) === 0 && nowUs - (s[b + F.SynUs] as number) >= this.synTimeoutUs) {
+        s[b + F.Bits] = this.decide(b, bits, Bit.Unanswered, nowUs)
+      }
+    }
+    if (this.onWindow === undefined) return
+    if (this.windowStartUs < 0) this.windowStartUs = nowUs - (nowUs % this.windowUs)
+    if (nowUs >= this.windowStartUs + this.windowUs) {
+      this.emit()
+      this.windowStartUs = nowUs - (nowUs % this.windowUs)
+    }
+  }
+
+  /** End of input: the window in progress goes out (call after the flow table's closeAll). */
+  flush(nowUs: number): void {
+    if (this.onWindow === undefined) return
+    if (this.windowStartUs < 0) this.windowStartUs = nowUs - (nowUs % this.windowUs)
+    this.emit()
+  }
+
+  // ---- internals
+
+  private open(flow: FlowInfo): number {
+    let slot = this.free.pop()
+    if (slot === undefined) {
+      slot = this.slots++
+      if (this.slots * F.STRIDE > this.s.length) {
+        const bigger = new Float64Array(this.s.length * 2)
+        bigger.set(this.s)
+        this.s = bigger
+      }
+    }
+    const s = this.s
+    const b = slot * F.STRIDE
+    s[b + F.Bits] = Bit.Used
+    s[b + F.ClientPort] = flow.client.port
+    s[b + F.HalfOpenPos] = -1
+    s[b + F.ConnectUs] = -1
+    s[b + F.RttMin0] = Infinity
+    s[b + F.RttMin1] = Infinity
+    s[b + F.Series] = this.attach(flow.server, flow.client.ip)
+    flow.tcpSlot = slot
+    return slot
+  }
+
+  /** the series of a server endpoint and client address (created when missing); -1 past the cap */
+  private attach(server: Endpoint, clientIp: string): number {
+    const key = server.ip + ' ' + server.port + ' ' + clientIp
+    let i = this.seriesByKey.get(key)
+    if (i === undefined) {
+      if (this.seriesByKey.size >= this.maxSeries) {
+        this.cSeriesCap.value++
+        return -1
+      }
+      i = this.freeSeries.pop() ?? this.series.length
+      this.series[i] = new Series(key, server.ip, server.port, clientIp)
+      this.seriesByKey.set(key, i)
+    }
+    ;(this.series[i] as Series).refs++
+    return i
+  }
+
+  private seriesOf(b: number): Series | null {
+    const i = this.s[b + F.Series] as number
+    return i < 0 ? null : (this.series[i] as Series)
+  }
+
+  /** the flow table swapped client and server after content proved its guess wrong */
+  private swapped(flow: FlowInfo, b: number): void {
+    const s = this.s
+    for (const [x, y] of SWAP_PAIRS) {
+      const t = s[b + x] as number
+      s[b + x] = s[b + y] as number
+      s[b + y] = t
+    }
+    let bits = s[b + F.Bits] as number
+    const flip = (p: number, q: number): void => {
+      const hp = (bits & p) !== 0
+      const hq = (bits & q) !== 0
+      bits &= ~(p | q)
+      if (hp) bits |= q
+      if (hq) bits |= p
+    }
+    flip(Bit.MaxEnd0, Bit.MaxEnd1)
+    flip(Bit.Probe0, Bit.Probe1)
+    flip(Bit.ResetClient, Bit.ResetServer)
+    s[b + F.ClientPort] = flow.client.port
+    const old = this.seriesOf(b)
+    if (old !== null) {
+      old.refs--
+      if ((bits & Bit.Active) !== 0) old.active--
+      old.dirty = true
+    }
+    const i = this.attach(flow.server, flow.client.ip)
+    s[b + F.Series] = i
+    if (i >= 0 && (bits & Bit.Active) !== 0) (this.series[i] as Series).active++
+    s[b + F.Bits] = bits
+  }
+
+  private establish(b: number, bits: number): number {
+    const sr = this.seriesOf(b)
+    if (sr !== null) {
+      sr.active++
+      sr.dirty = true
+    }
+    return bits | Bit.Active
+  }
+
+  /** counts the connect result (0 = ok) once; returns the new bits */
+  private decide(b: number, bits: number, result: number, _tsUs: number): number {
+    const sr = this.seriesOf(b)
+    if (result === Bit.Refused) {
+      this.cRefused.value++
+      if (sr !== null) sr.refused++
+    } else if (result === Bit.Unanswered) {
+      this.cUnanswered.value++
+      if (sr !== null) sr.unanswered++
+    } else {
+      this.cOk.value++
+      if (sr !== null) {
+        sr.ok++
+        const cu = this.s[b + F.ConnectUs] as number
+        if (cu >= 0) {
+          sr.connectHist[bucketOf(cu)]++
+          sr.connectSumUs += cu
+          if (cu > sr.connectMaxUs) sr.connectMaxUs = cu
+        }
+      }
+    }
+    if (sr !== null) sr.dirty = true
+    // an unanswered attempt stays listed: its flow holds a place in the table until it ends
+    if (result !== Bit.Unanswered) this.dropHalfOpen(b)
+    return bits | Bit.Decided | result
+  }
+
+  /** at the flow's end: an attempt whose SYN went out again and got nothing is unanswered */
+  private finalize(b: number): void {
+    const s = this.s
+    const bits = s[b + F.Bits] as number
+    if ((bits & (Bit.ClientSyn | Bit.Decided | Bit.SynAck)) === Bit.ClientSyn && (s[b + F.SynCount] as number) >= 2) {
+      s[b + F.Bits] = this.decide(b, bits, Bit.Unanswered, 0)
+    }
+  }
+
+  /** one RTT sample of side `side` (0 server, 1 client) */
+  private rtt(b: number, side: number, us: number): void {
+    if (us < 0) return
+    const s = this.s
+    s[b + F.RttN0 + side]++
+    s[b + F.RttSum0 + side] += us
+    if (us < (s[b + F.RttMin0 + side] as number)) s[b + F.RttMin0 + side] = us
+    const sr = this.seriesOf(b)
+    if (sr === null) return
+    ;(sr.rttHist[side] as Float64Array)[bucketOf(us)]++
+    sr.rttSum[side] += us
+    if (us < (sr.rttMin[side] as number)) sr.rttMin[side] = us
+    if (us > (sr.rttMax[side] as number)) sr.rttMax[side] = us
+    sr.dirty = true
+  }
+
+  private addHalfOpen(b: number, slot: number): void {
+    // admit() keeps the list from overflowing for new flows; a SYN on an existing flow may still find
+    // it full: then that attempt is only decided at the flow's end
+    if (this.halfOpenN >= this.halfOpen.length) return
+    this.s[b + F.HalfOpenPos] = this.halfOpenN
+    this.halfOpen[this.halfOpenN++] = slot
+  }
+
+  private dropHalfOpen(b: number): void {
+    const s = this.s
+    const pos = s[b + F.HalfOpenPos] as number
+    if (pos < 0) return
+    const last = this.halfOpen[--this.halfOpenN] as number
+    this.halfOpen[pos] = last
+    s[last * F.STRIDE + F.HalfOpenPos] = pos
+    s[b + F.HalfOpenPos] = -1
+  }
+
+  private emit(): void {
+    const rows: TcpSeriesRow[] = []
+    for (let i = 0; i < this.series.length; i++) {
+      const sr = this.series[i]
+      if (sr === null || sr === undefined) continue
+      if (sr.dirty || sr.active > 0) rows.push(rowOf(sr))
+      reset(sr)
+      if (sr.refs === 0 && sr.active === 0) {
+        this.series[i] = null
+        this.seriesByKey.delete(sr.key)
+        this.freeSeries.push(i)
+      }
+    }
+    const w: TcpWindow = { windowStartUs: this.windowStartUs, windowUs: this.windowUs, rows }
+    this.windowStartUs += this.windowUs
+    if (rows.length > 0) (this.onWindow as (w: TcpWindow) => void)(w)
+  }
+}
+
+const SWAP_PAIRS: [number, number][] = [
+  [F.MaxEnd0, F.MaxEnd1],
+  [F.ProbeEnd0, F.ProbeEnd1],
+  [F.ProbeUs0, F.ProbeUs1],
+  [F.Retrans0, F.Retrans1],
+  [F.Zw0, F.Zw1],
+  [F.RttN0, F.RttN1],
+  [F.RttSum0, F.RttSum1],
+  [F.RttMin0, F.RttMin1],
+]
+
+function rttStats(s: Float64Array, b: number, side: number): RttStats {
+  const n = s[b + F.RttN0 + side] as number
+  return n === 0
+    ? { samples: 0, minUs: null, meanUs: null }
+    : { samples: n, minUs: s[b + F.RttMin0 + side] as number, meanUs: (s[b + F.RttSum0 + side] as number) / n }
+}
+
+function rowOf(sr: Series): TcpSeriesRow {
+  return {
+    server: { ip: sr.serverIp, port: sr.serverPort },
+    client: { ip: sr.clientIp, port: 0 },
+    connects: { ok: sr.ok, refused: sr.refused, unanswered: sr.unanswered },
+    connectHist: sr.connectHist.slice(),
+    connectSumUs: sr.connectSumUs,
+    connectMaxUs: sr.connectMaxUs,
+    active: sr.active,
+    resets: { client: sr.resetsClient, server: sr.resetsServer },
+    retransmits: { c2s: sr.retrans0, s2c: sr.retrans1 },
+    zeroWindows: { c2s: sr.zw0, s2c: sr.zw1 },
+    rttServer: { hist: (sr.rttHist[0] as Float64Array).slice(), sumUs: sr.rttSum[0] as number, minUs: sr.rttMin[0] as number, maxUs: sr.rttMax[0] as number },
+    rttClient: { hist: (sr.rttHist[1] as Float64Array).slice(), sumUs: sr.rttSum[1] as number, minUs: sr.rttMin[1] as number, maxUs: sr.rttMax[1] as number },
+  }
+}
+
+function reset(sr: Series): void {
+  sr.ok = sr.refused = sr.unanswered = 0
+  sr.resetsClient = sr.resetsServer = 0
+  sr.retrans0 = sr.retrans1 = sr.zw0 = sr.zw1 = 0
+  sr.connectHist.fill(0)
+  sr.connectSumUs = sr.connectMaxUs = 0
+  for (let i = 0; i < 2; i++) {
+    ;(sr.rttHist[i] as Float64Array).fill(0)
+    sr.rttSum[i] = 0
+    sr.rttMin[i] = Infinity
+    sr.rttMax[i] = 0
+  }
+  sr.dirty = false
+}
