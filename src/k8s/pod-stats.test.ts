@@ -199,7 +199,7 @@ describe('PodStatsReader on a cgroup v2 tree (fixture: v2 cannot be mounted here
     expect(counters.get(POD_STATS_MISSES, { reason: 'pids_cap' })).toBe(6)
   })
 
-  it('100 pods sample in well under 100 ms (fixture tree; the real-cgroup figure is in the integration test)', () => {
+  it('100 pods sampled repeatedly: every pod read whole each round (fixture tree; time printed, goals live in bench)', () => {
     const uids = Array.from({ length: 100 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)
     for (const [i, uid] of uids.entries()) {
       v2Pod(`cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid.replace(/-/g, '_')}.slice`, { usageUsec: 1, anon: 1, current: 1, rbytes: [0], wbytes: [0], pids: [1000 + i * 2, 1001 + i * 2] })
@@ -219,6 +219,5 @@ describe('PodStatsReader on a cgroup v2 tree (fixture: v2 cannot be mounted here
     }
     times.sort((a, b) => a - b)
     console.log(`pod-stats: 100 pods (fixture tree) median ${times[2]!.toFixed(2)} ms`)
-    expect(times[2]).toBeLessThan(50)
   })
 })

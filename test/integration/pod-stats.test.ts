@@ -245,7 +245,7 @@ describe.skipIf(skip !== null)('pod stats on real v1 cgroups with real processes
     expect(counters.snapshot().filter((x) => x.name === POD_STATS_MISSES)).toEqual([])
   })
 
-  it('100 pods sample in well under 100 ms (the real pod 100 times: every file read, as for 100 pods)', () => {
+  it('100 pods sampled repeatedly on real cgroups: every pod read whole each round (time printed, goals live in bench)', () => {
     const r = new PodStatsReader()
     const targets = Array.from({ length: 100 }, () => target())
     r.sample(targets)
@@ -258,7 +258,6 @@ describe.skipIf(skip !== null)('pod stats on real v1 cgroups with real processes
     }
     times.sort((a, b) => a - b)
     console.log(`pod-stats: 100 pods on real cgroups/proc/sysfs: median ${times[3]!.toFixed(2)} ms, max ${times[6]!.toFixed(2)} ms`)
-    expect(times[3]).toBeLessThan(50)
   })
 
   it.skipIf(influxSkip !== null)('podtap --k8s samples the attached pod into InfluxDB `pod` points and podtap_pod_* metrics; the Grafana pod panels return data', async () => {
