@@ -8,5 +8,8 @@ export default defineConfig({
     // integration tests create network namespaces and servers: never run two files of them at once
     fileParallelism: true,
     pool: 'forks',
+    // the CLIs tests spawn write their log lines as on a terminal ("podtap: ..."), which the tests read;
+    // the JSON lines a pipe gets by default are tested where asked for (--log-format json)
+    env: { PODTAP_LOG_FORMAT: 'human' },
   },
 })

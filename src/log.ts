@@ -24,7 +24,7 @@ function humanSink(out: Sink): Sink {
       void time
       void pid
       void hostname
-      const tag = level === 'warn' || level === 'error' ? `${level as string}: ` : ''
+      const tag = level === 'warn' ? 'warning: ' : level === 'error' ? 'error: ' : ''
       const kv = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       out.write(`podtap: ${tag}${String(msg)}${kv.length ? ` (${kv.join(' ')})` : ''}\n`)
     },

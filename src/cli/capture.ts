@@ -39,6 +39,7 @@ import { SslBinaryFinder } from '../tls/binaries.js'
 import { cgroupPathOf, ProcessWatcher, startTicksOf } from '../tls/processes.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
+import { log } from '../log.js'
 
 export interface CaptureOptions {
   /** interface names; exclusive with allVeth */
@@ -152,7 +153,7 @@ const TICK_MS = 1000
 const MAX_NAMES_KEPT = 64
 
 function defaultLog(msg: string): void {
-  process.stderr.write(`podtap: ${msg}\n`)
+  log.info(msg)
 }
 
 /** Throws the first failing preflight check (permissions, BPF, libbpf, sysfs) with its fix. */
@@ -499,7 +500,7 @@ export function printCaptureResult(r: CaptureResult, o: Pick<CaptureOptions, 'fo
   if (o.format === 'table' || o.summary) out.write(renderSummary(r.summary, { width: process.stdout.columns }))
   out.write(renderTotals(r.summary, r.counters, r))
   out.write(captureTotalsLine(r) + '\n')
-  for (const w of r.warnings) process.stderr.write(`podtap: warning: ${w}\n`)
+  for (const w of r.warnings) log.warn(w)
 }
 
 /**

@@ -18,6 +18,7 @@ import { cleanupStale, createNetnsHost, DEMO_NS_PREFIX, type NetnsHost } from '.
 import { PACKAGES, postgresBin, startPostgres, startRedis, startWeb, which, type DemoServer } from '../demo/servers.js'
 import { startTraffic, type Traffic, type TrafficStats } from '../demo/traffic.js'
 import { capture, checkLiveCapture, printCaptureResult, type CaptureOptions, type CaptureResult } from './capture.js'
+import { log } from '../log.js'
 
 export interface DemoOptions {
   durationS?: number
@@ -44,7 +45,7 @@ export interface DemoResult extends CaptureResult {
 }
 
 function defaultLog(msg: string): void {
-  process.stderr.write(`podtap: ${msg}\n`)
+  log.info(msg)
 }
 
 const ROOT_NEEDED =

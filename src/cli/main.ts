@@ -14,6 +14,7 @@ import { addK8sOptions, captureHook, k8sOptionsFrom } from './k8s.js'
 import { printReplayResult, replay } from './replay.js'
 import { intArg } from './args.js'
 import { addUiOptions, openUi, serveUntilStopped, type UiFlags, type UiHandle } from './ui.js'
+import { configureLog, LOG_LEVELS, log, type LogFormat, type LogLevel } from '../log.js'
 
 
 function portList(v: string): number[] {
@@ -75,7 +76,7 @@ async function withOutputs(
   const outs = await buildOutputs({ ...(o as OutputOptions), limits }, counters)
   let ui: UiHandle | null = null
   try {
-    ui = await openUi(o as UiFlags, { counters, title, log: (m) => process.stderr.write(`podtap: ${m}\n`) })
+    ui = await openUi(o as UiFlags, { counters, title, log: (m) => log.info(m) })
   } catch (e) {
     await Promise.allSettled(outs.map((x) => x.close()))
     throw e
@@ -101,6 +102,11 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+  // podtap's own log lines (src/log.ts): set before any command runs
+  program.hook('preAction', (_root, cmd) => {
+    const o = cmd.opts()
+    configureLog({ format: o.logFormat as LogFormat | undefined, level: o.logLevel as LogLevel | undefined })
+  })
 
   const rp = program
     .command('replay')
@@ -113,6 +119,7 @@ export function buildProgram(): Command {
     .option('--no-progress', 'no progress bar (it shows only on a terminal, for files over 8 MB)')
   addLimitOptions(rp)
   addOutputOptions(rp)
+  addLogOptions(rp)
   addUiOptions(rp)
   rp.addHelpText(
     'after',
@@ -133,7 +140,7 @@ export function buildProgram(): Command {
       if (ui !== null) {
         const stop = stopOnSignals()
         try {
-          await serveUntilStopped(ui, stop.signal, (m) => process.stderr.write(`podtap: ${m}\n`))
+          await serveUntilStopped(ui, stop.signal, (m) => log.info(m))
         } finally {
           stop.dispose()
         }
@@ -160,6 +167,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--frame-timeout <ms>', 'hand a partly filled ring block over after this long').argParser(intArg('--frame-timeout', 1, 60_000)).default(50).hideHelp())
   addLimitOptions(cp)
   addOutputOptions(cp)
+  addLogOptions(cp)
   addK8sOptions(cp)
   addUiOptions(cp)
   cp.addHelpText(
@@ -216,7 +224,7 @@ export function buildProgram(): Command {
           onTick: (nowUs) => hub.tick(nowUs),
           signal: stop.signal,
           onReady: (ifs) =>
-            process.stderr.write(`podtap: capturing on ${ifs.join(', ') || (co.tls !== undefined && !co.allVeth && !ko.k8s ? 'TLS plaintext only' : '(veths as they appear)')}; Ctrl-C to stop\n`),
+            log.info(`capturing on ${ifs.join(', ') || (co.tls !== undefined && !co.allVeth && !ko.k8s ? 'TLS plaintext only' : '(veths as they appear)')}; Ctrl-C to stop`),
         })
         printCaptureResult(r, co)
       } finally {
@@ -233,6 +241,7 @@ export function buildProgram(): Command {
     .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
     .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
   addUiOptions(dm)
+  addLogOptions(dm)
   dm.addHelpText(
     'after',
     '\nNeeds root (network namespaces, veths, live capture) and Debian packages:\n' +
@@ -243,8 +252,8 @@ export function buildProgram(): Command {
   dm.action(async (o: Record<string, unknown>) => {
     const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }
     const counters = new Counters()
-    const ui = await openUi(o as UiFlags, { counters, title: 'podtap demo', log: (m) => process.stderr.write(`podtap: ${m}\n`) })
-    if (ui === null) process.stderr.write('podtap: add --ui-port 8080 to watch the service map and the requests in a browser\n')
+    const ui = await openUi(o as UiFlags, { counters, title: 'podtap demo', log: (m) => log.info(m) })
+    if (ui === null) log.info('add --ui-port 8080 to watch the service map and the requests in a browser')
     const stop = stopOnSignals()
     try {
       const r = await demo({ ...d, signal: stop.signal, counters, uiUrl: ui?.server.url, onExchange: ui?.model.exchange, onLink: ui?.model.link })
@@ -255,6 +264,14 @@ export function buildProgram(): Command {
     }
   })
   return program
+}
+
+/** --log-format, --log-level (src/log.ts), under a "Logging" help heading */
+function addLogOptions(cmd: Command): void {
+  const g = 'Logging:'
+  cmd
+    .addOption(new Option('--log-format <format>', "podtap's own messages on stderr: json (one JSON object a line: level, time, msg, fields; what a DaemonSet's log pipeline reads) or human (\"podtap: ...\" lines); default human on a terminal, json otherwise").choices(['json', 'human']).env('PODTAP_LOG_FORMAT').helpGroup(g))
+    .addOption(new Option('--log-level <level>', 'least severe message logged').choices([...LOG_LEVELS]).default('info').env('PODTAP_LOG_LEVEL').helpGroup(g))
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -22,6 +22,7 @@ import type { Exchange } from '../records.js'
 // alone adds 0.3 s to every start
 import type { Endpoint } from '../tcp/types.js'
 import { intArg } from './args.js'
+import { log as logger } from '../log.js'
 
 export interface Output {
   readonly name: string
@@ -113,7 +114,7 @@ export function resolveInfluxToken(o: OutputOptions): string | undefined {
 /** Checks the flags and opens every output asked for. Bad combinations are a UsageError (exit 2). */
 export async function buildOutputs(o: OutputOptions, counters: Counters): Promise<Output[]> {
   const limits = limitsWith({ ...o.limits, ...(o.sinkQueue !== undefined ? { maxSinkQueue: o.sinkQueue } : {}) })
-  const log = o.log ?? ((m: string) => process.stderr.write(`podtap: ${m}\n`))
+  const log = o.log ?? ((m: string) => logger.info(m))
   const influxAsked = o.influxUrl !== undefined
   if (!influxAsked) {
     const stray = (

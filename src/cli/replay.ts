@@ -10,6 +10,7 @@ import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { renderSummary, renderTotals } from './table.js'
 import type { LinkRecord } from '../records.js'
+import { log } from '../log.js'
 
 export interface ReplayOptions {
   format: 'table' | 'jsonl'
@@ -110,5 +111,5 @@ export function printReplayResult(r: ReplayResult, o: ReplayOptions): void {
     out.write(renderSummary(r.summary, { width: process.stdout.columns }))
     out.write(renderTotals(r.summary, r.counters, r))
   }
-  for (const w of r.warnings) process.stderr.write(`podtap: warning: ${w}\n`)
+  for (const w of r.warnings) log.warn(w)
 }

@@ -4,7 +4,7 @@
 // through the real pipeline; the fault comes from the test-only hook (src/fault.ts) or a consumer
 // that really throws. The live-capture proof is test/integration/containment.test.ts.
 
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { C, Counters } from '../counters.js'
 import { injectFaults } from '../fault.js'
 import { configureLog } from '../log.js'
@@ -31,6 +31,7 @@ const key = (e: Exchange) => `${conn(e)} ${e.method} ${e.resource} ${e.status} $
 
 describe('containment', () => {
   let logged: string[] = []
+  beforeEach(() => configureLog({ out: { write: () => {} } }))
   afterEach(() => {
     injectFaults({})
     configureLog()

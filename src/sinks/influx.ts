@@ -58,6 +58,7 @@ import type { LinkRecord } from '../records.js'
 import { latencyMs, type Exchange, type Peer } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
 import { CappedValues, endpointLabel, statusClass, statusLabel } from './path-template.js'
+import { log } from '../log.js'
 
 /**
  * Upper bounds (seconds) of the latency buckets: the same in l7_rpc's lat_le_* fields and in the
@@ -268,7 +269,7 @@ export class InfluxSink {
     this.maxRetryDelayMs = o.maxRetryDelayMs ?? 30_000
     this.closeTimeoutMs = o.closeTimeoutMs ?? 10_000
     this.queue = new LineQueue(Math.max(1, o.limits.maxSinkQueue))
-    this.report = new RateLimitedReport(o.logIntervalMs ?? 30_000, o.log ?? ((m) => process.stderr.write(`podtap: ${m}\n`)))
+    this.report = new RateLimitedReport(o.logIntervalMs ?? 30_000, o.log ?? ((m) => log.info(m)))
     this.methods = new CappedValues(o.limits.maxMethodsPerServer, MAX_CAPPED_SERVERS)
     this.windowUs = o.windowUs ?? DEFAULT_WINDOW_US
     // the client library logs every failed write on the console; this sink reports instead

@@ -11,7 +11,7 @@ export interface CliResult {
   stderr: string
 }
 
-export function runCli(args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): CliResult {
+export function runCli(args: string[], opts: { input?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'entry.ts'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',

@@ -33,7 +33,7 @@ describe.skipIf(skip !== null)('a parser fault during live capture', () => {
     web = await startNginx(host, { locations: ['location / { default_type text/plain; return 200 "fine\\n"; }'] })
     const out = join(host.tmpDir(), 'metrics.prom')
     run = runPodtap(['capture', '--iface', host.hostIf, '--format', 'jsonl', '--duration', '10', '--metrics-out', out], {
-      env: { ...process.env, PODTAP_TEST_FAULT: 'parser=/boom/' },
+      env: { ...process.env, PODTAP_TEST_FAULT: 'parser=/boom/', PODTAP_LOG_FORMAT: 'json' },
     })
     await run.waitFor(READY)
     before = await many(10, 2, (i) => get(false, `${web.url}before/${i}`))
