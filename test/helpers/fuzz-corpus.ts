@@ -173,7 +173,7 @@ function badRecord(e: ParsedExchange, limits: Limits): string | null {
 }
 
 /** runs `runs` mutated inputs through one parser */
-export function fuzzParser(parser: ProtocolParser, runs: number, seed: number, streams?: FuzzStep[][]): FuzzResult {
+export function fuzzParser(parser: ProtocolParser, runs: number, seed: number, streams?: FuzzStep[][], only?: number): FuzzResult {
   const corpus = streams ?? streamsOf((FOLDERS[parser.id] ?? []).flatMap(captures))
   const limits = { ...DEFAULT_LIMITS, ...FUZZ_LIMITS }
   const r = new Rng(seed)
@@ -194,6 +194,7 @@ export function fuzzParser(parser: ProtocolParser, runs: number, seed: number, s
   const t0 = performance.now()
   for (let i = 0; i < runs; i++) {
     const input = mutate(corpus[r.int(corpus.length)]!, r)
+    if (only !== undefined && i !== only) continue
     const s0 = performance.now()
     bad = null
     try {
