@@ -240,7 +240,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'table: live summary table; jsonl: one exchange per line on stdout').choices(['table', 'jsonl']).default('table'))
     .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
     .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
-  addUiOptions(dm)
+  addUiOptions(dm, { on: true })
   addLogOptions(dm)
   dm.addHelpText(
     'after',
@@ -253,7 +253,6 @@ export function buildProgram(): Command {
     const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }
     const counters = new Counters()
     const ui = await openUi(o as UiFlags, { counters, title: 'podtap demo', log: (m) => log.info(m) })
-    if (ui === null) log.info('add --ui-port 8080 to watch the service map and the requests in a browser')
     const stop = stopOnSignals()
     try {
       const r = await demo({ ...d, signal: stop.signal, counters, uiUrl: ui?.server.url, onExchange: ui?.model.exchange, onLink: ui?.model.link })

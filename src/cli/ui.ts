@@ -12,6 +12,8 @@ import type { Output } from './outputs.js'
 
 export interface UiFlags {
   uiPort?: number
+  /** false: --no-ui (demo, where the UI is on by default) */
+  ui?: boolean
   uiAddress?: string
   controlTokenFile?: string
 }
@@ -23,14 +25,20 @@ export interface UiHandle {
   readonly output: Output
 }
 
-/** Adds --ui-port and --ui-address (and --control-token-file where the command has none) under "Web UI". */
-export function addUiOptions(cmd: Command, o: { defaultPort?: number } = {}): Command {
+/** the demo's web UI port when none is given (any free port when it is taken) */
+export const DEMO_UI_PORT = 8080
+
+/**
+ * Adds --ui-port and --ui-address (and --control-token-file where the command has none) under "Web
+ * UI"; `on` (the demo): the UI is served unless --no-ui, on DEMO_UI_PORT unless --ui-port.
+ */
+export function addUiOptions(cmd: Command, o: { on?: boolean } = {}): Command {
   const g = 'Web UI:'
-  const port = new Option('--ui-port <port>', 'serve the web UI (service map, RED table, request browser, live) on http://ADDRESS:PORT/ (0: any free port)')
-    .argParser(intArg('--ui-port', 0, 65_535))
-    .helpGroup(g)
-  if (o.defaultPort !== undefined) port.default(o.defaultPort)
-  cmd.addOption(port)
+  const port = o.on
+    ? `serve the web UI (service map, RED table, request browser, live) on http://ADDRESS:PORT/ (default ${DEMO_UI_PORT}, or any free port when it is taken; 0: any free port)`
+    : 'serve the web UI (service map, RED table, request browser, live) on http://ADDRESS:PORT/ (0: any free port)'
+  cmd.addOption(new Option('--ui-port <port>', port).argParser(intArg('--ui-port', 0, 65_535)).helpGroup(g))
+  if (o.on) cmd.addOption(new Option('--no-ui', 'no web UI').helpGroup(g))
   cmd.addOption(new Option('--ui-address <addr>', 'address the web UI listens on (default 127.0.0.1; another one needs the control token: PODTAP_CONTROL_TOKEN or --control-token-file, then open /?token=TOKEN once)').helpGroup(g))
   if (!cmd.options.some((x) => x.long === '--control-token-file')) {
     cmd.addOption(new Option('--control-token-file <file>', 'token that guards the web UI off loopback (or PODTAP_CONTROL_TOKEN)').helpGroup(g))
@@ -40,13 +48,23 @@ export function addUiOptions(cmd: Command, o: { defaultPort?: number } = {}): Co
 
 /** Starts the web UI when --ui-port is given; null otherwise. Prints its address through `log`. */
 export async function openUi(flags: UiFlags, ctx: { counters?: Counters; title: string; log: (msg: string) => void; env?: NodeJS.ProcessEnv }): Promise<UiHandle | null> {
-  if (flags.uiPort === undefined) {
+  // the demo: on unless --no-ui, on its own port unless one is given
+  const demoDefault = flags.ui === true && flags.uiPort === undefined
+  if (flags.ui === false && (flags.uiPort !== undefined || flags.uiAddress !== undefined)) throw new UsageError('--no-ui with --ui-port or --ui-address: give one or the other')
+  if (flags.ui === false || (flags.uiPort === undefined && !demoDefault)) {
     if (flags.uiAddress !== undefined) throw new UsageError('--ui-address needs --ui-port')
     return null
   }
   const token = resolveControlToken(flags.controlTokenFile, ctx.env)
   const model = new UiModel({ title: ctx.title, counters: ctx.counters })
-  const server = await startUiServer(model, { port: flags.uiPort, host: flags.uiAddress, token, log: ctx.log })
+  const start = (port: number): Promise<UiServer> => startUiServer(model, { port, host: flags.uiAddress, token, log: ctx.log })
+  let server: UiServer
+  try {
+    server = await start(flags.uiPort ?? DEMO_UI_PORT)
+  } catch (e) {
+    if (!demoDefault || !(e instanceof UsageError) || !/in use/.test(e.message)) throw e
+    server = await start(0)
+  }
   ctx.log(`web UI on ${server.url}${token !== undefined ? ' (open it once as /?token=TOKEN)' : ''}`)
   const host = flags.uiAddress ?? '127.0.0.1'
   const output: Output = {
