@@ -45,18 +45,26 @@ const MAX_ADDRS = 65_536
 const WARN_ERROR_PCT = 1
 const BAD_ERROR_PCT = 5
 
-/** Requests, errors and latency of one edge or endpoint: totals plus a bucketed history. */
+/** latencies sampled per history bucket for its p50/p99 (reservoir: uniform over the bucket) */
+const BUCKET_SAMPLES = 256
+
+/**
+ * Requests, errors and latency of one edge or endpoint: totals (an hdr histogram for the percentiles)
+ * plus a bucketed history, whose percentiles come from a fixed reservoir sample of the bucket's
+ * latencies (computed once, when the bucket closes: recording stays a few ns).
+ */
 class Red {
   requests = 0
   errors = 0
-  readonly hist: LatencyHistogram = newLatencyHistogram()
+  readonly hist: LatencyHistogram = newLatencyHistogram('fast')
   firstUs = -1
   /** closed buckets, oldest first */
   private readonly past: UiBucket[] = []
   private curT = -1
   private curReq = 0
   private curErr = 0
-  private readonly curHist: LatencyHistogram = newLatencyHistogram()
+  private curSeen = 0
+  private readonly sample = new Float64Array(BUCKET_SAMPLES)
 
   constructor(private readonly bucketUs: number) {}
 
@@ -75,7 +83,12 @@ class Red {
     if (e.status !== null) {
       const us = Math.max(0, e.endUs - e.startUs)
       recordUs(this.hist, us)
-      recordUs(this.curHist, us)
+      const i = this.curSeen++
+      if (i < BUCKET_SAMPLES) this.sample[i] = us
+      else {
+        const j = Math.floor(Math.random() * (i + 1))
+        if (j < BUCKET_SAMPLES) this.sample[j] = us
+      }
     }
   }
 
@@ -85,15 +98,18 @@ class Red {
     for (let b = Math.max(this.curT + this.bucketUs, t - HISTORY * this.bucketUs); b < t; b += this.bucketUs) {
       this.past.push({ t: b, requests: 0, errors: 0, p50: 0, p99: 0 })
     }
-    while (this.past.length > HISTORY - 1) this.past.shift()
+    if (this.past.length > HISTORY - 1) this.past.splice(0, this.past.length - (HISTORY - 1))
     this.curT = t
     this.curReq = 0
     this.curErr = 0
-    this.curHist.reset()
+    this.curSeen = 0
   }
 
   private current(): UiBucket {
-    return { t: this.curT, requests: this.curReq, errors: this.curErr, p50: percentileMs(this.curHist, 50), p99: percentileMs(this.curHist, 99) }
+    const n = Math.min(this.curSeen, BUCKET_SAMPLES)
+    const v = this.sample.subarray(0, n).slice().sort()
+    const at = (p: number): number => (n === 0 ? 0 : Math.round(v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)]!) / 1000)
+    return { t: this.curT, requests: this.curReq, errors: this.curErr, p50: at(50), p99: at(99) }
   }
 
   timeline(): UiBucket[] {
@@ -103,12 +119,28 @@ class Red {
   /** requests/s over the last RATE_SPAN_US ending at nowUs (or since this one appeared) */
   rate(nowUs: number): number {
     const from = nowUs - RATE_SPAN_US
-    let n = 0
-    for (const b of this.timeline()) if (b.t + this.bucketUs > from) n += b.requests
+    let n = this.curT + this.bucketUs > from ? this.curReq : 0
+    for (const b of this.past) if (b.t + this.bucketUs > from) n += b.requests
     const spanUs = Math.max(1_000_000, Math.min(RATE_SPAN_US, nowUs - this.firstUs))
     return n / (spanUs / 1e6)
   }
 }
+
+/** What a connection's exchanges share (the same ends): looked up once per connection, not per exchange. */
+interface FlowPlace {
+  client: Peer
+  server: Peer
+  protocol: string
+  c: string | null
+  s: string | null
+  clientName: string
+  serverName: string
+  ep: EndpointState | undefined
+  edge: EdgeState | null
+}
+
+/** connections whose place is remembered (cleared when full, as Summary does) */
+const MAX_FLOWS_CACHED = 4096
 
 interface EdgeState {
   id: string
@@ -177,6 +209,7 @@ export class UiModel {
   private connections = 0
   private readonly tls = { tlsConnections: 0, encrypted: 0, plainConnections: 0, tlsRequests: 0 }
   private readonly extra = new Map<string, () => UiSection | null>()
+  private readonly flows = new Map<number, FlowPlace>()
 
   constructor(private readonly o: UiModelOptions = {}) {
     this.title = o.title ?? 'podtap'
@@ -189,6 +222,20 @@ export class UiModel {
     this.summary.add(e)
     if (this.firstUs < 0) this.firstUs = e.startUs
     if (e.startUs > this.lastUs) this.lastUs = e.startUs
+    let f = this.flows.get(e.flowId)
+    // keep-alive connections repeat themselves; a reused flow id or new identity looks again
+    if (f === undefined || f.client !== e.client || f.server !== e.server || f.protocol !== e.protocol) f = this.place(e)
+    f.ep?.red.add(e)
+    if (f.edge !== null) {
+      f.edge.red.add(e)
+      if (e.tls) f.edge.tls = true
+    }
+    if (e.tls) this.tls.tlsRequests++
+    this.keep(e, f)
+    this.seq++
+  }
+
+  private place(e: Exchange): FlowPlace {
     const c = this.node(e.client, 'client')
     const s = this.node(e.server, 'server')
     const serverName = peerLabel(e.server)
@@ -202,18 +249,12 @@ export class UiModel {
         this.nodes.get(s)!.endpoints.add(epId)
       }
     }
-    ep?.red.add(e)
-    if (c !== null && s !== null) {
-      const edge = this.edge(c, s, e.protocol)
-      if (edge !== null) {
-        edge.red.add(e)
-        if (e.tls) edge.tls = true
-        if (ep !== undefined && edge.endpoints.size < 64) edge.endpoints.add(epId)
-      }
-    }
-    if (e.tls) this.tls.tlsRequests++
-    this.keep(e, c, s, serverName)
-    this.seq++
+    const edge = c !== null && s !== null ? this.edge(c, s, e.protocol) : null
+    if (edge !== null && ep !== undefined && edge.endpoints.size < 64) edge.endpoints.add(epId)
+    const f: FlowPlace = { client: e.client, server: e.server, protocol: e.protocol, c, s, clientName: peerLabel(e.client), serverName, ep, edge }
+    if (this.flows.size >= MAX_FLOWS_CACHED) this.flows.clear()
+    this.flows.set(e.flowId, f)
+    return f
   }
 
   /** One ended connection (l7_link): TCP health per edge, TLS coverage. */
@@ -298,17 +339,17 @@ export class UiModel {
     return edge
   }
 
-  private keep(e: Exchange, c: string | null, s: string | null, serverName: string): void {
+  private keep(e: Exchange, f: FlowPlace): void {
     const id = this.nextId++
     const brief: UiRequest = {
       id,
       t: e.startUs,
       protocol: e.protocol,
       tls: e.tls,
-      clientNode: c ?? '',
-      serverNode: s ?? '',
-      client: peerLabel(e.client),
-      server: serverName,
+      clientNode: f.c ?? '',
+      serverNode: f.s ?? '',
+      client: f.clientName,
+      server: f.serverName,
       method: e.method,
       resource: e.resource ?? '',
       status: e.status === null ? '-' : String(e.status),
