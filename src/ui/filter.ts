@@ -7,7 +7,8 @@ export interface RequestFilter {
   /** a protocol id; empty = any */
   protocol?: string
   /**
-   * '' any; 'error' error true; 'ok' no error; 'none' no response; '4xx' / '5xx' HTTP classes;
+   * '' any; 'error' error true; 'ok' error false; 'unread' a response whose status could not be read
+   * (error null); 'none' no response; '4xx' / '5xx' HTTP classes;
    * anything else: the status exactly ('404', 'OK', '42P01', 'NONE')
    */
   status?: string
@@ -24,7 +25,9 @@ export function matchRequest(r: UiRequest, f: RequestFilter): boolean {
     if (st === 'error') {
       if (!r.error) return false
     } else if (st === 'ok') {
-      if (r.error) return false
+      if (r.error !== false) return false
+    } else if (st === 'unread') {
+      if (r.error !== null) return false
     } else if (st === 'none') {
       if (r.status !== '-') return false
     } else if (/^[1-5]xx$/.test(st)) {

@@ -83,6 +83,25 @@ describe('UiModel on real captures', () => {
     expect(model.requests({}, 1000, all[2]!.id).requests.map((x) => x.id)).toEqual([all[0]!.id, all[1]!.id])
   })
 
+  it('puts encrypted connections on the map as TLS edges, with the SNI and version their handshakes showed (tshark agrees)', async () => {
+    const tlsFiles = ['test/pcaps/tls/09-six-https-one-host.pcap', 'test/pcaps/tls/05-tls12-handshake-failure-alert.pcap']
+    const model = new UiModel()
+    const r = await replay(tlsFiles, { format: 'table', summary: true, progress: false, onExchange: model.exchange, onLink: model.link })
+    const s = model.snapshot()
+    // the table's tls rows, as the terminal shows them
+    expect(s.table.map((x) => [x.server, x.protocol, x.method, x.resource, x.status, x.count])).toEqual(
+      r.summary!.sortedRows().map((x) => [x.server, x.protocol, x.method, x.resource, x.status, x.count]),
+    )
+    const edge = s.edges.find((e) => e.target === 'a:10.213.250.2:443')!
+    expect(edge).toMatchObject({ protocol: 'tls', tls: true, requests: 0 })
+    expect(edge.tcp!.connections).toBe(6)
+    const rows = s.sections.find((x) => x.id === 'tls-servers')!.rows
+    // tshark -Y tls.handshake.type==1: six ClientHellos to 10.213.250.2:443 with SNI app.podtap.test,
+    // one to 74.125.239.37:443 without SNI, answered by a fatal handshake_failure alert
+    expect(rows.find((x) => x[0] === '10.213.250.2:443')).toMatchObject(['10.213.250.2:443', 6, 0, 6, expect.stringContaining('1.'), 'app.podtap.test', expect.any(String), 0])
+    expect(rows.find((x) => x[0] === '74.125.239.37:443')).toMatchObject(['74.125.239.37:443', 1, 0, 1, expect.any(String), '', expect.any(String), 1])
+  })
+
   it('keeps only the newest requests and caps the map', async () => {
     const { model } = await replayed({ maxRequests: 10, maxNodes: 3, maxEdges: 1 })
     const s = model.snapshot()

@@ -208,6 +208,8 @@ export class UiModel {
   private readonly clientAddr = new Map<string, string>()
   private connections = 0
   private readonly tls = { tlsConnections: 0, encrypted: 0, plainConnections: 0, tlsRequests: 0 }
+  /** per server with TLS connections: what their handshakes showed (l7_link sni, tlsVersion, alpn) */
+  private readonly tlsServers = new Map<string, TlsServer>()
   private readonly extra = new Map<string, () => UiSection | null>()
   private readonly flows = new Map<number, FlowPlace>()
 
@@ -264,6 +266,7 @@ export class UiModel {
     if (l.protocol === 'tls') this.tls.encrypted++
     else if (l.tls) this.tls.tlsConnections++
     else this.tls.plainConnections++
+    if (l.tls || l.protocol === 'tls' || l.tlsVersion !== undefined) this.tlsServer(l)
     const sAddr = addrKey(l.server.ip, l.server.port)
     let s = this.serverAddr.get(sAddr) ?? null
     let c = this.clientAddr.get(l.client.ip) ?? null
@@ -288,6 +291,23 @@ export class UiModel {
     t.packets += l.packetsSent + l.packetsReceived
     t.gapBytes += l.gapBytes
     this.seq++
+  }
+
+  private tlsServer(l: LinkRecord): void {
+    const key = addrKey(l.server.ip, l.server.port)
+    let t = this.tlsServers.get(key)
+    if (t === undefined) {
+      if (this.tlsServers.size >= MAX_TLS_SERVERS) return
+      t = { server: l.server, connections: 0, read: 0, encrypted: 0, versions: new Set(), snis: new Set(), alpns: new Set(), alerts: 0 }
+      this.tlsServers.set(key, t)
+    }
+    t.connections++
+    if (l.protocol === 'tls') t.encrypted++
+    else t.read++
+    if (l.tlsVersion !== undefined && t.versions.size < 4) t.versions.add(l.tlsVersion)
+    if (l.sni !== undefined && t.snis.size < 4) t.snis.add(l.sni)
+    if (l.alpn !== undefined && t.alpns.size < 4) t.alpns.add(l.alpn)
+    if (l.tlsHandshake?.alerts.some((a) => a.level === 'fatal')) t.alerts++
   }
 
   /** The input ended (replay read its files, capture stopped). */
@@ -473,6 +493,18 @@ export class UiModel {
         rows: [[total, tl.plainConnections, tl.tlsConnections, tl.encrypted, tl.tlsRequests]],
       })
     }
+    if (this.tlsServers.size > 0) {
+      out.push({
+        id: 'tls-servers',
+        title: 'TLS by server',
+        note: 'from the handshakes seen in the packets (SNI, chosen version and ALPN) and the OpenSSL tap',
+        columns: ['server', 'connections', 'read (tap)', 'encrypted', 'versions', 'SNI', 'ALPN', 'fatal alerts'],
+        rows: [...this.tlsServers.values()].map((t) => [
+          this.label(this.serverAddr.get(addrKey(t.server.ip, t.server.port)) ?? '') || peerLabel(t.server),
+          t.connections, t.read, t.encrypted, [...t.versions].join(', '), [...t.snis].join(', '), [...t.alpns].join(', '), t.alerts,
+        ]),
+      })
+    }
     for (const [id, build] of this.extra) {
       const s = build()
       if (s !== null && s.rows.length > 0) out.push({ ...s, id })
@@ -493,6 +525,22 @@ export class UiModel {
     return this.nodes.get(nodeId)?.node.label ?? nodeId
   }
 }
+
+interface TlsServer {
+  server: { ip: string; port: number }
+  connections: number
+  /** plaintext read through the tap */
+  read: number
+  /** left encrypted (protocol tls) */
+  encrypted: number
+  versions: Set<string>
+  snis: Set<string>
+  alpns: Set<string>
+  alerts: number
+}
+
+/** servers kept in the TLS-by-server section */
+const MAX_TLS_SERVERS = 500
 
 function addrKey(ip: string, port: number): string {
   return `${ip}|${port}`

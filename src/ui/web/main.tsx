@@ -376,6 +376,7 @@ function RequestsView({ snap }: { snap: UiSnapshot }) {
           <option value="">any status</option>
           <option value="error">errors</option>
           <option value="ok">no error</option>
+          <option value="unread">status not read</option>
           <option value="none">no response</option>
           <option value="2xx">HTTP 2xx</option>
           <option value="3xx">HTTP 3xx</option>
