@@ -135,7 +135,7 @@ describe.skipIf(browserSkip !== null)('web UI on a replayed capture', () => {
   it('shows the capture\'s servers, pairs, counts, statuses and paths; filters, opens, keeps serving until SIGINT', async () => {
     const golden = readGolden(FILES)
     run = runPodtap(['replay', '--ui-port', '0', ...FILES])
-    const url = (await run.waitFor(/web UI on (http:\S+)/))[1]!
+    const url = (await run.waitFor(/web UI on (http:\/\/[^\s"]+)/))[1]!
     await run.waitFor(/replay done; the web UI keeps serving/)
     const { page, problems } = await open(url)
     await page.waitForFunction((n) => document.querySelector('[data-testid=total-exchanges]')?.textContent === String(n), golden.length)
@@ -228,7 +228,7 @@ describe.skipIf(liveSkip !== null)('web UI on a live capture in test namespaces'
     const cache = await startRedis(cacheHost)
     servers.push(cache)
     run = runPodtap(['capture', '--iface', `${webHost.hostIf},${cacheHost.hostIf}`, '--format', 'jsonl', '--ui-port', '0'])
-    const url = (await run.waitFor(/web UI on (http:\S+)/))[1]!
+    const url = (await run.waitFor(/web UI on (http:\/\/[^\s"]+)/))[1]!
     await run.waitFor(READY)
     const { page, problems } = await open(url)
 
