@@ -5,7 +5,7 @@ import type { PodSample } from '../src/records.js'
 import * as path from 'node:path'
 import { C, Counters } from '../src/counters.js'
 import type { LinkRecord } from '../src/records.js'
-import { Pipeline } from '../src/pipeline/pipeline.js'
+import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js'
 import type { Exchange } from '../src/records.js'
 import { feedCaptureFiles } from '../src/pipeline/replay-sync.js'
 
@@ -37,10 +37,15 @@ export interface Replayed {
 }
 
 /** Replays `files` through a Pipeline whose exchanges and links go to `sink` as well. */
-export function replayInto(files: string[], sink: { exchange?: (e: Exchange) => void; link?: (l: LinkRecord) => void }, counters = new Counters()): Replayed {
+export function replayInto(
+  files: string[],
+  sink: { exchange?: (e: Exchange) => void; link?: (l: LinkRecord) => void; tcpOptions?: () => PipelineOptions['tcp'] },
+  counters = new Counters(),
+): Replayed {
   const out: Replayed = { exchanges: [], links: [], events: [], counters, packets: 0 }
   const pipeline = new Pipeline({
     counters,
+    tcp: sink.tcpOptions?.(),
     onExchange: (e) => {
       out.exchanges.push(e)
       out.events.push({ kind: 'exchange', e })

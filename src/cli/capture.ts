@@ -29,8 +29,8 @@ import type { Limits } from '../config.js'
 import { UsageError } from '../errors.js'
 import { C, Counters } from '../counters.js'
 import { Summary } from '../metrics/summary.js'
-import type { LinkRecord } from '../records.js'
-import { Pipeline } from '../pipeline/pipeline.js'
+import type { LinkRecord, Peer } from '../records.js'
+import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions, type ProcessIdentity } from '../tls/sessions.js'
@@ -84,6 +84,8 @@ export interface CaptureOptions {
   // close() after capture() resolves. Consumers are synchronous and must only queue.
   onExchange?: (e: Exchange) => void
   onLink?: (l: LinkRecord) => void
+  /** TCP health windows (rows enriched like links before onWindow sees them) and knobs */
+  tcp?: PipelineOptions['tcp']
   /** once a second with the wall clock in µs (windows close when no traffic comes) */
   onTick?: (nowUs: number) => void
   /**
@@ -112,6 +114,8 @@ export interface CaptureAttachment {
   /** asked first for every exchange: fills identity in place; false drops it */
   exchange?(e: Exchange): boolean
   link?(l: LinkRecord): boolean
+  /** fills identity of a client and a server in place (TCP health rows) */
+  peers?(client: Peer, server: Peer): void
   /** the pod and container of a process from its cgroup path (--k8s), for records of the TLS tap */
   identifyProcess?(cgroupPath: string): ProcessIdentity | undefined
   /** closes what it opened (rings, watchers, servers) */
@@ -262,6 +266,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     limits: o.limits,
     protocols: o.protocols,
     orderHorizonUs: o.orderHorizonUs ?? ORDER_HORIZON_US,
+    tcp: tcpEnriched(o.tcp, hook, ids),
     onExchange: (e) => {
       ids?.exchange(e)
       if (hook?.exchange !== undefined && !hook.exchange(e)) return
@@ -481,6 +486,22 @@ function processIdentity(hook: CaptureAttachment | null, ids: ContainerIdentitie
 
 function containerOnly(name: string | undefined): ProcessIdentity | undefined {
   return name === undefined ? undefined : { container: name }
+}
+
+/** the TCP health options with every row's client and server named like links are */
+function tcpEnriched(tcp: CaptureOptions['tcp'], hook: CaptureAttachment | null, ids: ContainerIdentities | null): CaptureOptions['tcp'] {
+  const onWindow = tcp?.onWindow
+  if (onWindow === undefined || (hook?.peers === undefined && ids === null)) return tcp
+  return {
+    ...tcp,
+    onWindow: (w) => {
+      for (const r of w.rows) {
+        ids?.peers(r.client as Peer, r.server as Peer)
+        hook?.peers?.(r.client as Peer, r.server as Peer)
+      }
+      onWindow(w)
+    },
+  }
 }
 
 /** One line with the capture's own totals, e.g. for the test that compares with tshark. */

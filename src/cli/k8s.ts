@@ -178,6 +178,7 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
       accept: s !== undefined ? (p) => s.accept(p) : undefined,
       exchange: (e) => state.keepExchange(e) && (s === undefined || s.exchange(e)),
       link: (l) => state.keepLink(l) && (s === undefined || s.link(l)),
+      peers: s !== undefined ? (c, sv) => s.index.enrichPair(c, sv) : undefined,
       identifyProcess:
         s !== undefined
           ? (cgroupPath) => {

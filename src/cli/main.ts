@@ -13,6 +13,7 @@ import { ControlState, gateOutput } from '../control/state.js'
 import { addK8sOptions, captureHook, k8sOptionsFrom } from './k8s.js'
 import { printReplayResult, replay } from './replay.js'
 import { intArg } from './args.js'
+import { DEFAULT_SYN_TIMEOUT_US } from '../tcp/health.js'
 import { addUiOptions, openUi, serveUntilStopped, type UiFlags, type UiHandle } from './ui.js'
 import { configureLog, LOG_LEVELS, log, type LogFormat, type LogLevel } from '../log.js'
 
@@ -49,6 +50,7 @@ function addLimitOptions(cmd: Command): Command {
     .addOption(new Option('--max-pending <n>', 'requests awaiting a response per connection').argParser(intArg('--max-pending', 1, 1_000_000)).default(DEFAULT_LIMITS.maxPendingRequests))
     .addOption(new Option('--max-ooo-bytes <n>', 'out-of-order bytes buffered per direction').argParser(intArg('--max-ooo-bytes', 0, 1 << 30)).default(DEFAULT_LIMITS.maxOutOfOrderBytes))
     .addOption(new Option('--max-text <n>', 'characters of path/SQL kept in records').argParser(intArg('--max-text', 16, 65_536)).default(DEFAULT_LIMITS.maxTextBytes))
+    .addOption(new Option('--syn-timeout <seconds>', 'a TCP connect whose SYN gets neither SYN/ACK nor RST for this long (capture clock) counts as unanswered').argParser(intArg('--syn-timeout', 1, 3600)).default(DEFAULT_SYN_TIMEOUT_US / 1e6))
 }
 
 function limitsFrom(o: Record<string, unknown>): Partial<Limits> {
@@ -135,7 +137,7 @@ export function buildProgram(): Command {
       progress: Boolean(o.progress) && process.stderr.isTTY === true,
     }
     await withOutputs(o, async (hub, counters, ui) => {
-      const r = await replay(files, { ...ro, counters, onExchange: hub.exchange, onLink: hub.link })
+      const r = await replay(files, { ...ro, counters, onExchange: hub.exchange, onLink: hub.link, tcp: { ...hub.tcpOptions(), synTimeoutUs: (o.synTimeout as number) * 1e6 } })
       printReplayResult(r, ro)
       if (ui !== null) {
         const stop = stopOnSignals()
@@ -221,6 +223,7 @@ export function buildProgram(): Command {
           exclude: await hub.ownAddresses(),
           onExchange: hub.exchange,
           onLink: hub.link,
+          tcp: { ...hub.tcpOptions(), synTimeoutUs: (o.synTimeout as number) * 1e6 },
           onTick: (nowUs) => hub.tick(nowUs),
           signal: stop.signal,
           onReady: (ifs) =>

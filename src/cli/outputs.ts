@@ -21,6 +21,7 @@ import type { Exchange } from '../records.js'
 // the sinks (exceljs, prom-client, the InfluxDB client) load only when a flag asks for them: exceljs
 // alone adds 0.3 s to every start
 import type { Endpoint } from '../tcp/types.js'
+import type { TcpWindow } from '../tcp/health.js'
 import { intArg } from './args.js'
 import { log as logger } from '../log.js'
 
@@ -36,6 +37,8 @@ export interface Output {
    * k8s/pod-stats.ts). A pod that was in the previous round and is missing from this one is gone.
    */
   onPods?(samples: readonly PodSample[]): void
+  /** a closed window of TCP health per server endpoint and client (tcp/health.ts) */
+  onTcp?(w: TcpWindow): void
   /**
    * Endpoints this output's own traffic uses, which live capture must leave out: remote servers it
    * writes to (InfluxDB) and local ports it serves (metrics; ip 0.0.0.0 or :: = any local address).
@@ -56,6 +59,8 @@ export interface OutputOptions {
   metricsHost?: string
   metricsOut?: string
   xlsx?: string
+  /** every ended connection as a JSON line (sinks/links.ts) */
+  links?: string
   /** l7_rpc window in seconds (default 15) */
   window?: number
   /** points queued per sink before the oldest are dropped (limits.maxSinkQueue) */
@@ -87,6 +92,7 @@ export function addOutputOptions(cmd: Command): Command {
     .addOption(new Option('--metrics-host <addr>', 'address --metrics-port listens on (default 0.0.0.0, every interface)').helpGroup(g))
     .addOption(new Option('--metrics-out <file>', 'at the end, write the Prometheus exposition text to this file (for replay and offline checks)').helpGroup(g))
     .addOption(new Option('--xlsx <file>', 'write every request as a row of an Excel workbook, one sheet per protocol').helpGroup(g))
+    .addOption(new Option('--links <file>', 'write every ended TCP connection as a JSON line: client, server, protocol, bytes, connect result and time, resets, retransmits, zero windows, round trips (the edges of a service map)').helpGroup(g))
     .addOption(new Option('--window <seconds>', 'l7_rpc aggregation window (rate, errors, p50/p90/p99 per window)').argParser(intArg('--window', 1, 3600)).default(DEFAULT_WINDOW_SECONDS).helpGroup(g))
     .addOption(new Option('--sink-queue <points>', 'points an output queues while its destination is slow or down; past this the oldest are dropped and counted').argParser(intArg('--sink-queue', 100, 100_000_000)).helpGroup(g))
 }
@@ -163,6 +169,10 @@ export async function buildOutputs(o: OutputOptions, counters: Counters): Promis
       const { PrometheusSink } = await import('../sinks/prometheus.js')
       outs.push(await PrometheusSink.start({ counters, limits, port: o.metricsPort, host: o.metricsHost, outFile: o.metricsOut }))
     }
+    if (o.links !== undefined) {
+      const { LinksSink } = await import('../sinks/links.js')
+      outs.push(new LinksSink(o.links))
+    }
     if (o.xlsx !== undefined) {
       const { XlsxSink } = await import('../sinks/xlsx.js')
       outs.push(new XlsxSink({ file: o.xlsx, counters }))
@@ -183,6 +193,7 @@ export class OutputHub {
   private readonly onEx: ((e: Exchange) => void)[]
   private readonly onLk: ((l: LinkRecord) => void)[]
   private readonly onPd: ((s: readonly PodSample[]) => void)[]
+  private readonly onTc: ((w: TcpWindow) => void)[]
   /** the RED window, seconds (pod stats are sampled once per window) */
   readonly windowSeconds: number
   private closed = false
@@ -207,6 +218,7 @@ export class OutputHub {
     this.onEx = outputs.filter((x) => x.onExchange).map((x) => contained(x.onExchange!.bind(x), o.counters, x.name))
     this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
     this.onPd = outputs.filter((x) => x.onPods).map((x) => x.onPods!.bind(x))
+    this.onTc = outputs.filter((x) => x.onTcp).map((x) => x.onTcp!.bind(x))
     this.windowSeconds = o.windowSeconds ?? DEFAULT_WINDOW_SECONDS
   }
 
@@ -226,6 +238,17 @@ export class OutputHub {
   }
 
   /** one round of pod samples (k8s/session.ts podStats.onPods) */
+  /** a closed TCP health window (Pipeline tcp.onWindow; capture enriches its rows first) */
+  readonly tcp = (w: TcpWindow): void => {
+    if (this.closed) return
+    for (const f of this.onTc) f(w)
+  }
+
+  /** the pipeline's TCP health options: windows to the outputs that want them, as long as RED's */
+  tcpOptions(): { onWindow?: (w: TcpWindow) => void; windowUs: number } {
+    return { onWindow: this.onTc.length > 0 ? this.tcp : undefined, windowUs: this.windowSeconds * 1e6 }
+  }
+
   readonly pods = (samples: readonly PodSample[]): void => {
     if (this.closed) return
     for (const f of this.onPd) f(samples)

@@ -5,7 +5,7 @@ import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
 import { C, Counters } from '../counters.js'
 import type { Summary } from '../metrics/summary.js'
-import { Pipeline } from '../pipeline/pipeline.js'
+import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { renderSummary, renderTotals } from './table.js'
@@ -23,6 +23,8 @@ export interface ReplayOptions {
   /** extra consumers (outputs: InfluxDB, Prometheus, xlsx...) */
   onExchange?: (e: Exchange) => void
   onLink?: (l: LinkRecord) => void
+  /** TCP health windows and knobs (Pipeline tcp) */
+  tcp?: PipelineOptions['tcp']
   /** the health counters the outputs export (default: a fresh set) */
   counters?: Counters
 }
@@ -53,6 +55,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
     counters,
     limits: o.limits,
     protocols: o.protocols,
+    tcp: o.tcp,
     onExchange: (e) => {
       summary?.add(e)
       stdoutJsonl?.write(e)

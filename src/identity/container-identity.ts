@@ -255,10 +255,15 @@ export class ContainerIdentities {
   }
 
   readonly link = (l: LinkRecord): void => {
+    this.peers(l.client as Peer, l.server as Peer)
+  }
+
+  /** Fills both ends of a pair in place (links, TCP health rows). */
+  peers(client: Peer, server: Peer): void {
     if (this.unresolved > 0) this.poke()
     if (this.byIp.size === 0) return
-    this.fill(l.client as Peer)
-    this.fill(l.server as Peer)
+    this.fill(client)
+    this.fill(server)
   }
 
   /** Resolves when no refresh is running or due (tests). */

@@ -300,8 +300,13 @@ export class ClusterIndex {
 
   /** Both ends of an l7_link record, in place. */
   readonly enrichLink = (l: LinkRecord): void => {
-    this.fill(l.client as Peer, l.client.ip, l.client.port, false)
-    this.fill(l.server as Peer, l.server.ip, l.server.port, true)
+    this.enrichPair(l.client as Peer, l.server as Peer)
+  }
+
+  /** A client and a server, in place (links, TCP health rows). */
+  enrichPair(client: Peer, server: Peer): void {
+    this.fill(client, client.ip, client.port, false)
+    this.fill(server, server.ip, server.port, true)
   }
 
   private fill(out: Identity, ip: string, port: number, server: boolean): void {

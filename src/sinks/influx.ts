@@ -24,6 +24,16 @@
 //              TLS handshake seen in the packets (src/protocols/tls/): tags sni, tls_version, alpn (as
 //              LinkRecord says them); fields tls_cipher, tls_handshake_ms, tls_alert (the first fatal
 //              plaintext alert), tls_alerts (plaintext alerts), tls_encrypted_alerts.
+//              With TCP health (tcp/health.ts): tags connect (ok, refused, unanswered, unknown) and
+//              reset (client, server: who sent a RST after the handshake); fields connect_ms,
+//              retransmits_c2s/_s2c, zero_windows_c2s/_s2c, rtt_client_ms/_min_ms, rtt_server_ms/_min_ms.
+//   l7_tcp     time = window start: TCP health per server endpoint and client ip, every port (also
+//              protocols podtap cannot parse). tags: server..., client_ip... as l7_rpc. fields (counts
+//              in the window): connects_ok, connects_refused, connects_unanswered, resets_client,
+//              resets_server, retransmits_c2s, retransmits_s2c, zero_windows_c2s, zero_windows_s2c;
+//              active (established connections open at the window's end); connect_ms/connect_max_ms
+//              (mean/max of SYN -> SYN/ACK); rtt_client_* and rtt_server_* _samples, _ms (mean),
+//              _min_ms, _max_ms (round trip capture point <-> that side; the sum is the path's RTT).
 //   l7_status  time = window start. tags: protocol, status, status_class, server...
 //              fields: count, errors.
 //   podtap_health  time = window start: podtap's own counters (Counters), cumulative. tags: counter
@@ -56,6 +66,7 @@ import { l7RpcFields, type RedSeries, type RedSnapshot } from '../metrics/red.js
 import type { PodSample } from '../records.js'
 import type { LinkRecord } from '../records.js'
 import { latencyMs, type Exchange, type Peer } from '../records.js'
+import type { FlowTcpStats, RttRow, TcpSeriesRow, TcpWindow } from '../tcp/health.js'
 import type { Endpoint } from '../tcp/types.js'
 import { CappedValues, endpointLabel, statusClass, statusLabel } from './path-template.js'
 import { log } from '../log.js'
@@ -340,6 +351,16 @@ export class InfluxSink {
     this.writeHealth(ts)
   }
 
+  /** l7_tcp: one point per series (server endpoint, client) of a closed TCP health window */
+  onTcp(w: TcpWindow): void {
+    if (this.closing) {
+      this.drop(w.rows.length, 'TCP window after close()')
+      return
+    }
+    const ts = nsTime(w.windowStartUs, 0)
+    for (const row of w.rows) this.enqueue(tcpPoint(row, ts, this.writeApi))
+  }
+
   onPods(samples: readonly PodSample[]): void {
     if (this.closing) {
       this.drop(samples.length, 'pod samples after close()')
@@ -415,6 +436,7 @@ export class InfluxSink {
       if (fatal !== undefined) p.stringField('tls_alert', fatal.description)
       p.intField('tls_alerts', h.alerts.length).intField('tls_encrypted_alerts', h.encryptedAlerts)
     }
+    if (l.tcp !== undefined) linkTcpFields(p, l.tcp)
     return p.timestamp(nsTime(l.endUs, this.nextSeq())).toLineProtocol(this.writeApi)
   }
 
@@ -596,6 +618,52 @@ export class InfluxSink {
     this.agent.destroy()
     this.report.maybeLog(true)
   }
+}
+
+/** The l7_tcp point of one series row (see the file comment). */
+function tcpPoint(r: TcpSeriesRow, ts: string, api: WriteApi): string | undefined {
+  const p = new Point('l7_tcp')
+  serverTags(p, r.server as Peer)
+  clientTags(p, r.client as Peer)
+  p.intField('connects_ok', r.connects.ok)
+    .intField('connects_refused', r.connects.refused)
+    .intField('connects_unanswered', r.connects.unanswered)
+    .intField('active', r.active)
+    .intField('resets_client', r.resets.client)
+    .intField('resets_server', r.resets.server)
+    .intField('retransmits_c2s', r.retransmits.c2s)
+    .intField('retransmits_s2c', r.retransmits.s2c)
+    .intField('zero_windows_c2s', r.zeroWindows.c2s)
+    .intField('zero_windows_s2c', r.zeroWindows.s2c)
+  let n = 0
+  for (const c of r.connectHist) n += c
+  if (n > 0) p.floatField('connect_ms', r.connectSumUs / n / 1000).floatField('connect_max_ms', r.connectMaxUs / 1000)
+  rttFields(p, 'rtt_client', r.rttClient)
+  rttFields(p, 'rtt_server', r.rttServer)
+  return p.timestamp(ts).toLineProtocol(api)
+}
+
+function rttFields(p: Point, name: string, r: RttRow): void {
+  let n = 0
+  for (const c of r.hist) n += c
+  if (n === 0) return
+  p.intField(`${name}_samples`, n)
+    .floatField(`${name}_ms`, r.sumUs / n / 1000)
+    .floatField(`${name}_min_ms`, r.minUs / 1000)
+    .floatField(`${name}_max_ms`, r.maxUs / 1000)
+}
+
+/** l7_link's TCP health fields (see the file comment) */
+function linkTcpFields(p: Point, t: FlowTcpStats): void {
+  p.tag('connect', t.connect)
+  if (t.connectUs !== null) p.floatField('connect_ms', t.connectUs / 1000)
+  if (t.reset !== null) p.tag('reset', t.reset)
+  p.intField('retransmits_c2s', t.retransmits.c2s)
+    .intField('retransmits_s2c', t.retransmits.s2c)
+    .intField('zero_windows_c2s', t.zeroWindows.c2s)
+    .intField('zero_windows_s2c', t.zeroWindows.s2c)
+  if (t.rttClient.meanUs !== null) p.floatField('rtt_client_ms', t.rttClient.meanUs / 1000).floatField('rtt_client_min_ms', (t.rttClient.minUs as number) / 1000)
+  if (t.rttServer.meanUs !== null) p.floatField('rtt_server_ms', t.rttServer.meanUs / 1000).floatField('rtt_server_min_ms', (t.rttServer.minUs as number) / 1000)
 }
 
 /** The `pod` point of one sample (see the file comment). */

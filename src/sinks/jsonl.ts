@@ -42,7 +42,12 @@ export class JsonlWriter {
 
   write(e: Exchange): void {
     if (this.broken || this.closed) return
-    const s = traceJson(e)
+    this.writeLine(traceJson(e))
+  }
+
+  /** one line of any JSON (other records: --links) */
+  writeLine(s: string): void {
+    if (this.broken || this.closed) return
     // worst case 3 bytes per UTF-16 unit, plus the newline
     if (this.used + s.length * 3 + 1 > this.buf.length) {
       this.flush()

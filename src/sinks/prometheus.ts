@@ -22,6 +22,7 @@
 //   health, read from Counters at scrape time: podtap_capture_packets_total,
 //       podtap_capture_dropped_total, podtap_flows_active, podtap_parse_errors_total{protocol,reason},
 //       podtap_sink_dropped_points_total{sink}, and podtap_<name>_total for every other counter name
+//   podtap_tcp_*: TCP health per server endpoint and client (prometheus-tcp.ts)
 //   podtap_process_* / podtap_nodejs_*: prom-client's default process metrics
 //
 // Label cardinality is bounded (STYLE.md "Naming"): server is "ip:port" for at most maxServers servers
@@ -41,6 +42,8 @@ import type { LinkRecord } from '../records.js'
 import type { Exchange, Peer } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
 import { LATENCY_BUCKETS_S } from './influx.js'
+import type { TcpWindow } from '../tcp/health.js'
+import { TcpMetrics } from './prometheus-tcp.js'
 import { CappedValues, endpointLabel, statusClass, templatePath } from './path-template.js'
 
 export interface PrometheusSinkOptions {
@@ -113,6 +116,8 @@ export class PrometheusSink {
   /** label set of every pod with series, by namespace/name */
   private readonly podLabels = new Map<string, Record<string, string>>()
   private server: http.Server | null = null
+  /** podtap_tcp_* (prometheus-tcp.ts) */
+  private readonly tcp: TcpMetrics
   private closed = false
 
   private constructor(private readonly o: PrometheusSinkOptions) {
@@ -144,6 +149,12 @@ export class PrometheusSink {
       for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`podtap_nodejs_${n}`)
     }
     for (const name of ALWAYS) this.healthMetric(name)
+    this.tcp = new TcpMetrics(this.registry, o.counters, (p) => this.serverLabel(p))
+  }
+
+  /** A closed window of TCP health (podtap_tcp_*, see prometheus-tcp.ts). */
+  onTcp(w: TcpWindow): void {
+    if (!this.closed) this.tcp.onWindow(w)
   }
 
   /** Creates the sink and, with a port, starts the HTTP server (rejects when the port is taken). */
