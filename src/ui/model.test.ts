@@ -3,6 +3,7 @@
 // servers, clients, pairs, statuses, counts. Plus the request browser's filter, detail, redaction and
 // bounds, and the server's access rules (loopback only without a token, bearer/cookie with one).
 
+import { request as httpRequest } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { replay } from '../cli/replay.js'
 import { rowPercentiles } from '../metrics/summary.js'
@@ -95,6 +96,10 @@ describe('UiModel on real captures', () => {
     const edge = s.edges.find((e) => e.target === 'a:10.213.250.2:443')!
     expect(edge).toMatchObject({ protocol: 'tls', tls: true, requests: 0 })
     expect(edge.tcp!.connections).toBe(6)
+    expect(edge.handshakes).toEqual({ versions: [expect.stringContaining('1.')], snis: ['app.podtap.test'], fatalAlerts: 0 })
+    const failed = s.edges.find((e) => e.target === 'a:74.125.239.37:443')!
+    expect(failed.handshakes!.fatalAlerts).toBe(1)
+    expect(failed.health).toBe('bad')
     const rows = s.sections.find((x) => x.id === 'tls-servers')!.rows
     // tshark -Y tls.handshake.type==1: six ClientHellos to 10.213.250.2:443 with SNI app.podtap.test,
     // one to 74.125.239.37:443 without SNI, answered by a fatal handshake_failure alert
@@ -170,6 +175,27 @@ describe('UiModel details', () => {
 describe('UI server access', () => {
   it('refuses to listen off loopback without a token', async () => {
     await expect(startUiServer(new UiModel(), { port: 0, host: '0.0.0.0' })).rejects.toThrow(/only with a token/)
+  })
+
+  it('without a token: refuses a Host that is not a loopback name (DNS rebinding)', async () => {
+    const srv = await startUiServer(new UiModel(), { port: 0 })
+    try {
+      const status = (host: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port: srv.port, path: '/api/snapshot', headers: { host } }, (res) => {
+            res.resume()
+            resolve(res.statusCode!)
+          })
+          req.on('error', reject)
+          req.end()
+        })
+      expect(await status(`127.0.0.1:${srv.port}`)).toBe(200)
+      expect(await status(`localhost:${srv.port}`)).toBe(200)
+      expect(await status(`[::1]:${srv.port}`)).toBe(200)
+      expect(await status(`evil.example:${srv.port}`)).toBe(403)
+    } finally {
+      await srv.close()
+    }
   })
 
   it('with a token: 401 without it, 200 with the bearer header, ?token= sets a cookie that works', async () => {

@@ -18,7 +18,7 @@ import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } fr
 import { MAX_CLIENTS_TRACKED, peerLabel, rowPercentiles, Summary } from '../metrics/summary.js'
 import { redactAttrs, type Exchange, type LinkRecord, type Peer } from '../records.js'
 import { matchRequest, type RequestFilter } from './filter.js'
-import type { UiBucket, UiEdge, UiEndpoint, UiHealth, UiNode, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSection, UiSnapshot, UiTcpHealth } from './types.js'
+import type { UiBucket, UiEdge, UiEndpoint, UiHealth, UiNode, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSection, UiSnapshot, UiTcpHealth, UiTlsSeen } from './types.js'
 
 export interface UiModelOptions {
   title?: string
@@ -151,6 +151,8 @@ interface EdgeState {
   red: Red
   endpoints: Set<string>
   tcp: UiTcpHealth | null
+  /** what the TLS handshakes of its connections showed (null before one) */
+  handshakes: UiTlsSeen | null
 }
 
 interface EndpointState {
@@ -284,6 +286,12 @@ export class UiModel {
     const edge = this.edge(c, s, protocol)
     if (edge === null) return
     if (l.tls || l.protocol === 'tls') edge.tls = true
+    if (l.tlsVersion !== undefined || l.sni !== undefined || l.tlsHandshake !== undefined) {
+      const h = (edge.handshakes ??= { versions: [], snis: [], fatalAlerts: 0 })
+      if (l.tlsVersion !== undefined && !h.versions.includes(l.tlsVersion) && h.versions.length < 4) h.versions.push(l.tlsVersion)
+      if (l.sni !== undefined && !h.snis.includes(l.sni) && h.snis.length < 4) h.snis.push(l.sni)
+      if (l.tlsHandshake?.alerts.some((a) => a.level === 'fatal')) h.fatalAlerts++
+    }
     const t = (edge.tcp ??= { connections: 0, resets: 0, retransmits: 0, packets: 0, gapBytes: 0 })
     t.connections++
     if (l.endReason === 'rst') t.resets++
@@ -353,7 +361,7 @@ export class UiModel {
         this.dropped.edges++
         return null
       }
-      edge = { id, source: c, target: s, protocol, tls: false, red: new Red(this.bucketUs), endpoints: new Set(), tcp: null }
+      edge = { id, source: c, target: s, protocol, tls: false, red: new Red(this.bucketUs), endpoints: new Set(), tcp: null, handshakes: null }
       this.edges.set(id, edge)
     }
     return edge
@@ -427,11 +435,12 @@ export class UiModel {
         rate: x.red.requests ? x.red.rate(now) : 0,
         p50: percentileMs(x.red.hist, 50),
         p99: percentileMs(x.red.hist, 99),
-        health: health(x.red.requests, errorRate, x.tcp),
+        health: health(x.red.requests, errorRate, x.tcp, x.handshakes),
         endpoints: [...x.endpoints],
         timeline: x.red.timeline(),
       }
       if (x.tcp !== null) e.tcp = { ...x.tcp }
+      if (x.handshakes !== null) e.handshakes = { ...x.handshakes, versions: [...x.handshakes.versions], snis: [...x.handshakes.snis] }
       return e
     })
     const endpoints: UiEndpoint[] = [...this.endpoints.values()].map((x) => ({
@@ -550,7 +559,9 @@ function round2(v: number): number {
   return Math.round(v * 100) / 100
 }
 
-function health(requests: number, errorRate: number, tcp: UiTcpHealth | null): UiHealth {
+function health(requests: number, errorRate: number, tcp: UiTcpHealth | null, tls: UiTlsSeen | null): UiHealth {
+  // a fatal TLS alert: the handshake failed, the client got nothing
+  if (tls !== null && tls.fatalAlerts > 0) return 'bad'
   if (requests === 0) return tcp !== null && tcp.resets > 0 ? 'warn' : 'idle'
   if (errorRate >= BAD_ERROR_PCT) return 'bad'
   if (errorRate >= WARN_ERROR_PCT) return 'warn'

@@ -9,7 +9,7 @@
 //                              second), 'requests' (new requests since the last event, at most 200)
 //
 // Access, as the control API (src/control/server.ts): without a token it listens on loopback only and
-// answers loopback peers only; with one (PODTAP_CONTROL_TOKEN or --control-token-file) it may listen
+// answers loopback peers only, and only requests whose Host is a loopback name (DNS rebinding); with one (PODTAP_CONTROL_TOKEN or --control-token-file) it may listen
 // anywhere and every request needs it: `Authorization: Bearer <token>`, or a cookie the server sets
 // when the page is opened once as /?token=<token> (browsers cannot add headers to EventSource).
 //
@@ -69,6 +69,13 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
+/** the Host header names this machine's loopback: 127.x.y.z, [::1], localhost (any port) */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '')
+  return name === 'localhost' || name.endsWith('.localhost') || isLoopback(name)
+}
+
 function sameSecret(got: string, want: Buffer): boolean {
   const g = Buffer.from(got)
   return g.length === want.length && timingSafeEqual(g, want)
@@ -113,9 +120,17 @@ export async function startUiServer(model: UiModel, o: UiServerOptions): Promise
 
   const allowed = (req: http.IncomingMessage, url: URL, res: http.ServerResponse): boolean => {
     if (loopbackOnly) {
-      if (isLoopback(req.socket.remoteAddress ?? '')) return true
-      json(res, 403, { error: 'the web UI answers loopback clients only' })
-      return false
+      if (!isLoopback(req.socket.remoteAddress ?? '')) {
+        json(res, 403, { error: 'the web UI answers loopback clients only' })
+        return false
+      }
+      // a page of another site that got its name resolved to 127.0.0.1 (DNS rebinding) sends its own
+      // name as Host: only loopback names are ours
+      if (!loopbackHost(req.headers.host)) {
+        json(res, 403, { error: `Host ${req.headers.host ?? '(none)'} is not a loopback name: open the page as http://127.0.0.1:PORT/ or http://localhost:PORT/` })
+        return false
+      }
+      return true
     }
     const auth = req.headers.authorization
     if (auth !== undefined && auth.startsWith('Bearer ') && sameSecret(auth.slice(7), want!)) return true

@@ -53,6 +53,16 @@ export interface UiEdge {
   timeline: UiBucket[]
   /** from the connections that ended (l7_link); absent before the first one ends */
   tcp?: UiTcpHealth
+  /** from the TLS handshakes in its connections' packets (l7_link sni, tlsVersion, alerts) */
+  handshakes?: UiTlsSeen
+}
+
+export interface UiTlsSeen {
+  /** chosen versions and SNIs seen (the first 4 of each) */
+  versions: string[]
+  snis: string[]
+  /** connections whose handshake ended in a fatal alert */
+  fatalAlerts: number
 }
 
 export interface UiTcpHealth {

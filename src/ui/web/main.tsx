@@ -7,7 +7,7 @@
 import { render } from 'preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { matchRequest, type RequestFilter } from '../filter.js'
-import type { UiBucket, UiEndpoint, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSnapshot } from '../types.js'
+import type { UiBucket, UiEdge, UiEndpoint, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSnapshot } from '../types.js'
 import { ServiceMap, type Pick } from './map.js'
 import './style.css'
 
@@ -149,7 +149,7 @@ function MapView({ snap }: { snap: UiSnapshot }) {
         <div class="cy" ref={box} data-testid="map" />
         <div class="legend">
           {snap.nodes.length === 0 ? 'no traffic yet · ' : ''}edges: <i style="background:#3fb950" />ok <i style="background:#d29922" />errors ≥1 % or retransmits
-          <i style="background:#f85149" />errors ≥5 % · dashed = TLS · click a node or an edge
+          <i style="background:#f85149" />errors ≥5 % or failed TLS handshakes <i style="background:#6e7681" />no requests read · dashed = TLS · click a node or an edge
         </div>
       </div>
       {pick !== null && <MapSide snap={snap} pick={pick} onClose={() => setPick(null)} />}
@@ -173,9 +173,9 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
         {n.endpoints.length > 0 && <h3>endpoints it serves</h3>}
         {n.endpoints.map((id) => eps.get(id)).filter((e): e is UiEndpoint => e !== undefined).map((e) => <Endpoint e={e} rows={snap.table} bucketUs={snap.bucketUs} />)}
         {inc.length > 0 && <h3>called by</h3>}
-        {inc.map((e) => <div>{label(e.source)} <span class="muted">{e.protocol} · {e.requests} req · {e.errorRate.toFixed(1)}% err · p99 {ms(e.p99)} ms</span></div>)}
+        {inc.map((e) => <div>{label(e.source)} <span class="muted">{edgeSummary(e)}</span></div>)}
         {out.length > 0 && <h3>calls</h3>}
-        {out.map((e) => <div>{label(e.target)} <span class="muted">{e.protocol} · {e.requests} req · {e.errorRate.toFixed(1)}% err · p99 {ms(e.p99)} ms</span></div>)}
+        {out.map((e) => <div>{label(e.target)} <span class="muted">{edgeSummary(e)}</span></div>)}
       </aside>
     )
   }
@@ -192,6 +192,7 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
         <dt>requests</dt><dd>{e.requests} ({e.rate.toFixed(2)}/s over the last minute)</dd>
         <dt>errors</dt><dd>{e.errors} ({e.errorRate.toFixed(2)} %)</dd>
         <dt>latency</dt><dd>p50 {ms(e.p50)} ms · p99 {ms(e.p99)} ms</dd>
+        {e.handshakes && (<><dt>TLS</dt><dd>{[...e.handshakes.versions, ...e.handshakes.snis.map((x) => `SNI ${x}`)].join(' · ') || 'handshake seen'}{e.handshakes.fatalAlerts > 0 ? ` · ${e.handshakes.fatalAlerts} ended by a fatal alert` : ''}</dd></>)}
         {e.tcp && (<><dt>TCP</dt><dd>{e.tcp.connections} connections ended · {e.tcp.resets} reset · {e.tcp.retransmits} retransmits of {e.tcp.packets} packets · {e.tcp.gapBytes} gap bytes</dd></>)}
       </dl>
       <h3>this edge over time</h3>
@@ -200,6 +201,14 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
       {e.endpoints.map((id) => eps.get(id)).filter((x): x is UiEndpoint => x !== undefined).map((x) => <Endpoint e={x} rows={snap.table} bucketUs={snap.bucketUs} />)}
     </aside>
   )
+}
+
+function edgeSummary(e: UiEdge): string {
+  if (e.requests === 0) {
+    const h = e.handshakes
+    return [e.protocol, `${e.tcp?.connections ?? 0} connections`, ...(h ? [...h.versions, ...h.snis.map((x) => `SNI ${x}`)] : []), ...(h && h.fatalAlerts ? [`${h.fatalAlerts} failed handshakes`] : [])].join(' · ')
+  }
+  return `${e.protocol}${e.tls ? ' (TLS)' : ''} · ${e.requests} req · ${e.errorRate.toFixed(1)}% err · p99 ${ms(e.p99)} ms`
 }
 
 function Endpoint({ e, rows, bucketUs }: { e: UiEndpoint; rows: UiRow[]; bucketUs: number }) {
