@@ -15,6 +15,7 @@
 #define PODTAP_MAP_CONFIG podtap_config
 #define PODTAP_MAP_PORTS podtap_ports
 #define PODTAP_MAP_COUNTERS podtap_counters
+#define PODTAP_MAP_IFINDEXES podtap_ifidx
 /* The program, for bpf_object__find_program_by_name. */
 #define PODTAP_PROG_FILTER podtap_filter
 
@@ -39,9 +40,15 @@
 #define PODTAP_CFG_SKIP_OUTGOING 0x2
 /* no link-layer header: data starts at the IP header (ARPHRD_NONE devices such as tun, wireguard) */
 #define PODTAP_CFG_RAW_IP 0x4
+/* keep only packets of the interfaces that are keys of podtap_ifidx: one socket bound to every
+ * interface serves many (a node's pod veths), each added or removed by a map update */
+#define PODTAP_CFG_IFINDEXES 0x8
 
 /* podtap_ports: BPF_MAP_TYPE_HASH, key u16 port (host byte order), value u8 (1 = keep). */
 #define PODTAP_PORTS_MAX 4096
+
+/* podtap_ifidx: BPF_MAP_TYPE_HASH, key u32 ifindex, value u8 (1 = keep). */
+#define PODTAP_IFINDEXES_MAX 16384
 
 /*
  * podtap_counters: BPF_MAP_TYPE_PERCPU_ARRAY of u64, one entry per index below. User space sums

@@ -7,6 +7,9 @@
  *          already moved into skb->vlan_tci is not in the data at all), through up to
  *          PODTAP_IPV6_EXT_MAX IPv6 extension headers; when PODTAP_CFG_PORTS is set, only segments
  *          whose source or destination port is in podtap_ports
+ *          when PODTAP_CFG_IFINDEXES is set, only packets of an interface listed in podtap_ifidx
+ *          (one socket bound to every interface, the node's pod veths in the map): checked first,
+ *          so the node's other traffic costs one array and one hash lookup per packet
  *   return the number of bytes to keep (snaplen, the whole packet when shorter), 0 to drop
  *
  * No L7 logic here: everything above TCP happens in user space.
@@ -69,6 +72,15 @@ struct {
 	__type(value, __u8);
 } PODTAP_MAP_PORTS SEC(".maps");
 
+/* as podtap_ports: filled by user space as interfaces come and go */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PODTAP_IFINDEXES_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} PODTAP_MAP_IFINDEXES SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PODTAP_CNT_MAX);
@@ -104,6 +116,13 @@ int PODTAP_PROG_FILTER(struct __sk_buff *skb)
 		return 0; /* an array map always has key 0; the verifier wants the check */
 	__u32 flags = cfg->flags;
 	__u32 snaplen = cfg->snaplen;
+
+	if (flags & PODTAP_CFG_IFINDEXES) {
+		/* before anything else, counters included: other interfaces' packets are not ours to count */
+		__u32 ifindex = skb->ifindex;
+		if (!bpf_map_lookup_elem(&PODTAP_MAP_IFINDEXES, &ifindex))
+			return 0;
+	}
 
 	count(PODTAP_CNT_SEEN);
 	if ((flags & PODTAP_CFG_SKIP_OUTGOING) && skb->pkt_type == PACKET_OUTGOING)

@@ -83,10 +83,24 @@ const TP_STATUS_VLAN_TPID_VALID = 0x40
 const TPACKET3_HDRLEN = 48 + 20
 const PAGE_SIZE = 4096
 
+/** what an anyInterface socket is bound to: ifindex 0, every interface; Ethernet frames (veths) */
+const ANY_INTERFACE: NetInterface = {
+  name: 'any', ifindex: 0, driver: '', isVeth: false, up: true, operState: 'up', arphrd: Arphrd.ETHER, linkType: LinkType.ETHERNET, iflink: 0,
+}
+/** the value of a map entry that means "keep" */
+const ONE = Buffer.from([1])
+
 export interface AfPacketOptions {
-  /** interface name; or give ifindex */
+  /** interface name; or give ifindex, or anyInterface */
   iface?: string
   ifindex?: number
+  /**
+   * One socket bound to every interface, keeping only the packets of the interfaces given to
+   * watch() (a BPF hash map the filter checks first): many interfaces (a node's pod veths) share one
+   * ring, and adding or removing one is a map update. Each Packet carries the ifindex it came from.
+   * Ethernet interfaces only (veths).
+   */
+  anyInterface?: boolean
   /** bytes kept per packet, from the link-layer header (the filter's return value). Default 262144
    *  (tcpdump's), so GSO/GRO super-packets on veths (up to 64 KiB) arrive whole. */
   snaplen?: number
@@ -275,6 +289,9 @@ export class AfPacketSource implements PacketSource {
   private readonly lenBuf = new Uint32Array(1)
   private goneDeadline = 0
   private portsInMap = new Set<number>()
+  /** bound to every interface (anyInterface): packets carry their own ifindex */
+  readonly anyInterface: boolean
+  private readonly watched = new Set<number>()
 
   /** @internal use openAfPacket() */
   constructor(args: {
@@ -306,6 +323,33 @@ export class AfPacketSource implements PacketSource {
     this.u32 = new Uint32Array(this.ab)
     this.u16 = new Uint16Array(this.ab)
     this.pkt = { tsUs: 0, ifindex: this.ifindex, linkType: this.linkType, data: Buffer.alloc(0), origLen: 0 }
+    this.anyInterface = args.iface.ifindex === 0
+  }
+
+  /** interfaces watched now (anyInterface) */
+  get watching(): ReadonlySet<number> {
+    return this.watched
+  }
+
+  /**
+   * anyInterface: keep the packets of `ifindex` from now on (an Ethernet interface). One map update,
+   * a few microseconds: no ring, socket or program is made.
+   */
+  watch(ifindex: number): void {
+    if (!this.anyInterface || this.fd < 0 || this.watched.has(ifindex)) return
+    const key = Buffer.alloc(4)
+    key.writeUInt32LE(ifindex, 0)
+    const rc = libbpf().bpf_map_update_elem(this.filter.ifindexesFd, key, ONE, 0)
+    if (rc < 0) throw new CaptureError('PODTAP_BPF_MAP', `cannot watch ifindex ${ifindex}: ${errnoName(-rc)}` + (-rc === Errno.E2BIG ? ` (at most ${BPF_ABI.IFINDEXES_MAX} interfaces)` : ''))
+    this.watched.add(ifindex)
+  }
+
+  /** anyInterface: no more packets of `ifindex` (those already in the ring are still delivered) */
+  unwatch(ifindex: number): void {
+    if (!this.anyInterface || this.fd < 0 || !this.watched.delete(ifindex)) return
+    const key = Buffer.alloc(4)
+    key.writeUInt32LE(ifindex, 0)
+    libbpf().bpf_map_delete_elem(this.filter.ifindexesFd, key)
   }
 
   get ended(): boolean {
@@ -334,6 +378,8 @@ export class AfPacketSource implements PacketSource {
         this.pktLeft--
         this.pktOff = off + nextOff
         const p = this.pkt
+        // bound to every interface: sockaddr_ll.sll_ifindex, after the 48-byte tpacket3_hdr
+        if (this.anyInterface) p.ifindex = u32[w + 13]!
         p.tsUs = sec * 1_000_000 + Math.floor(nsec / 1000)
         p.origLen = len
         if ((status & TP_STATUS_VLAN_VALID) !== 0 && caplen >= 12 && this.linkType === LinkType.ETHERNET) {
@@ -411,7 +457,7 @@ export class AfPacketSource implements PacketSource {
     if (c.getsockopt(this.fd, SOL_SOCKET, SO_ERROR, val, this.lenBuf) < 0) return
     const err = val.readInt32LE(0)
     if (err === 0) return
-    if (c.if_nametoindex(this.name) === this.ifindex) {
+    if (this.anyInterface || c.if_nametoindex(this.name) === this.ifindex) {
       // still there, only down (or another error): the kernel re-registers the socket when it is up
       if (err === Errno.ENETDOWN) this.acc.linkDown++
       return
@@ -477,7 +523,7 @@ export class AfPacketSource implements PacketSource {
     const want = validatePorts(ports ?? [])
     writePorts(this.filter, this.portsInMap, want)
     this.portsInMap = want
-    writeConfig(this.filter, this.snaplen, configFlags(this.arphrd, want.size > 0))
+    writeConfig(this.filter, this.snaplen, configFlags(this.arphrd, want.size > 0, this.anyInterface))
   }
 
   /** Idempotent. Releases the ring, the socket and the filter, also while a wait() is pending (it resolves). */
@@ -516,8 +562,8 @@ function validatePorts(ports: readonly number[]): Set<number> {
   return set
 }
 
-function configFlags(arphrd: number, ports: boolean): number {
-  let flags = 0
+function configFlags(arphrd: number, ports: boolean, ifindexes = false): number {
+  let flags = ifindexes ? BPF_ABI.CFG_IFINDEXES : 0
   if (ports) flags |= BPF_ABI.CFG_PORTS
   if (arphrd === Arphrd.LOOPBACK) flags |= BPF_ABI.CFG_SKIP_OUTGOING
   if (arphrd === Arphrd.NONE) flags |= BPF_ABI.CFG_RAW_IP
@@ -574,8 +620,9 @@ export function openAfPacket(opts: AfPacketOptions): AfPacketSource {
   const ports = validatePorts(opts.ports ?? [])
 
   const wanted = opts.iface ?? opts.ifindex
-  if (wanted === undefined) throw new UsageError('openAfPacket: give iface or ifindex')
-  const iface = findInterface(wanted)
+  if (wanted === undefined && opts.anyInterface !== true) throw new UsageError('openAfPacket: give iface, ifindex or anyInterface')
+  if (wanted !== undefined && opts.anyInterface === true) throw new UsageError('openAfPacket: anyInterface takes no iface or ifindex')
+  const iface = wanted === undefined ? ANY_INTERFACE : findInterface(wanted)
   if (iface === undefined) {
     throw new CaptureError('PODTAP_IFACE_NOT_FOUND', `interface ${wanted} not found: see \`ip link\``, 2)
   }
@@ -593,13 +640,14 @@ export function openAfPacket(opts: AfPacketOptions): AfPacketSource {
     config: BPF_ABI.MAP_CONFIG,
     ports: BPF_ABI.MAP_PORTS,
     counters: BPF_ABI.MAP_COUNTERS,
+    ifindexes: BPF_ABI.MAP_IFINDEXES,
   })
   let fd = -1
   let ringPtr: bigint | null = null
   const ringSize = blockSize * blockCount
   try {
     writePorts(filter, new Set(), ports)
-    writeConfig(filter, snaplen, configFlags(iface.arphrd, ports.size > 0))
+    writeConfig(filter, snaplen, configFlags(iface.arphrd, ports.size > 0, iface.ifindex === 0))
 
     // protocol 0: the socket receives nothing until bind() names ETH_P_ALL, so no unfiltered packet
     // can be queued between socket() and SO_ATTACH_BPF

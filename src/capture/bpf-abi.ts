@@ -8,6 +8,7 @@ export const BPF_ABI = {
   MAP_CONFIG: 'podtap_config',
   MAP_PORTS: 'podtap_ports',
   MAP_COUNTERS: 'podtap_counters',
+  MAP_IFINDEXES: 'podtap_ifidx',
   PROG_FILTER: 'podtap_filter',
 
   CONFIG_SIZE: 8,
@@ -17,8 +18,10 @@ export const BPF_ABI = {
   CFG_PORTS: 0x1,
   CFG_SKIP_OUTGOING: 0x2,
   CFG_RAW_IP: 0x4,
+  CFG_IFINDEXES: 0x8,
 
   PORTS_MAX: 4096,
+  IFINDEXES_MAX: 16384,
 
   CNT_SEEN: 0,
   CNT_KEPT: 1,

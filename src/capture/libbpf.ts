@@ -212,6 +212,8 @@ export interface LoadedFilter {
   readonly configFd: number
   readonly portsFd: number
   readonly countersFd: number
+  /** the interface allow-list (PODTAP_CFG_IFINDEXES); -1 in an object without it */
+  readonly ifindexesFd: number
   readonly possibleCpus: number
   close(): void
 }
@@ -222,7 +224,7 @@ export interface LoadedFilter {
  * (PODTAP_PERMISSION for EPERM, else PODTAP_BPF_LOAD with libbpf's last log lines, the verifier's
  * complaint among them).
  */
-export function loadFilter(path: string, names: { prog: string; config: string; ports: string; counters: string }): LoadedFilter {
+export function loadFilter(path: string, names: { prog: string; config: string; ports: string; counters: string; ifindexes?: string }): LoadedFilter {
   const b = libbpf()
   clearLibbpfLog()
   const obj = b.bpf_object__open_file(path, null)
@@ -256,6 +258,7 @@ export function loadFilter(path: string, names: { prog: string; config: string; 
       configFd: mapFd(names.config),
       portsFd: mapFd(names.ports),
       countersFd: mapFd(names.counters),
+      ifindexesFd: names.ifindexes === undefined ? -1 : mapFd(names.ifindexes),
       possibleCpus: Math.max(1, b.libbpf_num_possible_cpus()),
       close: once(() => b.bpf_object__close(obj)),
     }

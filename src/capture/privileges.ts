@@ -143,6 +143,7 @@ export const Errno = {
   EPERM: 1,
   ENOENT: 2,
   ENXIO: 6,
+  E2BIG: 7,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,

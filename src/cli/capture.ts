@@ -1,8 +1,9 @@
 // `podtap capture`: live capture on network interfaces through the same pipeline replay uses.
 //
 //   one AfPacketSource per interface (BPF socket filter + TPACKET_V3 ring) ─┐
-//   --all-veth: watchInterfaces() attaches veths as they appear, drops them ├─ MultiSource ─> Pipeline ─> table / jsonl / onExchange
-//   as they vanish                                                          ┘        └─> --pcap-out (PcapWriter)
+//   --all-veth: one socket on every interface, watchInterfaces() adds veths  ├─ MultiSource ─> Pipeline ─> table / jsonl / onExchange
+//   to (and drops them from) its filter's interface map as they come and go
+//                                                                           ┘        └─> --pcap-out (PcapWriter)
 //
 // The loop takes packets in batches and, when the rings are empty, awaits MultiSource.wait(): one
 // poll(2) on a libuv worker for every ring, so the event loop never blocks and no core spins. A 1 s
@@ -185,7 +186,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     baseLog(msg)
   }
   const frameTimeoutMs = o.frameTimeoutMs ?? AF_PACKET_DEFAULTS.frameTimeoutMs
-  const blockCount = o.ringBlocks ?? (o.allVeth ? 4 : AF_PACKET_DEFAULTS.blockCount)
+  const blockCount = o.ringBlocks ?? AF_PACKET_DEFAULTS.blockCount
   const snaplen = o.snaplen ?? AF_PACKET_DEFAULTS.snaplen
   const open = (iface: string): AfPacketSource =>
     openAfPacket({ iface, snaplen, ports: o.ports, blockCount, blockSize: o.blockSize, frameTimeoutMs })
@@ -193,6 +194,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   // counts of rings already closed (MultiSource keeps packets/bytes/drops; freezes are ours to sum)
   const closedStats = { freezes: 0 }
   const byIfindex = new Map<number, AfPacketSource>()
+  // --all-veth: one socket bound to every interface, the veths in its filter's map (watch/unwatch);
+  // see docs/architecture.md "A node of many pods"
+  let shared: AfPacketSource | null = null
+  const vethNames = new Map<number, string>()
   const everAttached: string[] = []
   let moreAttached = 0
   let stopReason: StopReason | null = null
@@ -219,20 +224,23 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       }
     },
   })
+  const named = (name: string): void => {
+    if (!everAttached.includes(name)) {
+      // names kept for the totals line; bounded, as --all-veth on a busy node sees endless pod churn
+      if (everAttached.length < MAX_NAMES_KEPT) everAttached.push(name)
+      else moreAttached++
+    }
+  }
   const attach = (iface: string): AfPacketSource => {
     const s = open(iface)
     byIfindex.set(s.ifindex, s)
     multi.add(s)
-    if (!everAttached.includes(s.name)) {
-      // names kept for the totals line; bounded, as --all-veth on a busy node sees endless pod churn
-      if (everAttached.length < MAX_NAMES_KEPT) everAttached.push(s.name)
-      else moreAttached++
-    }
+    named(s.name)
     return s
   }
+  const captureNames = (): string[] => [...[...byIfindex.values()].map((s) => s.name), ...vethNames.values()]
 
   let watch: InterfaceWatch | null = null
-  const gone = new Map<number, NodeJS.Timeout>()
   let pcap: PcapWriter | null = null
   let fileJsonl: JsonlWriter | null = null
   let att: CaptureAttachment | null = null
@@ -241,6 +249,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   try {
     // every named interface opens before any output exists: a bad name fails with nothing written
     for (const name of ifaces) attach(name)
+    if (o.allVeth) {
+      shared = openAfPacket({ anyInterface: true, snaplen, ports: o.ports, blockCount, blockSize: o.blockSize, frameTimeoutMs })
+      multi.add(shared)
+    }
     if (o.attach !== undefined) att = await o.attach(multi, log)
     if (o.pcapOut !== undefined) pcap = new PcapWriter(o.pcapOut, { linkType: LinkType.ETHERNET, snaplen })
     if (o.jsonlFile !== undefined) fileJsonl = new JsonlWriter(o.jsonlFile)
@@ -302,40 +314,32 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   }
 
   if (o.allVeth) {
+    const sh = shared as AfPacketSource
     watch = watchInterfaces(
       (i) => i.isVeth,
       (i: NetInterface) => {
-        if (byIfindex.has(i.ifindex) || stopReason !== null) return
+        if (vethNames.has(i.ifindex) || stopReason !== null) return
         try {
-          attach(i.name)
+          // one map update: no ring, socket or program per veth
+          sh.watch(i.ifindex)
+          vethNames.set(i.ifindex, i.name)
+          named(i.name)
           // logged once the process/container behind it has been looked for
           ids!.added(i, `capturing on ${i.name} (ifindex ${i.ifindex})`)
         } catch (e) {
-          // vanished between the scan and the open, or a ring that does not fit: not fatal
           log(`cannot capture on ${i.name}: ${(e as Error).message}`)
         }
       },
       (i: NetInterface) => {
-        const s = byIfindex.get(i.ifindex)
-        if (s === undefined) return
+        if (!vethNames.delete(i.ifindex)) return
         ids?.removed(i.ifindex)
-        // the ring may still hold the interface's last packets: the source notices the device is
-        // gone and ends itself after delivering them (onSourceEnd logs it); if it has not within a
-        // few block timeouts, drop it here
-        gone.set(
-          i.ifindex,
-          setTimeout(() => {
-            gone.delete(i.ifindex)
-            if (byIfindex.get(i.ifindex) !== s) return
-            multi.remove(s)
-            retired(s)
-            log(`interface ${i.name} (ifindex ${i.ifindex}) disappeared; capture on it stopped`)
-          }, 4 * frameTimeoutMs + 100),
-        )
+        // its packets already in the ring are still read; the device is gone, so none follow
+        sh.unwatch(i.ifindex)
+        log(`interface ${i.name} (ifindex ${i.ifindex}) disappeared; capture on it stopped`)
       },
       { intervalMs: 1000, onError: (e) => log(`watching interfaces: ${(e as Error).message}`) },
     )
-    if (byIfindex.size === 0) log('no veth interface yet: waiting for one to appear')
+    if (vethNames.size === 0) log('no veth interface yet: waiting for one to appear')
   }
 
   let lastPackets = 0
@@ -343,6 +347,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const liveStats = (): { kernelDrops: number; freezes: number } => {
     let freezes = closedStats.freezes
     for (const s of byIfindex.values()) freezes += s.stats().freezes
+    if (shared !== null && !shared.ended) freezes += shared.stats().freezes
     return { kernelDrops: multi.stats().dropped, freezes }
   }
   const draw = (): void => {
@@ -352,7 +357,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     view.draw(
       {
         title: o.title ?? 'podtap capture',
-        interfaces: [...byIfindex.values()].map((s) => s.name),
+        interfaces: captureNames(),
         elapsedS: (now - t0) / 1000,
         packets: pipeline.packets,
         packetsPerS: ((pipeline.packets - lastPackets) * 1000) / Math.max(1, now - lastDrawMs),
@@ -389,7 +394,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   let pcapSkipped = 0
   const warnings: string[] = []
   try {
-    o.onReady?.([...byIfindex.values()].map((s) => s.name))
+    o.onReady?.(captureNames())
     draw()
     for (;;) {
       let n = 0
@@ -420,13 +425,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     watch?.close()
     procs?.close()
     ids?.close()
-    for (const t of gone.values()) clearTimeout(t)
     await hook?.close()
     // the tap hands over what is left in its ring while closing: then the sessions end
     await tap?.close()
     tlsCounters()
     sessions?.closeAll()
     const members = [...byIfindex.values()]
+    if (shared !== null) members.push(shared)
     multi.close()
     for (const s of members) retired(s)
     pipeline.finish()
