@@ -620,7 +620,7 @@ export function openAfPacket(opts: AfPacketOptions): AfPacketSource {
   const ports = validatePorts(opts.ports ?? [])
 
   const wanted = opts.iface ?? opts.ifindex
-  if (wanted === undefined && opts.anyInterface !== true) throw new UsageError('openAfPacket: give iface, ifindex or anyInterface')
+  if (wanted === undefined && opts.anyInterface !== true) throw new UsageError('openAfPacket: give iface or ifindex (or anyInterface)')
   if (wanted !== undefined && opts.anyInterface === true) throw new UsageError('openAfPacket: anyInterface takes no iface or ifindex')
   const iface = wanted === undefined ? ANY_INTERFACE : findInterface(wanted)
   if (iface === undefined) {
