@@ -180,3 +180,19 @@ export interface PodSample {
   /** the cgroup's whole memory charge (page cache included), bytes */
   memoryUsageBytes: number | null
 }
+
+/**
+ * One process with TLS connections and which tap reads them (the TLS coverage report, src/tls/coverage.ts):
+ * 'openssl' (libssl uprobes), 'node' (node's built-in OpenSSL), 'go' (crypto/tls), or 'none' with the
+ * reason no tap can (Java/JSSE, statically linked BoringSSL, rustls, a Go binary the Go tap cannot read).
+ */
+export interface TlsCoverageRow {
+  pid: number
+  comm: string
+  tap: 'openssl' | 'node' | 'go' | 'none'
+  reason?: string
+  pod?: string
+  namespace?: string
+  /** how the process was found to use TLS: a tap read it, a tap inspected it, or packets to or from it */
+  seenBy: 'tap' | 'inspection' | 'packets'
+}

@@ -30,13 +30,14 @@ import type { Limits } from '../config.js'
 import { UsageError } from '../errors.js'
 import { C, Counters } from '../counters.js'
 import { Summary } from '../metrics/summary.js'
-import type { LinkRecord, Peer } from '../records.js'
+import type { LinkRecord, Peer, TlsCoverageRow } from '../records.js'
 import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions, type ProcessIdentity } from '../tls/sessions.js'
 import { openTlsTap, type TlsTap } from '../tls/tap.js'
 import { SslBinaryFinder } from '../tls/binaries.js'
+import { coverageLine, TlsCoverage, type TlsCoverageSource } from '../tls/coverage.js'
 import { cgroupPathOf, ProcessWatcher, startTicksOf } from '../tls/processes.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
@@ -89,6 +90,8 @@ export interface CaptureOptions {
   tcp?: PipelineOptions['tcp']
   /** once a second with the wall clock in µs (windows close when no traffic comes) */
   onTick?: (nowUs: number) => void
+  /** --tls: the TLS coverage report, once a tick (Prometheus podtap_tls_coverage, the control API) */
+  onTlsCoverage?: (rows: readonly TlsCoverageRow[]) => void
   /**
    * A mode that attaches rings itself (--k8s: one per pod veth as pods come and go; the control
    * API): called once the MultiSource exists; its filters then see every packet and record.
@@ -105,7 +108,7 @@ export interface CaptureOptions {
    * using these libssl files (default: the usual paths), or only the pids given. With no interface
    * given, the tap is the only input.
    */
-  tls?: { libssl?: readonly string[]; pids?: readonly number[] }
+  tls?: { libssl?: readonly string[]; pids?: readonly number[]; coverageSources?: readonly TlsCoverageSource[] }
 }
 
 /** What an attach mode (--k8s, src/k8s/cli.ts) plugs into the capture loop. */
@@ -144,6 +147,8 @@ export interface CaptureResult {
   /** packets left out of --pcap-out because their link type is not Ethernet */
   pcapSkipped: number
   stopReason: StopReason
+  /** --tls: the TLS coverage report at the end */
+  tlsCoverage?: TlsCoverageRow[]
   warnings: string[]
 }
 
@@ -258,7 +263,16 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     if (o.jsonlFile !== undefined) fileJsonl = new JsonlWriter(o.jsonlFile)
     // TLS plaintext: each (pid, SSL *) a connection of the pipeline made below (chunks come from the
     // tap's poll loop, so none arrives before `sessions` exists: nothing in between awaits)
-    if (o.tls !== undefined) tap = openTlsTap({ onChunk: (c) => sessions!.chunk(c), libssl: o.tls.libssl, pids: o.tls.pids })
+    if (o.tls !== undefined) {
+      tap = openTlsTap({
+        onChunk: (c) => {
+          sessions!.chunk(c)
+          coverage!.tapped(c.pid, c.comm, c.tap ?? 'openssl')
+        },
+        libssl: o.tls.libssl,
+        pids: o.tls.pids,
+      })
+    }
   } catch (e) {
     await att?.close()
     multi.close()
@@ -267,6 +281,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   }
   const hook = att
   // --all-veth without Kubernetes: each veth named by the process and container behind it
+  // which tap reads each TLS-using process, or why none can (src/tls/coverage.ts)
+  let coverage: TlsCoverage | null = null
+  let coverageRows: TlsCoverageRow[] = []
   const ids = o.allVeth ? new ContainerIdentities({ log, graceMs: (o.orderHorizonUs ?? ORDER_HORIZON_US) / 1000 + 1000 }) : null
 
   const summary = new Summary()
@@ -289,6 +306,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     },
     onLink: (l) => {
       ids?.link(l)
+      coverage?.encrypted(l)
       if (hook?.link !== undefined && !hook.link(l)) return
       summary.addLink(l) // encrypted connections no parser read are rows of their own (proto tls)
       o.onLink?.(l)
@@ -297,12 +315,20 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
 
   // executables with OpenSSL built in (node) and libssl copies in containers: found among the
   // processes now and as they start (ProcessWatcher), so a node started later is tapped within a second
-  let finder: SslBinaryFinder | null = null
   let procs: ProcessWatcher | null = null
   if (tap !== null) {
-    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify: processIdentity(hook, ids) })
-    const f = (finder = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log }))
-    procs = new ProcessWatcher({ pids: o.tls?.pids ?? null, onStart: (p) => f.started(p), onExit: (p) => f.exited(p.pid) })
+    const identify = processIdentity(hook, ids)
+    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify })
+    const f = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log })
+    const w = (procs = new ProcessWatcher({
+      pids: o.tls?.pids ?? null,
+      onStart: (p) => f.started(p),
+      onExit: (p) => {
+        f.exited(p.pid)
+        coverage!.exited(p.pid)
+      },
+    }))
+    coverage = new TlsCoverage({ tapOf: (pid) => f.tapOf(pid), processes: () => w.list(), identify, sources: o.tls?.coverageSources })
     procs.start()
     log(`reading TLS plaintext through ${tap.probes.length} probes on ${[...new Set(tap.probes.filter((p) => p.kind === 'uprobe').map((p) => p.binary))].join(', ')}`)
   }
@@ -366,6 +392,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         flows: pipeline.flowsActive,
         exchanges: summary.totals.exchanges,
         errors: summary.totals.errors,
+        footer: coverage !== null ? coverageLine(coverageRows) : undefined,
       },
       summary,
     )
@@ -380,6 +407,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     tlsCounters()
     counters.set(C.packets, pipeline.packets)
     counters.set(C.captureDropped, liveStats().kernelDrops)
+    if (coverage !== null) {
+      coverageRows = coverage.rows()
+      o.onTlsCoverage?.(coverageRows)
+    }
     o.onTick?.(nowUs)
     stdoutJsonl?.flush()
     fileJsonl?.flush()
@@ -457,6 +488,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     pcapPackets: pcap?.packets ?? 0,
     pcapSkipped,
     stopReason: stopReason ?? 'signal',
+    tlsCoverage: coverage?.rows(),
     warnings,
   }
 }
@@ -526,6 +558,7 @@ export function printCaptureResult(r: CaptureResult, o: Pick<CaptureOptions, 'fo
   if (o.format === 'table' || o.summary) out.write(renderSummary(r.summary, { width: process.stdout.columns }))
   out.write(renderTotals(r.summary, r.counters, r))
   out.write(captureTotalsLine(r) + '\n')
+  if (r.tlsCoverage !== undefined) out.write(coverageLine(r.tlsCoverage) + '\n')
   for (const w of r.warnings) log.warn(w)
 }
 

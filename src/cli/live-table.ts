@@ -19,6 +19,8 @@ export interface LiveStatus {
   flows: number
   exchanges: number
   errors: number
+  /** one line under the table (--tls: the TLS coverage) */
+  footer?: string
 }
 
 const HOME = '\x1b[H'
@@ -50,7 +52,7 @@ export class LiveTable {
         `${s.freezes} ring freezes  ${s.flows} flows  ${s.exchanges} exchanges  ${s.errors} errors   (Ctrl-C to stop)`,
       '',
     ]
-    const logs = this.logs.length ? ['', ...this.logs] : []
+    const logs = [...(s.footer !== undefined ? ['', s.footer] : []), ...(this.logs.length ? ['', ...this.logs] : [])]
     // the table's own header and borders take 3 lines, the "more rows" note 1
     const maxRows = Math.max(1, rows - head.length - logs.length - 5)
     // renderSummary fits the table to width by sizing the resource column

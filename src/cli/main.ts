@@ -225,6 +225,10 @@ export function buildProgram(): Command {
           onLink: hub.link,
           tcp: { ...hub.tcpOptions(), synTimeoutUs: (o.synTimeout as number) * 1e6 },
           onTick: (nowUs) => hub.tick(nowUs),
+          onTlsCoverage: (rows) => {
+            hub.tlsCoverage(rows)
+            if (control !== undefined) control.tlsCoverage = rows
+          },
           signal: stop.signal,
           onReady: (ifs) =>
             log.info(`capturing on ${ifs.join(', ') || (co.tls !== undefined && !co.allVeth && !ko.k8s ? 'TLS plaintext only' : '(veths as they appear)')}; Ctrl-C to stop`),

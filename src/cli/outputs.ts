@@ -17,6 +17,7 @@ import { contained } from '../pipeline/pipeline.js'
 import { RedAggregator, type RedSnapshot } from '../metrics/red.js'
 import type { LinkRecord } from '../records.js'
 import type { PodSample } from '../records.js'
+import type { TlsCoverageRow } from '../records.js'
 import type { Exchange } from '../records.js'
 // the sinks (exceljs, prom-client, the InfluxDB client) load only when a flag asks for them: exceljs
 // alone adds 0.3 s to every start
@@ -39,6 +40,8 @@ export interface Output {
   onPods?(samples: readonly PodSample[]): void
   /** a closed window of TCP health per server endpoint and client (tcp/health.ts) */
   onTcp?(w: TcpWindow): void
+  /** --tls: the TLS coverage report, once a second (src/tls/coverage.ts); the latest replaces the last */
+  onTlsCoverage?(rows: readonly TlsCoverageRow[]): void
   /**
    * Endpoints this output's own traffic uses, which live capture must leave out: remote servers it
    * writes to (InfluxDB) and local ports it serves (metrics; ip 0.0.0.0 or :: = any local address).
@@ -194,6 +197,7 @@ export class OutputHub {
   private readonly onLk: ((l: LinkRecord) => void)[]
   private readonly onPd: ((s: readonly PodSample[]) => void)[]
   private readonly onTc: ((w: TcpWindow) => void)[]
+  private readonly onCov: ((rows: readonly TlsCoverageRow[]) => void)[]
   /** the RED window, seconds (pod stats are sampled once per window) */
   readonly windowSeconds: number
   private closed = false
@@ -219,6 +223,7 @@ export class OutputHub {
     this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
     this.onPd = outputs.filter((x) => x.onPods).map((x) => x.onPods!.bind(x))
     this.onTc = outputs.filter((x) => x.onTcp).map((x) => x.onTcp!.bind(x))
+    this.onCov = outputs.filter((x) => x.onTlsCoverage).map((x) => x.onTlsCoverage!.bind(x))
     this.windowSeconds = o.windowSeconds ?? DEFAULT_WINDOW_SECONDS
   }
 
@@ -252,6 +257,12 @@ export class OutputHub {
   readonly pods = (samples: readonly PodSample[]): void => {
     if (this.closed) return
     for (const f of this.onPd) f(samples)
+  }
+
+  /** the TLS coverage report now (capture --tls) */
+  readonly tlsCoverage = (rows: readonly TlsCoverageRow[]): void => {
+    if (this.closed) return
+    for (const f of this.onCov) f(rows)
   }
 
   /** the capture clock moved (live capture: call about once a second so quiet windows still close) */

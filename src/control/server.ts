@@ -14,6 +14,7 @@
 //   POST   /v1/pods/{ns}/{pod}            observe the pod            DELETE: stop observing it
 //   GET    /v1/protocols                  PUT /v1/protocols/{id} {"enabled": false}
 //   GET    /v1/outputs                    PUT /v1/outputs/{name} {"enabled": false}
+//   GET    /v1/tls/coverage               processes with TLS connections: which tap reads each, or why none
 //   GET    /openapi.yaml
 
 import { timingSafeEqual } from 'node:crypto'
@@ -202,6 +203,11 @@ export async function startControlServer(target: ControlTarget, o: ControlServer
         })
       case 'GET /v1/pods':
         return send(res, 200, { pods: needK8s().attachment.pods() })
+      case 'GET /v1/tls/coverage': {
+        const rows = target.state.tlsCoverage
+        if (rows === null) throw new HttpError(404, 'no TLS tap in this run: start podtap capture with --tls')
+        return send(res, 200, { processes: rows })
+      }
       case 'GET /v1/interfaces':
         return send(res, 200, { interfaces: k8s !== undefined ? k8s.attachment.interfaces() : (target.interfaces?.() ?? []) })
       case 'GET /v1/selection':
@@ -241,7 +247,7 @@ export async function startControlServer(target: ControlTarget, o: ControlServer
         return send(res, 200, { [parts[1]]: sw.view() })
       }
     }
-    const known = ['/v1/status', '/v1/pods', '/v1/interfaces', '/v1/selection', '/v1/namespaces/', '/v1/pods/', '/v1/protocols', '/v1/outputs', '/openapi.yaml']
+    const known = ['/v1/status', '/v1/pods', '/v1/interfaces', '/v1/selection', '/v1/namespaces/', '/v1/pods/', '/v1/protocols', '/v1/outputs', '/v1/tls/coverage', '/openapi.yaml']
     if (known.some((k) => url.pathname === k || (k.endsWith('/') && url.pathname.startsWith(k)) || url.pathname.startsWith(k + '/'))) {
       throw new HttpError(405, `${method} is not allowed on ${url.pathname}`)
     }

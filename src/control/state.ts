@@ -9,6 +9,7 @@
 import { UsageError } from '../errors.js'
 import type { Exchange } from '../records.js'
 import type { LinkRecord } from '../records.js'
+import type { TlsCoverageRow } from '../records.js'
 
 export interface SwitchView {
   name: string
@@ -53,6 +54,8 @@ export class ControlState {
   readonly protocols: Switches
   readonly outputs = new Switches('output')
   readonly startedAt = Date.now()
+  /** --tls: the latest TLS coverage report (null: no TLS tap in this run) */
+  tlsCoverage: readonly TlsCoverageRow[] | null = null
 
   constructor(knownProtocols: readonly string[], enabledProtocols?: readonly string[]) {
     this.protocols = new Switches('protocol', knownProtocols, enabledProtocols)

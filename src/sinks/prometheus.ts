@@ -38,6 +38,7 @@ import type { Limits } from '../config.js'
 import { SinkError, UsageError } from '../errors.js'
 import { C, type Counters } from '../counters.js'
 import type { PodSample } from '../records.js'
+import type { TlsCoverageRow } from '../records.js'
 import type { LinkRecord } from '../records.js'
 import type { Exchange, Peer } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
@@ -97,6 +98,9 @@ interface LabelSet {
   folded: string[]
 }
 
+/** podtap_tls_coverage series at most (one per process kind and pod: a node runs a few hundred) */
+const TLS_COVERAGE_SERIES = 2000
+
 export class PrometheusSink {
   readonly name = 'prometheus'
   readonly registry = new Registry()
@@ -113,6 +117,7 @@ export class PrometheusSink {
   private readonly health = new Map<string, CollectedMetric>()
   private readonly labelCache = new Map<string, LabelSet>()
   private readonly pod: PodMetrics
+  private readonly tlsCoverage: Gauge<string>
   /** label set of every pod with series, by namespace/name */
   private readonly podLabels = new Map<string, Record<string, string>>()
   private server: http.Server | null = null
@@ -141,6 +146,12 @@ export class PrometheusSink {
       rd: counter('podtap_pod_disk_read_bytes_total', "Block device bytes read by the pod's cgroup since podtap began sampling it."),
       wr: counter('podtap_pod_disk_write_bytes_total', "Block device bytes written by the pod's cgroup since podtap began sampling it."),
     }
+    this.tlsCoverage = new Gauge({
+      name: 'podtap_tls_coverage',
+      help: "Processes with TLS connections, by which tap reads them (tap: openssl, node, go) or none (tap=\"none\", reason says why: Java/JSSE, statically linked BoringSSL, rustls, a Go binary the Go tap cannot read).",
+      labelNames: ['pod', 'namespace', 'comm', 'tap', 'reason'],
+      registers: r,
+    })
     this.methods = new CappedValues(o.limits.maxMethodsPerServer, o.maxServers ?? 1000)
     this.routes = new CappedValues(o.maxRoutesPerServer ?? 100, Number.POSITIVE_INFINITY)
     if (o.processMetrics !== false) {
@@ -233,6 +244,21 @@ export class PrometheusSink {
       if (base.pod) tls.pod = base.pod
       this.tlsConnections.inc(tls)
     }
+  }
+
+  /** The TLS coverage report now: one series per (pod, namespace, comm, tap, reason), valued by processes. */
+  onTlsCoverage(rows: readonly TlsCoverageRow[]): void {
+    if (this.closed) return
+    const n = new Map<string, { labels: Record<string, string>; count: number }>()
+    for (const x of rows) {
+      const labels = { pod: x.pod ?? '', namespace: x.namespace ?? '', comm: x.comm, tap: x.tap, reason: x.reason ?? '' }
+      const key = Object.values(labels).join('\0')
+      const had = n.get(key)
+      if (had !== undefined) had.count++
+      else if (n.size < TLS_COVERAGE_SERIES) n.set(key, { labels, count: 1 })
+    }
+    this.tlsCoverage.reset()
+    for (const { labels, count } of n.values()) this.tlsCoverage.set(labels, count)
   }
 
   /** One round of pod samples: gauges set, counters advanced; series of pods not in it removed. */

@@ -1,104 +1,68 @@
-// What an ELF file says about its TLS library, read from its section headers and dynamic symbol
-// table only (a few MB for node's 98 MB executable, never the whole file):
+// What an ELF file says about its TLS library (read through the shared reader, go/elf.ts ElfFile:
+// headers and the sections asked for, never the whole file; a few MB of node's 98 MB executable):
 //   - which of a set of function names it defines and exports (SSL_read, SSL_write: OpenSSL built in,
 //     as node's executable has it; an import, st_shndx 0, does not count);
-//   - its section names (.gopclntab: Go; .rustc / .note.rustc: Rust; none: stripped of sections).
+//   - its section names (.gopclntab: Go; none: stripped of sections);
+//   - which of a set of strings its read-only data holds ("BoringSSL", "rustls"), for the coverage
+//     report's reason when no tap can read a process.
 //
 //   const info = readElf('/usr/bin/node', ['SSL_read', 'SSL_write'])
 //   info.exports.has('SSL_read')      // true for node 20 from nodesource, false for Debian's node 18
 
-import { closeSync, openSync, readSync } from 'node:fs'
+import { ElfFile } from './go/elf.js'
 
 export interface ElfInfo {
   /** those of the asked names the file defines as exported functions */
   exports: Set<string>
   /** every section name */
   sections: Set<string>
+  /** those of the asked strings found in .rodata */
+  strings: Set<string>
 }
 
-const SHT_DYNSYM = 11
 const STT_FUNC = 2
 const STT_GNU_IFUNC = 10
-/** a section table or symbol table larger than this is not an ELF file we read */
-const MAX_TABLE_BYTES = 64 << 20
+const SYM_SIZE = 24
+/** .rodata larger than this is not searched for strings (a bound on the work per executable) */
+const MAX_RODATA = 256 << 20
 
 /**
- * Reads path's section names and which of names it exports as functions. Returns null when the file
- * is not a 64-bit little-endian ELF file or cannot be read (the caller says which and moves on).
+ * Reads path's section names, which of names it exports as functions and which of strings its .rodata
+ * holds. null when the file is not a 64-bit little-endian ELF file or cannot be read.
  */
-export function readElf(path: string, names: readonly string[]): ElfInfo | null {
-  let fd: number
+export function readElf(path: string, names: readonly string[], strings: readonly string[] = []): ElfInfo | null {
+  let elf: ElfFile
   try {
-    fd = openSync(path, 'r')
+    elf = ElfFile.open(path)
   } catch {
     return null
   }
   try {
-    return parse(fd, new Set(names))
+    const out: ElfInfo = { exports: new Set(), sections: new Set(elf.sections.map((s) => s.name)), strings: new Set() }
+    const sym = elf.section('.dynsym')
+    const str = elf.section('.dynstr')
+    if (names.length > 0 && sym !== undefined && str !== undefined) {
+      const want = new Set(names)
+      const syms = elf.sectionData(sym)
+      const strs = elf.sectionData(str)
+      for (let o = 0; o + SYM_SIZE <= syms.length; o += SYM_SIZE) {
+        const type = syms[o + 4]! & 0xf
+        if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || syms.readUInt16LE(o + 6) === 0) continue
+        const at = syms.readUInt32LE(o)
+        const end = strs.indexOf(0, at)
+        const name = strs.toString('latin1', at, end < 0 ? strs.length : end)
+        if (want.has(name)) out.exports.add(name)
+      }
+    }
+    const ro = elf.section('.rodata')
+    if (strings.length > 0 && ro !== undefined && ro.size <= MAX_RODATA) {
+      const data = elf.sectionData(ro)
+      for (const s of strings) if (data.includes(s, 0, 'latin1')) out.strings.add(s)
+    }
+    return out
   } catch {
     return null
   } finally {
-    closeSync(fd)
+    elf.close()
   }
-}
-
-function readAt(fd: number, off: number, len: number): Buffer {
-  if (len < 0 || len > MAX_TABLE_BYTES) throw new Error('table too large')
-  const b = Buffer.allocUnsafe(len)
-  let got = 0
-  while (got < len) {
-    const n = readSync(fd, b, got, len - got, off + got)
-    if (n === 0) throw new Error('short read')
-    got += n
-  }
-  return b
-}
-
-function cstr(b: Buffer, off: number): string {
-  const end = b.indexOf(0, off)
-  return b.toString('latin1', off, end < 0 ? b.length : end)
-}
-
-function parse(fd: number, want: Set<string>): ElfInfo | null {
-  const h = readAt(fd, 0, 64)
-  // \x7fELF, ELFCLASS64, ELFDATA2LSB
-  if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return null
-  const shoff = Number(h.readBigUInt64LE(0x28))
-  const shentsize = h.readUInt16LE(0x3a)
-  const shnum = h.readUInt16LE(0x3c)
-  const shstrndx = h.readUInt16LE(0x3e)
-  const out: ElfInfo = { exports: new Set(), sections: new Set() }
-  if (shoff === 0 || shnum === 0 || shentsize < 64) return out
-  const sh = readAt(fd, shoff, shnum * shentsize)
-  const sec = (i: number) => {
-    const o = i * shentsize
-    return {
-      name: sh.readUInt32LE(o),
-      type: sh.readUInt32LE(o + 4),
-      offset: Number(sh.readBigUInt64LE(o + 0x18)),
-      size: Number(sh.readBigUInt64LE(o + 0x20)),
-      link: sh.readUInt32LE(o + 0x28),
-      entsize: Number(sh.readBigUInt64LE(o + 0x38)),
-    }
-  }
-  if (shstrndx < shnum) {
-    const s = sec(shstrndx)
-    const strs = readAt(fd, s.offset, s.size)
-    for (let i = 0; i < shnum; i++) out.sections.add(cstr(strs, sec(i).name))
-  }
-  if (want.size === 0) return out
-  for (let i = 0; i < shnum; i++) {
-    const s = sec(i)
-    if (s.type !== SHT_DYNSYM || s.link >= shnum || s.entsize < 24) continue
-    const syms = readAt(fd, s.offset, s.size)
-    const strSec = sec(s.link)
-    const strs = readAt(fd, strSec.offset, strSec.size)
-    for (let o = 0; o + 24 <= syms.length; o += s.entsize) {
-      const type = syms[o + 4]! & 0xf
-      if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || syms.readUInt16LE(o + 6) === 0) continue
-      const name = cstr(strs, syms.readUInt32LE(o))
-      if (want.has(name)) out.exports.add(name)
-    }
-  }
-  return out
 }
