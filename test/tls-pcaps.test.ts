@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { replayFilesSync } from '../src/pipeline/replay-sync.js'
 import { alertName, cipherName, versionName } from '../src/protocols/tls/hello.js'
+import type { TlsInfo } from '../src/protocols/tls/observer.js'
 import type { LinkRecord } from '../src/records.js'
 
 const DIR = path.join(import.meta.dirname, 'pcaps', 'tls')
@@ -18,15 +19,8 @@ const FILES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort()
 const haveTshark = spawnSync('tshark', ['-v']).status === 0
 if (!haveTshark) console.log('TLS capture comparison with tshark skipped: no tshark')
 
-interface Expected {
-  sni?: string
-  offeredVersions?: string[]
-  alpnOffered?: string[]
-  version?: string
-  cipher?: string
-  alpnChosen?: string
-  alerts: string[]
-}
+/** what tshark can say of a connection: TlsInfo's hello fields, alerts by description */
+type Expected = Pick<TlsInfo, 'sni' | 'offeredVersions' | 'alpnOffered' | 'version' | 'cipher' | 'alpnChosen'> & { alerts: string[] }
 
 const FIELDS = [
   'ip.src', 'ipv6.src', 'tcp.srcport', 'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tls.record.content_type', 'tls.handshake.type',

@@ -296,6 +296,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     protocols: o.protocols,
     orderHorizonUs: o.orderHorizonUs ?? ORDER_HORIZON_US,
     tcp: tcpEnriched(o.tcp, hook, ids),
+    // with the tap, a connection seen as encrypted packets and as plaintext is counted once
+    tlsTap: o.tls !== undefined,
     onExchange: (e) => {
       ids?.exchange(e)
       if (hook?.exchange !== undefined && !hook.exchange(e)) return

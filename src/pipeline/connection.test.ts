@@ -165,3 +165,29 @@ describe('Connection', () => {
     })
   })
 })
+
+describe('Connection: TLS read from the handshake', () => {
+  it('a ClientHello arriving one byte at a time is still TLS, and the link carries SNI, version and ALPN', async () => {
+    const t = await import('../../test/helpers/buffers/tls.js')
+    const { c, exchanges, links } = conn(flow(CLIENT, { ip: '10.0.0.2', port: 443 }, 'syn'))
+    const ch = t.record(t.HANDSHAKE, t.clientHello({ sni: 'one.example', versions: [0x0304], alpn: ['h2'] }))
+    for (let i = 0; i < ch.length; i++) c.data('c2s', ch.subarray(i, i + 1), 1000, -1)
+    c.data('s2c', Buffer.concat([t.record(t.HANDSHAKE, t.serverHello({ version: 0x0304 })), t.ccs(), t.sealed(100)]), 2000, -1)
+    c.data('c2s', t.sealed(53), 3000, -1)
+    c.end('fin', 4000)
+    expect(exchanges).toEqual([])
+    expect(links[0]).toMatchObject({ protocol: 'tls', tls: true, sni: 'one.example', tlsVersion: 'TLS1.3', alpn: 'h2 (offered)' })
+    expect(links[0]!.tlsHandshake!.handshakeUs).toBe(2000)
+  })
+
+  it('a ClientHello from the side guessed to be the server swaps the roles', async () => {
+    const t = await import('../../test/helpers/buffers/tls.js')
+    const f = flow({ ip: '10.0.0.2', port: 8443 }, { ip: '10.0.0.1', port: 9000 }, 'guess')
+    const { c, links } = conn(f)
+    c.data('s2c', t.record(t.HANDSHAKE, t.clientHello({ sni: 'swap.example' })), 1000, -1)
+    // after the swap the flow table names directions by the new roles: the ServerHello is s2c
+    c.data('s2c', t.record(t.HANDSHAKE, t.serverHello({ cipher: 0xc02f })), 2000, -1)
+    c.end('fin', 3000)
+    expect(links[0]).toMatchObject({ protocol: 'tls', sni: 'swap.example', tlsVersion: 'TLS1.2', client: { port: 9000 }, server: { port: 8443 } })
+  })
+})

@@ -19,13 +19,13 @@ export interface ConnectionDeps {
   limits: Limits
   counters: Counters
   onExchange: (e: Exchange) => void
-  onLink?: (l: LinkRecord) => void
+  onLink?: (l: LinkRecord, c: Connection) => void
   /** the flow's TCP health for its l7_link record (tcp/health.ts) */
   tcpStats?: (flow: FlowInfo) => FlowTcpStats | undefined
   /** called when the connection ends, before it reports what was pending */
   onEnd?: (c: Connection) => void
   /** called when the connection is found to be TLS that no parser reads (its bytes stay encrypted) */
-  onEncrypted?: (c: Connection) => void
+  onEncrypted?: (c: Connection, flow: FlowInfo) => void
 }
 
 type Held =
@@ -263,7 +263,7 @@ export class Connection implements StreamHandler, ParserContext {
     } catch (e) {
       this.fail(e)
     }
-    this.d.onLink?.(this.link(reason, tsUs))
+    this.d.onLink?.(this.link(reason, tsUs), this)
   }
 
   /**
@@ -355,6 +355,9 @@ export class Connection implements StreamHandler, ParserContext {
   private startTls(dir: Dir, head: Buffer, tsUs: number, midStream: boolean): void {
     const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
     const clientHello = head[0] === 0x16 ? head[5] === 1 : !midStream // SSL 2.0 hellos are client hellos
+    // what the other side said before is not known to start at a record: follow it from its next
+    // chunk that does (asked before a swap renames the directions)
+    const otherSpoke = midStream || this.midStream[flip(dir)] || this.seen[flip(dir)] > 0
     if (dir === 's2c' && clientHello && !roleKnown && head.length > 5) {
       this.flow.swapRoles('content')
       dir = 'c2s'
@@ -364,13 +367,11 @@ export class Connection implements StreamHandler, ParserContext {
     const other = flip(dir)
     const obs = new TlsObserver((reason) => this.d.counters.inc(C.parseErrors, { protocol: 'tls', reason }))
     this.tlsObserver = obs
-    // what the other side said before is not known to start at a record: follow it from its next
-    // chunk that does
-    if (midStream || this.midStream[other] || this.seen[other] > 0) obs.gap(other, -1)
+    if (otherSpoke) obs.gap(other, -1)
     this.held = NOTHING_HELD
     this.heldBytes = 0
     obs.data(dir, head, tsUs)
-    this.d.onEncrypted?.(this)
+    this.d.onEncrypted?.(this, this.flow)
   }
 
   /** what the TLS handshake showed, when the connection is encrypted and read by no parser */

@@ -17,6 +17,7 @@ import type { FlowInfo, StreamHandler } from '../tcp/types.js'
 import { Connection, type ConnectionDeps } from './connection.js'
 import type { LinkRecord } from '../records.js'
 import { StartOrderBuffer } from './ordered.js'
+import { TlsPairing } from './tls-pairing.js'
 
 export interface PipelineOptions {
   limits?: Partial<Limits>
@@ -46,7 +47,16 @@ export interface PipelineOptions {
     /** half-open attempts tracked at once (default 16 384) */
     maxHalfOpen?: number
   }
+  /**
+   * A TLS tap feeds plaintext through openStream(): a connection seen both ways is counted once
+   * (tls-pairing.ts), so an encrypted packet connection's l7_link waits up to TLS_PAIR_HOLD_US of
+   * capture time for its tap stream.
+   */
+  tlsTap?: boolean
 }
+
+/** How long (capture time) an ended encrypted connection's link waits for its tap stream. */
+export const TLS_PAIR_HOLD_US = 2_000_000
 
 /**
  * The consumers of exchanges (summary, JSONL, outputs) behind one try/catch: a throw while formatting
@@ -85,6 +95,8 @@ export class Pipeline {
   private readonly deps: ConnectionDeps
   /** connections not yet ended: asked for their oldest pending request to release output early */
   private readonly live = new Set<Connection>()
+  /** encrypted packets and tap plaintext of one connection: one link (tls-pairing.ts) */
+  private readonly pairing: TlsPairing
   /** 'ip port' of excluded endpoints, and ports excluded on any address */
   private excludeEndpoints = new Set<string>()
   private excludePorts = new Set<number>()
@@ -113,9 +125,12 @@ export class Pipeline {
       limits: this.limits,
       counters: this.counters,
       onExchange: (e: Exchange) => this.ordered.push(e),
-      onLink: o.onLink,
+      onLink: (l: LinkRecord, c: Connection) => this.pairing.link(l, c, this.nowUs),
+      onEncrypted: (c: Connection, flow: FlowInfo) => this.pairing.encrypted(c, flow),
       onEnd: (c: Connection) => this.live.delete(c),
     }
+    const onLink = o.onLink
+    this.pairing = new TlsPairing(onLink === undefined ? () => {} : onLink, this.counters, o.tlsTap === true ? TLS_PAIR_HOLD_US : 0)
     this.deps = deps
     this.setExcluded(o.exclude ?? [])
     this.flows = new FlowTable({
@@ -169,7 +184,8 @@ export class Pipeline {
   openStream(flow: FlowInfo, opts: { tls: boolean }): StreamHandler {
     const c = new Connection(flow, this.deps, opts)
     this.live.add(c)
-    return c
+    // the same 4-tuple may also come as encrypted packets: counted once (tls-pairing.ts)
+    return this.pairing.tapStream(c, flow)
   }
 
   /** Replaces the excluded endpoints (see PipelineOptions.exclude). */
@@ -195,6 +211,7 @@ export class Pipeline {
     if (nowUs > this.nowUs) this.nowUs = nowUs
     this.flows.advance(this.nowUs)
     this.tcp.advance(this.nowUs)
+    this.pairing.release(this.nowUs)
     this.release()
     this.counters.set(C.flowsActive, this.flows.size)
     this.nextTickUs = this.nowUs + TICK_US
@@ -204,6 +221,7 @@ export class Pipeline {
   finish(): void {
     this.flows.closeAll('shutdown', this.nowUs)
     this.tcp.flush(this.nowUs)
+    this.pairing.release(Infinity)
     this.ordered.flush()
     this.counters.set(C.flowsActive, this.flows.size)
     this.counters.set('exchanges_out_of_order', this.ordered.late)

@@ -92,6 +92,18 @@ export function curl(args: readonly string[], timeoutMs = 30_000): Promise<CurlR
   })
 }
 
+/**
+ * GETs `paths` from `base` (https://host:port) in one curl run over HTTP/1.1: one keep-alive
+ * connection; `extra` curl arguments go first (e.g. --resolve). The status curl saw for each path.
+ */
+export async function curlGets(base: string, paths: readonly string[], extra: readonly string[] = []): Promise<{ path: string; status: number }[]> {
+  const args = ['-sk', '--http1.1', ...extra, '-w', '%{response_code}\\n']
+  for (const p of paths) args.push('-o', '/dev/null', `${base}${p}`)
+  const r = await curl(args)
+  const codes = r.stdout.trim().split('\n').map(Number)
+  return paths.map((p, i) => ({ path: p, status: codes[i]! }))
+}
+
 /** A chunk whose data was copied out of the ring. */
 export type KeptChunk = Omit<TlsChunk, 'data'> & { data: Buffer }
 

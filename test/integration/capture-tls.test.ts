@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
-import { curl, startNginxTls, type NginxTls } from '../helpers/tls.js'
+import { curlGets, startNginxTls, type NginxTls } from '../helpers/tls.js'
 import { findLibssl } from '../../src/tls/libssl.js'
 import { cleanupStale, createTestHost, needRoot, type TestHost } from '../helpers/netns.js'
 import { READY, killRun, runPodtap, traces, type PodtapRun } from './capture-util.js'
@@ -31,11 +31,7 @@ describe.skipIf(skip !== null)('podtap capture --tls (OpenSSL uprobes, nginx HTT
     await run.waitFor(READY)
     const base = `https://${host.nsIp}:${web.port}`
     const one = async (paths: string[]): Promise<void> => {
-      const args = ['-sk', '--http1.1', '-w', '%{response_code}\\n']
-      for (const p of paths) args.push('-o', '/dev/null', `${base}${p}`)
-      const r = await curl(args)
-      const codes = r.stdout.trim().split('\n').map(Number)
-      paths.forEach((p, i) => sent.push({ path: p, status: codes[i]! }))
+      sent.push(...(await curlGets(base, paths)))
     }
     await one(['/a.txt'])
     await one(['/missing'])
