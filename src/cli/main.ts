@@ -1,5 +1,6 @@
 // podtap's command line: wiring only (commander). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input.
 
+import { basename } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_LIMITS, type Limits } from '../config.js'
 import { PodtapError } from '../errors.js'
@@ -147,7 +148,7 @@ export function buildProgram(): Command {
           stop.dispose()
         }
       }
-    }, undefined, `podtap replay ${files.join(' ')}`)
+    }, undefined, `podtap replay ${basename(files[0]!)}${files.length > 1 ? ` and ${files.length - 1} more` : ''}`)
   })
   const cp = program
     .command('capture')

@@ -107,6 +107,18 @@ describe('UiModel on real captures', () => {
     expect(rows.find((x) => x[0] === '74.125.239.37:443')).toMatchObject(['74.125.239.37:443', 1, 0, 1, expect.any(String), '', expect.any(String), 1])
   })
 
+  it('counts a gRPC connection (l7_link http2, exchanges grpc) on one edge, whichever comes first', async () => {
+    const files = ['test/pcaps/grpc/01-unary.pcapng', 'test/pcaps/grpc/03-server-streaming.pcapng']
+    const model = new UiModel()
+    const r = await replay(files, { format: 'table', summary: true, progress: false, onExchange: model.exchange, onLink: model.link })
+    const s = model.snapshot()
+    const g = readGolden(files)
+    const pairs = new Set(g.map((x) => `a:${x.client.ip}>a:${x.server.ip.includes(':') ? `[${x.server.ip}]` : x.server.ip}:${x.server.port}|${x.protocol}`))
+    expect(new Set(s.edges.map((e) => e.id))).toEqual(pairs)
+    expect(s.edges.reduce((a, e) => a + e.requests, 0)).toBe(g.length)
+    expect(s.edges.reduce((a, e) => a + (e.tcp?.connections ?? 0), 0)).toBe(r.counters.get('flows_created'))
+  })
+
   it('keeps only the newest requests and caps the map', async () => {
     const { model } = await replayed({ maxRequests: 10, maxNodes: 3, maxEdges: 1 })
     const s = model.snapshot()

@@ -214,6 +214,8 @@ export class UiModel {
   private readonly tlsServers = new Map<string, TlsServer>()
   private readonly extra = new Map<string, () => UiSection | null>()
   private readonly flows = new Map<number, FlowPlace>()
+  /** client node > server node: its first edge (where links of another protocol name go) */
+  private readonly pairs = new Map<string, EdgeState>()
 
   constructor(private readonly o: UiModelOptions = {}) {
     this.title = o.title ?? 'podtap'
@@ -253,7 +255,7 @@ export class UiModel {
         this.nodes.get(s)!.endpoints.add(epId)
       }
     }
-    const edge = c !== null && s !== null ? this.edge(c, s, e.protocol) : null
+    const edge = c !== null && s !== null ? this.exchangeEdge(c, s, e.protocol) : null
     if (edge !== null && ep !== undefined && edge.endpoints.size < 64) edge.endpoints.add(epId)
     const f: FlowPlace = { client: e.client, server: e.server, protocol: e.protocol, c, s, clientName: peerLabel(e.client), serverName, ep, edge }
     if (this.flows.size >= MAX_FLOWS_CACHED) this.flows.clear()
@@ -280,10 +282,14 @@ export class UiModel {
     s ??= this.node({ ip: l.server.ip, port: l.server.port }, 'server')
     c ??= this.node({ ip: l.client.ip, port: l.client.port }, 'client')
     if (s === null || c === null) return
-    // links of unrecognised content join the edge their ends already have, if any
-    const protocol = l.protocol === 'unknown' ? ([...this.edges.values()].find((x) => x.source === c && x.target === s)?.protocol ?? null) : l.protocol
-    if (protocol === null) return
-    const edge = this.edge(c, s, protocol)
+    // a link joins its protocol's edge; else (unrecognised content, or http2 whose exchanges were
+    // grpc) the first edge between its ends; an encrypted one keeps an edge of its own
+    let edge: EdgeState | null | undefined = this.edges.get(edgeKey(c, s, l.protocol))
+    if (edge === undefined && l.protocol !== 'tls') edge = this.pairs.get(`${c}>${s}`)
+    if (edge === undefined) {
+      if (l.protocol === 'unknown') return
+      edge = this.edge(c, s, l.protocol)
+    }
     if (edge === null) return
     if (l.tls || l.protocol === 'tls') edge.tls = true
     if (l.tlsVersion !== undefined || l.sni !== undefined || l.tlsHandshake !== undefined) {
@@ -353,8 +359,24 @@ export class UiModel {
     return n.id
   }
 
+  /**
+   * The edge an exchange counts on. A connection's link can come before its exchanges (they wait for
+   * request-start order): an edge that only links made, of another protocol (http2 for grpc
+   * exchanges), takes the exchanges' protocol instead of standing beside a second edge.
+   */
+  private exchangeEdge(c: string, s: string, protocol: string): EdgeState | null {
+    const pair = this.pairs.get(`${c}>${s}`)
+    if (pair !== undefined && pair.protocol !== protocol && pair.red.requests === 0 && pair.protocol !== 'tls' && !this.edges.has(edgeKey(c, s, protocol))) {
+      this.edges.delete(pair.id)
+      pair.id = edgeKey(c, s, protocol)
+      pair.protocol = protocol
+      this.edges.set(pair.id, pair)
+    }
+    return this.edge(c, s, protocol)
+  }
+
   private edge(c: string, s: string, protocol: string): EdgeState | null {
-    const id = `${c}>${s}|${protocol}`
+    const id = edgeKey(c, s, protocol)
     let edge = this.edges.get(id)
     if (edge === undefined) {
       if (this.edges.size >= (this.o.maxEdges ?? 1000)) {
@@ -363,6 +385,7 @@ export class UiModel {
       }
       edge = { id, source: c, target: s, protocol, tls: false, red: new Red(this.bucketUs), endpoints: new Set(), tcp: null, handshakes: null }
       this.edges.set(id, edge)
+      if (!this.pairs.has(`${c}>${s}`)) this.pairs.set(`${c}>${s}`, edge)
     }
     return edge
   }
@@ -550,6 +573,10 @@ interface TlsServer {
 
 /** servers kept in the TLS-by-server section */
 const MAX_TLS_SERVERS = 500
+
+function edgeKey(c: string, s: string, protocol: string): string {
+  return `${c}>${s}|${protocol}`
+}
 
 function addrKey(ip: string, port: number): string {
   return `${ip}|${port}`

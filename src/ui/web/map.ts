@@ -117,8 +117,14 @@ export class ServiceMap {
     })
     if (shape !== this.shape) {
       this.shape = shape
-      // clients on top, the servers they call below, tier by tier (web -> cache -> db reads downwards)
-      cy.layout({ name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 40, animate: false } as cytoscape.LayoutOptions).run()
+      // few nodes: clients on top, the servers they call below, tier by tier (web -> cache -> db reads
+      // downwards); many: a force layout (cytoscape's cose), which packs the components side by side
+      const many = s.nodes.length > 16
+      cy.layout(
+        (many
+          ? { name: 'cose', animate: false, randomize: false, nodeRepulsion: () => 8000, idealEdgeLength: () => 60, componentSpacing: 40, padding: 30 }
+          : { name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 40, animate: false }) as cytoscape.LayoutOptions,
+      ).run()
       cy.fit(undefined, 40)
     }
   }
