@@ -209,15 +209,47 @@ describe('mongodb: legacy OP_QUERY / OP_REPLY', () => {
     ])
   })
 
-  it('OP_COMPRESSED: the original opcode is reported, the body is not read', () => {
-    const q = opCompressed(cmd(1, 'app', { find: 'users' }), 1)
-    const r = opCompressed(reply(2, 1, { ok: 0, code: 13 }), 3)
-    const res = runAll([c(q, 1), s(r, 2), c(opCompressed(opInsert(3, 'a.b', [{ x: 1 }]), 2), 3)])
-    expect(res.exchanges.map((e) => [e.method, e.status, e.error, e.attrs])).toEqual([
-      ['compressed', 'unknown', null, { op: 'OP_COMPRESSED', original_op: 'OP_MSG', compressor: 'snappy' }],
-      ['compressed', null, false, { op: 'OP_COMPRESSED', original_op: 'OP_INSERT', compressor: 'zlib', reply: 'none' }],
+  it.each([
+    [0, 'noop'],
+    [1, 'snappy'],
+    [2, 'zlib'],
+    [3, 'zstd'],
+  ])('OP_COMPRESSED with compressor %i (%s): the command inside and its status are reported', (id, name) => {
+    const q = opCompressed(cmd(1, 'app', { find: 'users', filter: { a: 'x'.repeat(300) } }), id)
+    const r = opCompressed(reply(2, 1, { ok: 0, code: 13, errmsg: 'not authorized' }), id)
+    const w = opCompressed(opInsert(3, 'a.b', [{ x: 1 }]), id)
+    const res = runAll([c(q, 1), s(r, 2), c(w, 3)])
+    expect(res.exchanges.map((e) => [e.method, e.resource, e.status, e.error, e.reqBytes, e.respBytes, e.attrs?.compressor])).toEqual([
+      ['find', 'app.users', 13, true, q.length, r.length, name],
+      ['insert', 'a.b', null, false, w.length, 0, name],
     ])
-    expect(res.counts).toEqual({ compressed: 2 })
+    expect(res.counts).toEqual({})
+  })
+
+  it('OP_COMPRESSED split over many chunks is gathered whole, then read', () => {
+    const big = { insert: 'logs', documents: Array.from({ length: 400 }, (_, i) => ({ i, msg: `line ${i} `.repeat(20) })) }
+    const q = opCompressed(cmd(7, 'app', big), 3)
+    const r = opCompressed(reply(8, 7, { ok: 1, n: 400 }), 1)
+    const steps: Step[] = []
+    for (let off = 0; off < q.length; off += 97) steps.push(c(q.subarray(off, off + 97), 1 + off))
+    steps.push(s(r.subarray(0, 5), 90_000), s(r.subarray(5), 90_001))
+    const res = runAll(steps)
+    expect(res.exchanges.map((e) => [e.method, e.resource, e.status, e.error, e.attrs?.compressor])).toEqual([['insert', 'app.logs', 'ok', false, 'zstd']])
+  })
+
+  it('OP_COMPRESSED that does not decompress, or announces more than the cap: compressed, status unknown, counted', () => {
+    const corrupt = opCompressed(cmd(1, 'app', { find: 'users' }), 2, { raw: true })
+    const r1 = opCompressed(reply(2, 1, { ok: 1 }), 2, { raw: true })
+    // a zlib body that inflates past the size it announces (a bomb) is refused, not inflated
+    const bomb = opCompressed(cmd(3, 'app', { find: 'x', pad: 'y'.repeat(100_000) }), 2, { size: 1000 })
+    const overCap = opCompressed(cmd(5, 'app', { find: 'z' }), 1, { size: 64 * 1024 * 1024 })
+    const res = runAll([c(corrupt, 1), s(r1, 2), c(bomb, 3), c(overCap, 4)])
+    expect(res.exchanges.map((e) => [e.method, e.status, e.error, e.attrs?.original_op])).toEqual([
+      ['compressed', 'unknown', null, 'OP_MSG'],
+      ['compressed', null, true, 'OP_MSG'],
+      ['compressed', null, true, 'OP_MSG'],
+    ])
+    expect(res.counts).toMatchObject({ decompress_failed: 3, compressed_over_cap: 1 })
   })
 })
 
@@ -481,7 +513,8 @@ describe('mongodb: fuzz', () => {
           expect(x.pending.size).toBeLessThanOrEqual(limits.maxPendingRequests)
           expect(x.exhaust.size).toBeLessThanOrEqual(64)
           for (const d of [x.c2s, x.s2c]) {
-            expect(d.win.length).toBeLessThanOrEqual(68 * 1024)
+            // 68 KiB, or what a compressed message in flight brought (gathered whole up to 4 MiB)
+            expect(d.win.length).toBeLessThanOrEqual(Math.max(68 * 1024, 2 * steps.reduce((n, st) => n + st.data.length, 0)))
             expect(d.hunt.length).toBeLessThanOrEqual(64 * 1024)
           }
           h.end('fin', 10)

@@ -14,10 +14,11 @@
 //     request with moreToCome (unacknowledged writes): those are emitted at once, when their last byte
 //     is seen, with status null and error false (nothing failed that anyone could see) and
 //     attrs.reply = 'none', as the Redis parser does for CLIENT REPLY OFF.
-//   - OP_COMPRESSED: the body is not decompressed (snappy and zstd are not in Node 20, and a reply would
-//     have to be inflated whole to reach its `ok`): method 'compressed', attrs.original_op and
-//     attrs.compressor from the clear prefix; a compressed reply closes its exchange with status
-//     'unknown', error false. Counted as 'compressed'.
+//   - OP_COMPRESSED: the message is gathered whole (up to 4 MiB), its body decompressed (snappy, zlib,
+//     zstd: compression.ts; at most 4 MiB) and read as the original message: the real command and
+//     status, attrs.compressor. One over the cap or that does not decompress stays method
+//     'compressed' (attrs.original_op, attrs.compressor from the clear prefix), its reply status
+//     'unknown' with error null; counted ('compressed_over_cap', 'decompress_failed').
 //   - Status of a command reply (DESIGN.md "MongoDB `ok` or error code"): 'ok' when ok is 1 and there
 //     are no writeErrors / writeConcernError / legacy error string; else the error code (number) from
 //     `code`, the first writeErrors entry or writeConcernError, or 'error' when none is given. OP_REPLY
@@ -40,6 +41,7 @@ import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { GIVE_UP, newDocInfo, resetDocInfo, walkElements, type DocInfo } from './bson-walk.js'
 import { actsOnCollection, commandMethod, nameOk } from './commands.js'
+import { decompressBody } from './compression.js'
 import { detectMongo } from './detect.js'
 import {
   COMPRESSORS, HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_NS_BYTES, MSG_CHECKSUM_PRESENT, MSG_MORE_TO_COME, Op,
@@ -55,6 +57,8 @@ const PROBE_BYTES = 4 * 1024
 const HUNT_BYTES = 64 * 1024
 /** exhaust replies followed at once per connection (a client runs one exhaust cursor per connection) */
 const MAX_EXHAUST = 64
+/** largest OP_COMPRESSED message gathered and largest body decompressed (4 MiB each) */
+const MAX_INFLATED_BYTES = 4 * 1024 * 1024
 /** the server's CursorNotFound error code (error_codes.yml) */
 const CURSOR_NOT_FOUND_CODE = 43
 
@@ -108,6 +112,8 @@ class Msg {
   numberReturned = 0
   origOp = 0
   compressor = 0
+  /** an OP_COMPRESSED message whose body was decompressed: op is now the original opcode */
+  inflated = false
   readonly info: DocInfo = newDocInfo()
 }
 
@@ -278,6 +284,7 @@ export class MongoConnection implements StreamHandler {
     m.numberReturned = 0
     m.origOp = 0
     m.compressor = 0
+    m.inflated = false
     resetDocInfo(m.info)
     s.inMsg = true
     return true
@@ -286,15 +293,17 @@ export class MongoConnection implements StreamHandler {
   /** the message continues past this chunk: its head is gathered in the window */
   private openHead(s: Side, b: Buffer, off: number): void {
     s.winBase = 0
-    s.winCap = Math.min(s.m.len, KEEP_BYTES)
-    this.ensureWin(s, s.winCap)
+    // a compressed message is gathered whole (up to the cap): its body is read only once decompressed
+    s.winCap = Math.min(s.m.len, s.m.op === Op.Compressed ? MAX_INFLATED_BYTES : KEEP_BYTES)
+    // the window grows with what arrives (a compressed message's up to its cap), not to its cap at once
+    this.ensureWin(s, Math.min(s.winCap, KEEP_BYTES))
     b.copy(s.win, 0, off, off + HEADER_BYTES)
     s.winLen = HEADER_BYTES
   }
 
   private ensureWin(s: Side, n: number): void {
     if (s.win.length >= n) return
-    const nb = Buffer.allocUnsafe(Math.min(KEEP_BYTES + PROBE_BYTES, Math.max(n, s.win.length * 2, 1024)))
+    const nb = Buffer.allocUnsafe(Math.min(Math.max(KEEP_BYTES + PROBE_BYTES, s.winCap), Math.max(n, s.win.length * 2, 1024)))
     s.win.copy(nb, 0, 0, s.winLen)
     s.win = nb
   }
@@ -308,6 +317,7 @@ export class MongoConnection implements StreamHandler {
       const a = Math.max(pos, s.winBase + s.winLen)
       const b = Math.min(endPos, s.winBase + s.winCap)
       if (b <= a) break
+      this.ensureWin(s, s.winLen + (b - a))
       chunk.copy(s.win, s.winLen, off + (a - pos), off + (b - pos))
       s.winLen += b - a
       if (s.winLen < s.winCap) break
@@ -437,8 +447,43 @@ export class MongoConnection implements StreamHandler {
         if (w.length < at + 9) return
         m.origOp = w.readInt32LE(at)
         m.compressor = w[at + 8]
+        this.inflate(m, w)
         return
     }
+  }
+
+  /**
+   * OP_COMPRESSED whose whole message is in `w`: decompress the body (compression.ts, at most
+   * MAX_INFLATED_BYTES) and read the original message as if it had come as such. Its wire length stays
+   * m.len; what cannot be decompressed stays 'compressed' (counted).
+   */
+  private inflate(m: Msg, w: Buffer): void {
+    const at = HEADER_BYTES
+    const size = w.readInt32LE(at + 4)
+    if (w.length < m.len || size > MAX_INFLATED_BYTES) {
+      this.ctx.count('compressed_over_cap')
+      return
+    }
+    const body = decompressBody(m.compressor, w.subarray(at + 9, m.len), size, MAX_INFLATED_BYTES)
+    if (body === null) {
+      this.ctx.count('decompress_failed')
+      return
+    }
+    const inner = Buffer.allocUnsafe(HEADER_BYTES + body.length)
+    w.copy(inner, 0, 0, 12)
+    inner.writeInt32LE(inner.length, 0)
+    inner.writeInt32LE(m.origOp, 12)
+    body.copy(inner, HEADER_BYTES)
+    const wireLen = m.len
+    m.op = m.origOp
+    m.len = inner.length
+    m.inflated = true
+    m.phase = Phase.Prefix
+    m.at = HEADER_BYTES
+    this.analyze(m, inner, 0)
+    // everything of the original message was in `inner`: nothing more to read from the wire bytes
+    m.phase = Phase.Done
+    m.len = wireLen
   }
 
   /** the cstring namespace at w[at]: kept in m.ns; returns the offset after its NUL, 0 when unreadable */
@@ -462,6 +507,8 @@ export class MongoConnection implements StreamHandler {
 
   private finish(s: Side, tsUs: number): void {
     s.inMsg = false
+    // a window grown for a compressed message is not kept past it
+    if (s.win.length > KEEP_BYTES + PROBE_BYTES) s.win = Buffer.alloc(0)
     if (s.dir === 'c2s') this.onRequest(s.m, s.msgStartUs, tsUs)
     else this.onReply(s.m, tsUs)
   }
@@ -521,6 +568,7 @@ export class MongoConnection implements StreamHandler {
       default:
         method = 'unknown'
     }
+    if (m.inflated) attrs = { ...attrs, compressor: COMPRESSORS[m.compressor] ?? 'unknown' }
     const req: Req = {
       method, resource, startUs, reqEndUs: tsUs, reqBytes: m.len, command,
       exhaust: m.op === Op.Query && (m.flags & QUERY_EXHAUST) !== 0, attrs,

@@ -2,6 +2,9 @@
 // what they send, not hex. Documents are built by the real `bson` package, so the parser's own walker
 // is checked against an independent encoder. Not used at run time.
 
+import { execFileSync } from 'node:child_process'
+import * as zlib from 'node:zlib'
+import { compress as snappyCompress } from 'snappyjs'
 import { serialize, type Document } from 'bson'
 
 export const OP = { reply: 1, update: 2001, insert: 2002, query: 2004, getMore: 2005, delete: 2006, killCursors: 2007, compressed: 2012, msg: 2013 } as const
@@ -114,11 +117,32 @@ export function opKillCursors(requestId: number, ids: bigint[]): Buffer {
   return message(requestId, 0, OP.killCursors, [i32(0), i32(ids.length), ...ids.map(i64)])
 }
 
-/** OP_COMPRESSED around `original` (a whole message); the "compressed" bytes are the original body as is */
-export function opCompressed(original: Buffer, compressorId: number): Buffer {
+/**
+ * The body compressed as the drivers do: 0 noop, 1 snappy (snappyjs, the Snappy block format), 2 zlib
+ * (node:zlib deflate), 3 zstd (the zstd command line tool).
+ */
+export function compressBody(body: Buffer, compressorId: number): Buffer {
+  switch (compressorId) {
+    case 1:
+      return Buffer.from(snappyCompress(body))
+    case 2:
+      return zlib.deflateSync(body)
+    case 3:
+      return execFileSync('zstd', ['-q', '-c', '-19'], { input: body, maxBuffer: 64 << 20 })
+    default:
+      return body
+  }
+}
+
+/**
+ * OP_COMPRESSED around `original` (a whole message), its body compressed with `compressorId`; with
+ * `raw`, the "compressed" bytes are the original body as is (what no compressor would send).
+ */
+export function opCompressed(original: Buffer, compressorId: number, o: { raw?: boolean; size?: number } = {}): Buffer {
   const reqId = original.readInt32LE(4)
   const respTo = original.readInt32LE(8)
   const op = original.readInt32LE(12)
   const inner = original.subarray(16)
-  return message(reqId, respTo, OP.compressed, [i32(op), i32(inner.length), Buffer.from([compressorId]), inner])
+  const body = o.raw ? inner : compressBody(inner, compressorId)
+  return message(reqId, respTo, OP.compressed, [i32(op), i32(o.size ?? inner.length), Buffer.from([compressorId]), body])
 }

@@ -1,0 +1,84 @@
+// MongoDB OP_COMPRESSED bodies (compressorId 0 noop, 1 snappy, 2 zlib, 3 zstd; the drivers'
+// `compressors=snappy,zlib,zstd`), decompressed to read the command inside.
+//
+// zlib: node:zlib. snappy and zstd are not in Node 20's zlib: snappyjs (pure JS, MIT; the Snappy block
+// format the MongoDB drivers send) and fzstd (pure JS, MIT; a decoder only). Pure JS rather than the
+// drivers' native addons (snappy, @mongodb-js/zstd): nothing to build per platform in a DaemonSet
+// image, and decompression only runs on the messages of MongoDB connections that negotiated it.
+//
+// Bounded: the header's uncompressedSize must be within `cap` before anything is allocated (a zstd
+// frame's content size too), the output is allocated at that size and never grows, and a
+// result of another length is refused. Bad input returns null, never throws.
+
+import * as zlib from 'node:zlib'
+import { decompress as zstdDecompress } from 'fzstd'
+import { uncompress as snappyUncompress } from 'snappyjs'
+
+export const enum Compressor {
+  Noop = 0,
+  Snappy = 1,
+  Zlib = 2,
+  Zstd = 3,
+}
+
+const ZSTD_MAGIC = 0xfd2fb528
+
+/**
+ * The content size a zstd frame header announces (RFC 8878 §3.1.1.1): 0 when absent, -1 when this is
+ * not a frame header. (Its window size is not a cost here: fzstd decodes into the output buffer given,
+ * which is allocated at the size MongoDB announced.)
+ */
+function zstdContentSize(b: Buffer): number {
+  if (b.length < 6 || b.readUInt32LE(0) !== ZSTD_MAGIC) return -1
+  const fhd = b[4]
+  const fcsFlag = fhd >> 6
+  const single = (fhd & 0x20) !== 0
+  const p = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]
+  const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag]
+  if (b.length < p + fcsBytes) return -1
+  if (fcsBytes === 1) return b[p]
+  if (fcsBytes === 2) return b.readUInt16LE(p) + 256
+  if (fcsBytes === 4) return b.readUInt32LE(p)
+  if (fcsBytes === 8) return Number(b.readBigUInt64LE(p))
+  return 0
+}
+
+/**
+ * The decompressed body, exactly `size` bytes, or null: unknown compressor, size over `cap`, corrupt
+ * data, or another length than announced.
+ */
+export function decompressBody(compressor: number, body: Buffer, size: number, cap: number): Buffer | null {
+  if (size < 0 || size > cap) return null
+  let out: Buffer
+  try {
+    switch (compressor) {
+      case Compressor.Noop:
+        out = body
+        break
+      case Compressor.Snappy: {
+        const u = snappyUncompress(body, size)
+        out = Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+        break
+      }
+      case Compressor.Zlib:
+        out = zlib.inflateSync(body, { maxOutputLength: Math.max(1, size) })
+        break
+      case Compressor.Zstd: {
+        const fcs = zstdContentSize(body)
+        if (fcs < 0 || fcs > size) return null
+        // single segment (what the drivers' one-shot compress writes): the window is the content size,
+        // which fzstd allocates itself, 4x faster than decoding into a given buffer; otherwise decode
+        // into one of the announced size, so a large declared window costs nothing
+        const single = (body[4] & 0x20) !== 0 && fcs === size
+        const u = single ? zstdDecompress(body) : zstdDecompress(body, new Uint8Array(size))
+        out = Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+        break
+      }
+      default:
+        return null
+    }
+  } catch {
+    return null
+  }
+  return out.length === size ? out : null
+}
