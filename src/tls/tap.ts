@@ -121,6 +121,12 @@ export interface TlsTap {
   attachBinary(path: string): BinaryAttach
   /** the file (by dev:inode) has the SSL_* probes */
   tapped(path: string): boolean
+  /**
+   * Entries of the per-thread kernel tables now: SSL_* calls in progress (tls_wr_calls + tls_rd_calls)
+   * and threads known to the memory-BIO correlation (tls_threads). A thread that exits, even inside
+   * a call, leaves none behind (raw_tp sched_process_exit). Walks the maps: for tests and diagnostics.
+   */
+  inFlight(): { calls: number; threads: number }
   /** Kernel counters (summed over CPUs) and the reader's own. */
   counters(): TlsTapCounters
   /** Hands out what is in the ring now (also done by the read loop); returns the chunks delivered. */
@@ -514,6 +520,25 @@ class Tap extends TapReader implements TlsTap {
 
   tapped(path: string): boolean {
     return this.files.has(fileKey(path))
+  }
+
+  inFlight(): { calls: number; threads: number } {
+    const size = (name: string): number => {
+      const m = this.b.bpf_object__find_map_by_name(this.obj, name)
+      if (m === null) return 0
+      const fd = this.b.bpf_map__fd(m)
+      const cur = Buffer.alloc(8)
+      const next = Buffer.alloc(8)
+      let n = 0
+      // bounded: the tables hold at most CALLS_MAX / THREADS_MAX entries
+      for (let k: Buffer | null = null; n <= TLS_ABI.CALLS_MAX + TLS_ABI.THREADS_MAX && this.b.bpf_map_get_next_key(fd, k, next) === 0; k = cur) {
+        next.copy(cur)
+        n++
+      }
+      return n
+    }
+    // map names as bpf/tls_tap.c declares them (internal tables, not part of tls_abi.h)
+    return { calls: size('tls_wr_calls') + size('tls_rd_calls'), threads: size('tls_threads') }
   }
 
   attachBinary(path: string): BinaryAttach {
