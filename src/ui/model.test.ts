@@ -47,7 +47,7 @@ describe('UiModel on real captures', () => {
       const mine = g.filter((x) => `a:${x.client.ip}>a:${x.server.ip}:${x.server.port}|${x.protocol}` === e.id)
       expect(e.requests, e.id).toBe(mine.length)
       expect(e.errors, e.id).toBe(mine.filter((x) => x.error).length)
-      expect(e.timeline.reduce((a, b) => a + b.requests, 0)).toBe(mine.length)
+      expect(model.focus('edge', e.id)!.edge!.reduce((a, b) => a + b.requests, 0)).toBe(mine.length)
     }
     // the MySQL login failures make their edge red
     const mysql = s.edges.find((e) => e.protocol === 'mysql')!
@@ -161,8 +161,13 @@ describe('UiModel details', () => {
     const s = m.snapshot()
     const http = s.edges.find((e) => e.protocol === 'http')!
     expect(http.tls).toBe(true)
-    expect(http.timeline.map((b) => b.requests)).toEqual([1, 1, 1, 1, 1])
-    expect(http.timeline.map((b) => b.errors)).toEqual([0, 0, 0, 0, 1])
+    const f = m.focus('edge', http.id)!
+    expect(f.edge!.map((b) => b.requests)).toEqual([1, 1, 1, 1, 1])
+    expect(f.edge!.map((b) => b.errors)).toEqual([0, 0, 0, 0, 1])
+    // the endpoint it calls, with the same history; the server node's endpoints too
+    expect(Object.values(f.endpoints).map((t) => t.map((b) => b.requests))).toEqual([[1, 1, 1, 1, 1]])
+    expect(m.focus('node', http.target)!.endpoints).toEqual(f.endpoints)
+    expect(m.focus('node', 'nope')).toBeNull()
     expect(http.errorRate).toBe(20)
     expect(http.health).toBe('bad')
     expect(http.tcp).toEqual({ connections: 1, resets: 1, retransmits: 1, packets: 20, gapBytes: 0 })

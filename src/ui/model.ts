@@ -18,7 +18,7 @@ import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } fr
 import { MAX_CLIENTS_TRACKED, peerLabel, rowPercentiles, Summary } from '../metrics/summary.js'
 import { redactAttrs, type Exchange, type LinkRecord, type Peer } from '../records.js'
 import { matchRequest, type RequestFilter } from './filter.js'
-import type { UiBucket, UiEdge, UiEndpoint, UiHealth, UiNode, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSection, UiSnapshot, UiTcpHealth, UiTlsSeen } from './types.js'
+import type { UiBucket, UiEdge, UiEndpoint, UiHealth, UiNode, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSection, UiSnapshot, UiTcpHealth, UiTlsSeen, UiFocus } from './types.js'
 
 export interface UiModelOptions {
   title?: string
@@ -433,6 +433,27 @@ export class UiModel {
     return { ...k.brief, clientPeer: { ...k.client }, serverPeer: { ...k.server }, attrs: k.attrs ? redactAttrs(k.attrs) : {} }
   }
 
+  /** The history of a picked edge (its own and its endpoints') or node (the endpoints it serves); null: no such one. */
+  focus(kind: string, id: string): UiFocus | null {
+    const eps = (ids: Iterable<string>): Record<string, UiBucket[]> => {
+      const out: Record<string, UiBucket[]> = {}
+      for (const x of ids) {
+        const ep = this.endpoints.get(x)
+        if (ep !== undefined) out[x] = ep.red.timeline()
+      }
+      return out
+    }
+    if (kind === 'edge') {
+      const e = this.edges.get(id)
+      return e === undefined ? null : { edge: e.red.timeline(), endpoints: eps(e.endpoints) }
+    }
+    if (kind === 'node') {
+      const n = this.nodes.get(id)
+      return n === undefined ? null : { endpoints: eps(n.endpoints) }
+    }
+    return null
+  }
+
   /** id of the newest request (0 before the first) */
   get lastId(): number {
     return this.nextId - 1
@@ -460,7 +481,6 @@ export class UiModel {
         p99: percentileMs(x.red.hist, 99),
         health: health(x.red.requests, errorRate, x.tcp, x.handshakes),
         endpoints: [...x.endpoints],
-        timeline: x.red.timeline(),
       }
       if (x.tcp !== null) e.tcp = { ...x.tcp }
       if (x.handshakes !== null) e.handshakes = { ...x.handshakes, versions: [...x.handshakes.versions], snis: [...x.handshakes.snis] }
@@ -475,7 +495,6 @@ export class UiModel {
       errors: x.red.errors,
       p50: percentileMs(x.red.hist, 50),
       p99: percentileMs(x.red.hist, 99),
-      timeline: x.red.timeline(),
     }))
     const nodes: UiNode[] = [...this.nodes.values()].map((n) => ({ ...n.node, endpoints: [...n.endpoints] }))
     const rows = this.summary.sortedRows()

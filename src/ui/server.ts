@@ -5,6 +5,7 @@
 //   GET /api/snapshot          UiSnapshot (map, table, sections, totals)
 //   GET /api/requests          newest kept requests; ?protocol= &status= &pod= &text= &limit= &after=
 //   GET /api/requests/{id}     one request's detail (UiRequestDetail), 404 once it left the ring
+//   GET /api/focus             ?kind=edge|node&id=: the picked thing's history (UiFocus), 404 if unknown
 //   GET /api/events            Server-Sent Events: 'snapshot' (when something changed, at most once a
 //                              second), 'requests' (new requests since the last event, at most 200)
 //
@@ -176,6 +177,10 @@ export async function startUiServer(model: UiModel, o: UiServerOptions): Promise
     if (m !== null) {
       const d = model.request(Number(m[1]))
       return d === null ? json(res, 404, { error: `request ${m[1]} is no longer kept (only the newest are)` }) : json(res, 200, d)
+    }
+    if (url.pathname === '/api/focus') {
+      const f = model.focus(url.searchParams.get('kind') ?? '', url.searchParams.get('id') ?? '')
+      return f === null ? json(res, 404, { error: 'no such node or edge (kind=node|edge, id=...)' }) : json(res, 200, f)
     }
     if (url.pathname === '/api/events') return openStream(req, res)
     json(res, 404, { error: `no such page: ${url.pathname}` })

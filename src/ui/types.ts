@@ -50,7 +50,6 @@ export interface UiEdge {
   health: UiHealth
   /** endpoint ids (UiEndpoint.id) the client called on the server node */
   endpoints: string[]
-  timeline: UiBucket[]
   /** from the connections that ended (l7_link); absent before the first one ends */
   tcp?: UiTcpHealth
   /** from the TLS handshakes in its connections' packets (l7_link sni, tlsVersion, alerts) */
@@ -83,7 +82,18 @@ export interface UiEndpoint {
   errors: number
   p50: number
   p99: number
-  timeline: UiBucket[]
+}
+
+/**
+ * The history of what the page has picked on the map (GET /api/focus?kind=edge|node&id=): an edge's
+ * own buckets and those of the endpoints it calls, or the endpoints a node serves. Asked only while
+ * the picked thing is shown, so snapshots stay small however many edges there are.
+ */
+export interface UiFocus {
+  /** the edge's own history (kind edge) */
+  edge?: UiBucket[]
+  /** endpoint id -> its history */
+  endpoints: Record<string, UiBucket[]>
 }
 
 /** A row of the terminal table (src/metrics/summary.ts SummaryRow, src/cli/table.ts). */

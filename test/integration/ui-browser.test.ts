@@ -153,7 +153,7 @@ describe.skipIf(browserSkip !== null)('web UI on a replayed capture', () => {
     const mysql = map.nodes.find((n) => n.label.endsWith(':3306'))!
     const box = (await page.locator('[data-testid=map]').boundingBox())!
     await page.mouse.click(box.x + mysql.x, box.y + mysql.y)
-    await page.waitForSelector('[data-testid=side] [data-testid=endpoint]')
+    await page.waitForSelector('[data-testid=side] [data-testid=endpoint] svg.spark')
     expect(await page.textContent('[data-testid=side]')).toContain('1045')
     const shot = await page.screenshot()
     expect(await pixelSpread(page, shot)).toBeGreaterThan(8)
@@ -250,6 +250,17 @@ describe.skipIf(liveSkip !== null)('web UI on a live capture in test namespaces'
       [`${webHost.hostIp} -> ${web.ip}:80 http`, `${cacheHost.hostIp} -> ${cache.ip}:6379 redis`].sort(),
     )
     expect(await pixelSpread(page, await page.screenshot())).toBeGreaterThan(8)
+    // a click on the web edge (a third of the way from client to server, clear of its label) opens the
+    // edge with its history and the endpoint it calls
+    const webEdge = map.edges.find((e) => label.get(e.target) === `${web.ip}:80`)!
+    const [from, to] = [map.nodes.find((n) => n.id === webEdge.source)!, map.nodes.find((n) => n.id === webEdge.target)!]
+    const box = (await page.locator('[data-testid=map]').boundingBox())!
+    await page.mouse.click(box.x + from.x + (to.x - from.x) / 3, box.y + from.y + (to.y - from.y) / 3)
+    await page.waitForSelector('[data-testid=side] [data-testid=endpoint] svg.spark')
+    const side = (await page.textContent('[data-testid=side]'))!
+    expect(side).toContain(`${webHost.hostIp} → ${web.ip}:80`)
+    expect(side).toContain('9 (')
+    expect(side).toContain('/missing.html')
 
     const rows = await tableRows(page)
     const got = new Map(rows.map((r) => [r.slice(0, 5).join(' | '), Number(r[5])]))

@@ -7,7 +7,7 @@
 import { render } from 'preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { matchRequest, type RequestFilter } from '../filter.js'
-import type { UiBucket, UiEdge, UiEndpoint, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSnapshot } from '../types.js'
+import type { UiBucket, UiEdge, UiEndpoint, UiFocus, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSnapshot } from '../types.js'
 import { ServiceMap, type Pick } from './map.js'
 import './style.css'
 
@@ -157,7 +157,26 @@ function MapView({ snap }: { snap: UiSnapshot }) {
   )
 }
 
+/** The picked edge's or node's history, asked again with every new snapshot while it is shown. */
+function useFocus(pick: NonNullable<Pick>, seq: number): UiFocus | null {
+  const [f, setF] = useState<UiFocus | null>(null)
+  useEffect(() => {
+    let stale = false
+    fetch(`api/focus?kind=${pick.kind}&id=${encodeURIComponent(pick.id)}`)
+      .then(async (r) => (r.ok ? ((await r.json()) as UiFocus) : null))
+      .then((x) => {
+        if (!stale) setF(x)
+      })
+      .catch(() => undefined)
+    return () => {
+      stale = true
+    }
+  }, [pick.kind, pick.id, seq])
+  return f
+}
+
 function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<Pick>; onClose: () => void }) {
+  const focus = useFocus(pick, snap.seq)
   const eps = new Map(snap.endpoints.map((e) => [e.id, e]))
   const label = (id: string): string => snap.nodes.find((n) => n.id === id)?.label ?? id
   if (pick.kind === 'node') {
@@ -171,7 +190,7 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
         <h2>{n.label}</h2>
         <div class="muted">{n.kind}{n.server ? ' · serves' : ''}{n.client ? ' · calls' : ''}</div>
         {n.endpoints.length > 0 && <h3>endpoints it serves</h3>}
-        {n.endpoints.map((id) => eps.get(id)).filter((e): e is UiEndpoint => e !== undefined).map((e) => <Endpoint e={e} rows={snap.table} bucketUs={snap.bucketUs} />)}
+        {n.endpoints.map((id) => eps.get(id)).filter((e): e is UiEndpoint => e !== undefined).map((e) => <Endpoint e={e} history={focus?.endpoints[e.id]} rows={snap.table} bucketUs={snap.bucketUs} />)}
         {inc.length > 0 && <h3>called by</h3>}
         {inc.map((e) => <div>{label(e.source)} <span class="muted">{edgeSummary(e)}</span></div>)}
         {out.length > 0 && <h3>calls</h3>}
@@ -196,9 +215,9 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
         {e.tcp && (<><dt>TCP</dt><dd>{e.tcp.connections} connections ended · {e.tcp.resets} reset · {e.tcp.retransmits} retransmits of {e.tcp.packets} packets · {e.tcp.gapBytes} gap bytes</dd></>)}
       </dl>
       <h3>this edge over time</h3>
-      <Spark buckets={e.timeline} bucketUs={snap.bucketUs} />
+      <Spark buckets={focus?.edge} bucketUs={snap.bucketUs} />
       {e.endpoints.length > 0 && <h3>endpoints called (all their clients)</h3>}
-      {e.endpoints.map((id) => eps.get(id)).filter((x): x is UiEndpoint => x !== undefined).map((x) => <Endpoint e={x} rows={snap.table} bucketUs={snap.bucketUs} />)}
+      {e.endpoints.map((id) => eps.get(id)).filter((x): x is UiEndpoint => x !== undefined).map((x) => <Endpoint e={x} history={focus?.endpoints[x.id]} rows={snap.table} bucketUs={snap.bucketUs} />)}
     </aside>
   )
 }
@@ -211,13 +230,13 @@ function edgeSummary(e: UiEdge): string {
   return `${e.protocol}${e.tls ? ' (TLS)' : ''} · ${e.requests} req · ${e.errorRate.toFixed(1)}% err · p99 ${ms(e.p99)} ms`
 }
 
-function Endpoint({ e, rows, bucketUs }: { e: UiEndpoint; rows: UiRow[]; bucketUs: number }) {
+function Endpoint({ e, history, rows, bucketUs }: { e: UiEndpoint; history: UiBucket[] | undefined; rows: UiRow[]; bucketUs: number }) {
   const mine = rows.filter((r) => r.server === e.server && r.protocol === e.protocol).slice(0, 20)
   return (
     <div class="endpoint" data-testid="endpoint">
       <div><b>{e.server}</b> <span class="tag">{e.protocol}</span></div>
       <div class="muted">{e.requests} requests · {e.errors} errors · p50 {ms(e.p50)} ms · p99 {ms(e.p99)} ms</div>
-      <Spark buckets={e.timeline} bucketUs={bucketUs} />
+      <Spark buckets={history} bucketUs={bucketUs} />
       <table>
         <tbody>
           {mine.map((r) => (
@@ -232,7 +251,8 @@ function Endpoint({ e, rows, bucketUs }: { e: UiEndpoint; rows: UiRow[]; bucketU
 }
 
 /** requests per bucket as bars (errors in red on top), p99 as a line; both scaled to their maximum */
-function Spark({ buckets, bucketUs }: { buckets: UiBucket[]; bucketUs: number }) {
+function Spark({ buckets, bucketUs }: { buckets: UiBucket[] | undefined; bucketUs: number }) {
+  if (buckets === undefined) return <div class="muted">…</div>
   if (buckets.length === 0) return <div class="muted">no requests</div>
   const W = 380
   const H = 48
