@@ -1,0 +1,192 @@
+// Soak benchmark (issue 14 §8): live capture under mixed load for a long time, with pods coming and
+// going and the InfluxDB sink down in the middle. Reports RSS and open fds over time, every point the
+// sink dropped, and exchanges lost against what the clients completed.
+//
+//   sudo npx tsx scripts/soak.ts [--minutes 30] [--out DIR]
+//
+// What runs (root; nginx, redis-server, postgresql and influxd from Debian):
+//   - three long-lived "pods" (network namespaces): nginx, Redis, PostgreSQL, driven by the demo's
+//     client (src/demo/traffic.ts): HTTP over keep-alive with every 5th request on a new connection,
+//     Redis commands, SQL queries; counted as they complete;
+//   - a short-lived pod every 90 s: a namespace with nginx, 100 GETs on new connections, deleted 60 s
+//     later (veths appear and vanish under --all-veth);
+//   - `podtap capture --all-veth --format jsonl` (dist/, the shipped CLI) writing to InfluxDB 1.6
+//     (Debian's influxd behind the /api/v2/write adapter of the integration tests) with l7_trace
+//     points, and serving /metrics; from 40% to 40% + 5 min (or a sixth of a short run) the adapter
+//     answers 503 to every write: InfluxDB is down;
+//   - every 10 s: podtap's VmRSS and open fds from /proc.
+// At the end: exchanges podtap reported per pod vs. requests the clients completed; l7_trace points in
+// InfluxDB + podtap_sink_dropped_points_total vs. exchanges reported; RSS and fds first vs. last part.
+// Figures go to stdout and DIR/soak.json.
+
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { Agent, request } from 'node:http'
+import { cleanupStale, createNetnsHost, DEMO_NS_PREFIX, startNginx, type NetnsHost } from '../src/demo/netns.js'
+import { postgresBin, startPostgres, startRedis, startWeb, type DemoServer } from '../src/demo/servers.js'
+import { startTraffic } from '../src/demo/traffic.js'
+import { freePort, rows, startInfluxd, startV2Adapter } from '../test/integration/influx-harness.js'
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? process.argv[i + 1]! : def
+}
+const MINUTES = Number(arg('--minutes', '30'))
+const OUT = arg('--out', '/tmp/podtap-soak')
+const ROOT = path.resolve(import.meta.dirname, '..')
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const log = (m: string) => process.stderr.write(`soak: ${new Date().toISOString().slice(11, 19)} ${m}\n`)
+
+interface Sample { s: number; rssKb: number; fds: number }
+
+function sample(pid: number, t0: number): Sample | null {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(st)?.[1] ?? NaN)
+    return { s: Math.round((Date.now() - t0) / 1000), rssKb: rss, fds: fs.readdirSync(`/proc/${pid}/fd`).length }
+  } catch {
+    return null
+  }
+}
+
+/** n GETs on new connections to `ip`; resolves with how many completed */
+async function shortGets(ip: string, n: number): Promise<number> {
+  let ok = 0
+  for (let i = 0; i < n; i++) {
+    ok += await new Promise<number>((resolve) => {
+      const req = request({ host: ip, port: 80, path: `/eph/${i}`, agent: new Agent({ keepAlive: false }) }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(1))
+      })
+      req.on('error', () => resolve(0))
+      req.end()
+    })
+    await sleep(50)
+  }
+  return ok
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the soak needs root (namespaces, live capture)')
+  fs.mkdirSync(OUT, { recursive: true })
+  cleanupStale(false, DEMO_NS_PREFIX)
+  const hosts: NetnsHost[] = []
+  const pod = async (name: string) => {
+    const h = await createNetnsHost({ name, prefix: DEMO_NS_PREFIX, vethPrefix: 'pk' })
+    hosts.push(h)
+    return h
+  }
+  const servers: DemoServer[] = [await startWeb(await pod('web')), await startRedis(await pod('cache'))]
+  const pg = postgresBin()
+  if (pg !== null) servers.push(await startPostgres(await pod('db'), pg))
+  const influxd = await startInfluxd()
+  await influxd.query('CREATE DATABASE soak')
+  const adapter = await startV2Adapter(influxd.url)
+  const metricsPort = await freePort()
+  const jsonl = path.join(OUT, 'exchanges.jsonl')
+  const podtap = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin/podtap.js'), 'capture', '--all-veth', '--format', 'jsonl', '--influx-url', adapter.url, '--influx-bucket', 'soak', '--influx-traces',
+      '--window', '5', '--sink-queue', '20000', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--log-format', 'json'],
+    { stdio: ['ignore', fs.openSync(jsonl, 'w'), fs.openSync(path.join(OUT, 'podtap.log'), 'w')] },
+  )
+  const t0 = Date.now()
+  await sleep(3000)
+  const traffic = startTraffic(servers, { rate: 30, log })
+  const samples: Sample[] = []
+  const eph: { ip: string; sent: number }[] = []
+  const ephemeral: Promise<void>[] = []
+  const endAt = t0 + MINUTES * 60_000
+  const downFrom = t0 + MINUTES * 60_000 * 0.4
+  const downFor = Math.min(5 * 60_000, (MINUTES * 60_000) / 6)
+  let down = false
+  let downDone = false
+  let nextPod = t0 + 30_000
+  let podN = 0
+  log(`running ${MINUTES} min; podtap pid ${podtap.pid}; InfluxDB down from ${Math.round((downFrom - t0) / 1000)} s for ${downFor / 1000} s`)
+  while (Date.now() < endAt && podtap.exitCode === null) {
+    const s = sample(podtap.pid!, t0)
+    if (s !== null) samples.push(s)
+    if (!down && !downDone && Date.now() >= downFrom) {
+      adapter.mode = { kind: 'status', status: 503 }
+      down = true
+      log('InfluxDB down (503 to every write)')
+    } else if (down && Date.now() >= downFrom + downFor) {
+      adapter.mode = { kind: 'forward' }
+      down = false
+      downDone = true
+      log('InfluxDB back')
+    }
+    if (Date.now() >= nextPod && Date.now() < endAt - 120_000) {
+      nextPod += 90_000
+      const name = `eph${podN++ % 100}`
+      ephemeral.push(
+        (async () => {
+          const h = await createNetnsHost({ name, prefix: DEMO_NS_PREFIX, vethPrefix: 'pe' })
+          try {
+            await startNginx(h, { locations: ['location /eph/ { default_type text/plain; return 200 "ok\\n"; }'] })
+            await sleep(2000) // podtap attaches the new veth
+            const sent = await shortGets(h.nsIp, 100)
+            eph.push({ ip: h.nsIp, sent })
+            await sleep(60_000)
+          } finally {
+            await h.destroy()
+          }
+        })().catch((e) => log(`ephemeral pod ${name}: ${(e as Error).message}`)),
+      )
+    }
+    await sleep(10_000)
+  }
+  await traffic.stop()
+  await Promise.all(ephemeral)
+  await sleep(3000)
+  const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => '')
+  podtap.kill('SIGINT')
+  await new Promise((r) => podtap.once('close', r))
+  const wall = (Date.now() - t0) / 1000
+
+  // exchanges per server ip vs. the clients
+  const lines = fs.readFileSync(jsonl, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { server: { ip: string }; protocol: string; status: unknown })
+  const byIp = new Map<string, number>()
+  for (const l of lines) byIp.set(l.server.ip, (byIp.get(l.server.ip) ?? 0) + 1)
+  const stats = traffic.stats
+  const want: Record<string, number> = { http: stats.http, redis: stats.redis, postgresql: stats.postgresql }
+  const got: Record<string, number> = {}
+  for (const s of servers) got[s.kind] = byIp.get(s.ip) ?? 0
+  const ephSent = eph.reduce((n, e) => n + e.sent, 0)
+  const ephGot = eph.reduce((n, e) => n + (byIp.get(e.ip) ?? 0), 0)
+  const lost = Object.keys(want).reduce((n, k) => n + Math.max(0, (want[k] ?? 0) - (got[k] ?? 0)), 0) + Math.max(0, ephSent - ephGot)
+  // points: l7_trace in InfluxDB + dropped vs. exchanges reported
+  const traceRows = rows(await influxd.query('SELECT count(latency_ms) FROM l7_trace', 'soak'))
+  const tracePoints = Number(traceRows[0]?.count ?? 0)
+  const dropped = Number(/^podtap_sink_dropped_points_total\{sink="influx"\} (\d+)/m.exec(metrics)?.[1] ?? NaN)
+  const q = (xs: Sample[], k: 'rssKb' | 'fds') => xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+  const quarter = Math.max(1, Math.floor(samples.length / 4))
+  const first = samples.slice(1, 1 + quarter)
+  const last = samples.slice(-quarter)
+  const result = {
+    minutes: MINUTES,
+    wallSeconds: wall,
+    clients: { ...want, failed: stats.failed, ephemeralPods: eph.length, ephemeralSent: ephSent },
+    podtap: { ...got, ephemeral: ephGot, allExchanges: lines.length },
+    lostExchanges: lost,
+    influx: { tracePointsStored: tracePoints, droppedPointsCounted: dropped, adapterAcceptedLines: adapter.acceptedLines, downSeconds: downFor / 1000 },
+    rss: { firstQuarterMedianMb: q(first, 'rssKb') / 1024, lastQuarterMedianMb: q(last, 'rssKb') / 1024, maxMb: Math.max(...samples.map((s) => s.rssKb)) / 1024 },
+    fds: { firstQuarterMedian: q(first, 'fds'), lastQuarterMedian: q(last, 'fds'), max: Math.max(...samples.map((s) => s.fds)) },
+    samples,
+  }
+  fs.writeFileSync(path.join(OUT, 'soak.json'), JSON.stringify(result, null, 2))
+  const { samples: _s, ...brief } = result
+  void _s
+  process.stdout.write(JSON.stringify(brief, null, 2) + '\n')
+  await adapter.close()
+  await influxd.stop()
+  for (const s of servers) await s.stop()
+  for (const h of hosts) await h.destroy()
+}
+
+main().catch((e) => {
+  process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(1)
+})
