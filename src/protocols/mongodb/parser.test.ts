@@ -12,6 +12,7 @@ import { mongoParser } from './parser.js'
 import {
   CHECKSUM, EXHAUST_ALLOWED, MORE_TO_COME, bson, cmd, opCompressed, opDelete, opGetMore, opInsert, opKillCursors, opMsg,
   opQuery, opReply, opUpdate, reply,
+  opCommand, opCommandReply,
 } from '../../../test/helpers/buffers/mongodb.js'
 
 const c = (data: Buffer, tsUs: number): Step => ({ dir: 'c2s', data, tsUs })
@@ -250,6 +251,35 @@ describe('mongodb: legacy OP_QUERY / OP_REPLY', () => {
       ['compressed', null, true, 'OP_MSG'],
     ])
     expect(res.counts).toMatchObject({ decompress_failed: 3, compressed_over_cap: 1 })
+  })
+})
+
+describe('mongodb: legacy OP_COMMAND / OP_COMMANDREPLY (3.2 to 4.0)', () => {
+  it.each([false, true])('pairs them: command, database.collection, status (metadata first: %s)', (metadataFirst) => {
+    const o = { metadataFirst, metadata: { $replData: 1, $gleStats: { lastOpTime: 0 } } }
+    const steps = [
+      c(opCommand(1, 'shop', { find: 'orders', filter: { qty: { $gt: 1 } } }, o), 1),
+      s(opCommandReply(2, 1, { cursor: { id: 0n, ns: 'shop.orders', firstBatch: [] }, ok: 1 }, o), 2),
+      c(opCommand(3, 'shop', { insert: 'orders', documents: [{ _id: 1 }] }, o), 3),
+      s(opCommandReply(4, 3, { n: 0, writeErrors: [{ index: 0, code: 11000, errmsg: 'dup' }], ok: 1 }, o), 4),
+      c(opCommand(5, 'admin', { isMaster: 1 }, o), 5),
+      s(opCommandReply(6, 5, { ok: 0, errmsg: 'no such cmd', code: 59 }, o), 6),
+    ]
+    const res = runAll(steps)
+    expect(res.exchanges.map((e) => [e.method, e.resource, e.status, e.error, e.attrs?.op])).toEqual([
+      ['find', 'shop.orders', 'ok', false, 'OP_COMMAND'],
+      ['insert', 'shop.orders', 11000, true, 'OP_COMMAND'],
+      ['isMaster', 'admin', 59, true, 'OP_COMMAND'],
+    ])
+    expect(res.counts).toEqual({})
+    expect(detectMongo(opCommand(1, 'shop', { find: 'x' }, o), 'c2s')).toBe(true)
+    expect(detectMongo(opCommandReply(2, 1, { ok: 1 }, o), 's2c')).toBe(true)
+    expect(detectMongo(opCommandReply(2, 1, { ok: 1 }, o), 'c2s')).toBe(false)
+  })
+
+  it('a reply in which no document holds ok: status unknown, not ok', () => {
+    const res = runAll([c(opCommand(1, 'shop', { ping: 1 }), 1), s(opCommandReply(2, 1, { pong: true }, { metadata: { x: 1 } }), 2)])
+    expect(res.exchanges.map((e) => [e.method, e.status, e.error])).toEqual([['ping', 'unknown', null]])
   })
 })
 

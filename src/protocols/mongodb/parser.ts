@@ -114,6 +114,9 @@ class Msg {
   compressor = 0
   /** an OP_COMPRESSED message whose body was decompressed: op is now the original opcode */
   inflated = false
+  /** OP_COMMAND: the command name; OP_COMMAND(REPLY): the document that tells (args / ok) was read */
+  cmdName: string | undefined = undefined
+  legacyDoc = false
   readonly info: DocInfo = newDocInfo()
 }
 
@@ -285,6 +288,8 @@ export class MongoConnection implements StreamHandler {
     m.origOp = 0
     m.compressor = 0
     m.inflated = false
+    m.cmdName = undefined
+    m.legacyDoc = false
     resetDocInfo(m.info)
     s.inMsg = true
     return true
@@ -449,6 +454,10 @@ export class MongoConnection implements StreamHandler {
         m.compressor = w[at + 8]
         this.inflate(m, w)
         return
+      case Op.Command:
+      case Op.CommandReply:
+        this.legacyCommand(m, w)
+        return
     }
   }
 
@@ -484,6 +493,38 @@ export class MongoConnection implements StreamHandler {
     // everything of the original message was in `inner`: nothing more to read from the wire bytes
     m.phase = Phase.Done
     m.len = wireLen
+  }
+
+  /**
+   * OP_COMMAND (database, commandName, then two documents) and OP_COMMANDREPLY (two documents), read
+   * from the message's head: the server reads commandArgs / commandReply first, the wire protocol
+   * page lists metadata first, so the second document is read when the first is not the one: a
+   * request's document whose first element is the command, a reply's document with `ok`.
+   */
+  private legacyCommand(m: Msg, w: Buffer): void {
+    let at = HEADER_BYTES
+    if (m.op === Op.Command) {
+      const dbEnd = w.indexOf(0, at)
+      if (dbEnd < 0 || dbEnd - at > MAX_NS_BYTES) return
+      m.ns = w.toString('utf8', at, dbEnd)
+      const nameEnd = w.indexOf(0, dbEnd + 1)
+      if (nameEnd < 0 || nameEnd - dbEnd - 1 > MAX_NS_BYTES) return
+      m.cmdName = w.toString('utf8', dbEnd + 1, nameEnd)
+      at = nameEnd + 1
+    }
+    const end = Math.min(w.length, m.len)
+    for (let doc = 0; doc < 2 && at + 5 <= end; doc++) {
+      const n = w.readInt32LE(at)
+      if (n < 5 || at + n > m.len) return
+      resetDocInfo(m.info)
+      walkElements(w, 0, at + 4, Math.min(at + n - 1, end), m.info)
+      const found = m.op === Op.Command ? m.info.first?.toLowerCase() === m.cmdName?.toLowerCase() : m.info.ok !== undefined
+      if (found) {
+        m.legacyDoc = true
+        return
+      }
+      at += n
+    }
   }
 
   /** the cstring namespace at w[at]: kept in m.ns; returns the offset after its NUL, 0 when unreadable */
@@ -545,6 +586,12 @@ export class MongoConnection implements StreamHandler {
         method = 'getMore'
         resource = this.ns(m.ns)
         attrs = { op: 'OP_GET_MORE' }
+        break
+      case Op.Command:
+        method = commandMethod(m.cmdName)
+        resource = m.legacyDoc ? this.commandResource(method, m.ns, info) : nameOk(m.ns) ? this.cut(m.ns!) : undefined
+        command = true
+        attrs = { op: 'OP_COMMAND' }
         break
       case Op.Insert:
       case Op.Update:
@@ -613,6 +660,10 @@ export class MongoConnection implements StreamHandler {
         if (m.flags & REPLY_QUERY_FAILURE) return codeOr(info.code)
         if (m.flags & REPLY_CURSOR_NOT_FOUND) return CURSOR_NOT_FOUND_CODE
         if (!req.command || m.numberReturned === 0) return 'ok'
+        break
+      case Op.CommandReply:
+        // neither document held `ok`: nothing tells success
+        if (!m.legacyDoc) return 'unknown'
         break
     }
     if (info.ok !== undefined && !(info.ok >= 1)) return codeOr(info.code)

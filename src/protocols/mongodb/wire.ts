@@ -17,6 +17,10 @@
 //   OP_GET_MORE 2005   => int32 ZERO, cstring fullCollectionName, int32 numberToReturn, int64 cursorID
 //   OP_DELETE 2006     => int32 ZERO, cstring fullCollectionName, int32 flags, document selector
 //   OP_KILL_CURSORS 2007 => int32 ZERO, int32 numberOfCursorIDs, int64 cursorIDs...
+//   OP_COMMAND 2010    => cstring database, cstring commandName, document, document, documents...
+//   OP_COMMANDREPLY 2011 => document, document, documents...
+//                         (3.2 to 4.0 servers and tools; the docs put metadata first, the server read
+//                         commandArgs / commandReply first: the parser reads both documents)
 // BSON document => int32 length (itself included), elements..., 0x00; element => type byte, cstring name, value.
 
 import type { Dir } from '../../tcp/types.js'
@@ -29,6 +33,8 @@ export const enum Op {
   GetMore = 2005,
   Delete = 2006,
   KillCursors = 2007,
+  Command = 2010,
+  CommandReply = 2011,
   Compressed = 2012,
   Msg = 2013,
 }
@@ -69,6 +75,8 @@ export function opName(op: number): string {
     case Op.Delete: return 'OP_DELETE'
     case Op.KillCursors: return 'OP_KILL_CURSORS'
     case Op.Compressed: return 'OP_COMPRESSED'
+    case Op.Command: return 'OP_COMMAND'
+    case Op.CommandReply: return 'OP_COMMANDREPLY'
     case Op.Msg: return 'OP_MSG'
     default: return 'unknown'
   }
@@ -77,12 +85,12 @@ export function opName(op: number): string {
 /** opcodes a client sends (OP_COMPRESSED wraps any of them) */
 export function isClientOp(op: number): boolean {
   return op === Op.Msg || op === Op.Query || op === Op.Compressed || op === Op.GetMore || op === Op.Insert ||
-    op === Op.Update || op === Op.Delete || op === Op.KillCursors
+    op === Op.Update || op === Op.Delete || op === Op.KillCursors || op === Op.Command
 }
 
 /** opcodes a server sends */
 export function isServerOp(op: number): boolean {
-  return op === Op.Msg || op === Op.Reply || op === Op.Compressed
+  return op === Op.Msg || op === Op.Reply || op === Op.Compressed || op === Op.CommandReply
 }
 
 /** a header at `off` whose length and opcode fit direction `dir` (16 bytes must be there) */
@@ -180,6 +188,17 @@ function bodyHead(b: Buffer, off: number, end: number, op: number, dir: Dir, res
       if (ns <= 0) return ns === -1 ? -1 : 0
       return ns + 12 === end ? 1 : 0
     }
+    case Op.Command: {
+      // a request answers nothing; database and command name are printable names
+      if (respTo !== 0) return 0
+      const db = cstrName(b, at, end, false)
+      if (db <= 0) return db === -1 ? -1 : 0
+      const name = cstrName(b, db, end, false)
+      if (name <= 0) return name === -1 ? -1 : 0
+      return docHead(b, name, end)
+    }
+    case Op.CommandReply:
+      return respTo === 0 ? 0 : docHead(b, at, end)
     case Op.KillCursors: {
       if (b.readInt32LE(at) !== 0) return 0
       if (b.length < at + 8) return -1

@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib'
 import { compress as snappyCompress } from 'snappyjs'
 import { serialize, type Document } from 'bson'
 
-export const OP = { reply: 1, update: 2001, insert: 2002, query: 2004, getMore: 2005, delete: 2006, killCursors: 2007, compressed: 2012, msg: 2013 } as const
+export const OP = { reply: 1, update: 2001, insert: 2002, query: 2004, getMore: 2005, delete: 2006, killCursors: 2007, command: 2010, commandReply: 2011, compressed: 2012, msg: 2013 } as const
 
 function header(len: number, requestId: number, responseTo: number, op: number): Buffer {
   const h = Buffer.alloc(16)
@@ -145,4 +145,20 @@ export function opCompressed(original: Buffer, compressorId: number, o: { raw?: 
   const inner = original.subarray(16)
   const body = o.raw ? inner : compressBody(inner, compressorId)
   return message(reqId, respTo, OP.compressed, [i32(op), i32(o.size ?? inner.length), Buffer.from([compressorId]), body])
+}
+
+/**
+ * Legacy OP_COMMAND (3.2 to 4.0): database, command name, then commandArgs and metadata, in the order
+ * the server reads them (`metadataFirst`: the order the wire protocol page lists)
+ */
+export function opCommand(requestId: number, db: string, args: Document, o: { metadata?: Document; metadataFirst?: boolean } = {}): Buffer {
+  const docs = o.metadataFirst ? [bson(o.metadata ?? {}), bson(args)] : [bson(args), bson(o.metadata ?? {})]
+  const name = Object.keys(args)[0]!
+  return message(requestId, 0, OP.command, [Buffer.from(`${db}\0${name}\0`), ...docs])
+}
+
+/** Legacy OP_COMMANDREPLY: commandReply and metadata (`metadataFirst`: as the wire protocol page lists) */
+export function opCommandReply(requestId: number, responseTo: number, reply: Document, o: { metadata?: Document; metadataFirst?: boolean } = {}): Buffer {
+  const docs = o.metadataFirst ? [bson(o.metadata ?? {}), bson(reply)] : [bson(reply), bson(o.metadata ?? {})]
+  return message(requestId, responseTo, OP.commandReply, docs)
 }
