@@ -8,19 +8,22 @@
  *   (*Conn).Read(c, b []byte) (n int, err error)     register ABI: RAX = c, RBX = b.ptr, RCX = b.len;
  *   (*Conn).Write(c, b []byte) (n int, err error)    returns n in RAX; R14 = g (the goroutine)
  *
- *   entry --- (pid, g) -> { c, b.ptr, b.len, socket 4-tuple }   the tuple from c's fd (below)
- *   RET ----- (pid, g) found: n = RAX; n > 0: emit n bytes of b.ptr (read: the bytes read;
- *             write: the bytes written), in tls_abi.h records, tap = TLS_TAP_GO, ssl = c
+ *   Read entry --- (pid, g) -> { c, b.ptr, b.len, socket 4-tuple, role }   tuple from c's fd (below)
+ *   Read RET ----- (pid, g) found: n = RAX; n > 0: emit n bytes of b.ptr
+ *   Write entry -- emit b.len bytes of b.ptr at once (why not at the RET: see the program)
+ *   records in the tls_abi.h layout, tap = TLS_TAP_GO, ssl = c
  *
  * Matched per goroutine, not per thread: a Read that blocks parks its goroutine, which may resume on
  * another OS thread; g (R14) stays the same. The call maps are LRU (a goroutine that never returns,
- * a process killed mid-call) and user space deletes a process's entries when it exits.
+ * a process killed mid-call) and user space deletes a process's entries when it exits. Only Read
+ * has RET probes (src/tls/go/inspect.ts finds Write's too, which the decoder check covers).
  *
  * The socket: c.conn (net.Conn: itab, data) -> *net.TCPConn -> conn.fd (*netFD) -> pfd.Sysfd, with
  * the offsets of the binary's Go version in the uprobe's BPF cookie (one byte each, see
  * src/tls/go/offsets.ts); then fd -> current->files->fdt->fd[fd] -> file->private_data (struct
  * socket, checked by its back pointer socket->file == file, and SOCK_STREAM) -> sk -> 4-tuple, read
- * with CO-RE. No kprobe, no fentry: uprobes only (this kernel has neither of the others).
+ * with CO-RE. c.isClient (cookie byte 5) gives the record's role: the Go tap never guesses who is
+ * the client (a Go HTTP/2 server writes its SETTINGS before it reads the client's preface). No kprobe, no fentry: uprobes only (this kernel has neither of the others).
  *
  * License: bpf_probe_read_kernel/user are GPL-only; see bpf/tls_tap.c.
  */
@@ -84,6 +87,7 @@ struct go_call {
 	__u64 buf;
 	__u64 len;
 	struct tls_tuple t;
+	__u8 role;
 };
 
 struct {
@@ -120,11 +124,11 @@ struct {
 } PODTAP_TLS_GO_MAP_RD_CALLS SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, PODTAP_TLS_CALLS_MAX);
-	__type(key, struct go_call_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
 	__type(value, struct go_call);
-} PODTAP_TLS_GO_MAP_WR_CALLS SEC(".maps");
+} go_wr_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -180,70 +184,101 @@ static __always_inline int fd_tuple(long fd, struct tls_tuple *t)
 
 /* --- probes --- */
 
-static __always_inline int go_enter(struct pt_regs *ctx, void *calls)
+/* the call's connection: socket tuple and role, from the *tls.Conn in RAX */
+static __always_inline void go_conn(struct pt_regs *ctx, struct go_call *c)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u8 is_client = 0;
+	long fd;
+
+	c->conn = GO_ARG1(ctx);
+	c->buf = GO_ARG2(ctx);
+	c->len = GO_ARG3(ctx);
+	fd = conn_fd(c->conn, cookie);
+	if (fd >= 0)
+		fd_tuple(fd, &c->t);
+	/* c.isClient: which side of the connection this process is, so no guessing from who spoke first */
+	if (bpf_probe_read_user(&is_client, 1, (void *)(c->conn + cookie_off(cookie, 5))) == 0)
+		c->role = is_client ? PODTAP_TLS_ROLE_CLIENT : PODTAP_TLS_ROLE_SERVER;
+}
+
+/* n bytes of the call's buffer into the ring */
+static __always_inline void go_emit(__u64 id, struct go_call *c, __u8 dir, long n)
+{
+	__u32 zero = 0;
+	struct tls_event *ev = bpf_map_lookup_elem(&go_tls_scratch, &zero);
+
+	if (!ev)
+		return;
+	tls_event_head(ev, id, c->conn, dir, &c->t);
+	ev->tap = PODTAP_TLS_TAP_GO;
+	ev->role = c->role;
+	if (!c->t.family)
+		tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_NO_TUPLE, 1);
+	tls_emit(&PODTAP_TLS_GO_MAP_EVENTS, &PODTAP_TLS_GO_MAP_COUNTERS, ev, c->buf, n);
+}
+
+/* (*Conn).Read entry: remember the call for its RET */
+SEC("uprobe")
+int PODTAP_TLS_GO_PROG_READ_ENTER(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct go_call_key key = { .pid = id >> 32, .g = GO_G(ctx) };
-	struct go_call c = { .conn = GO_ARG1(ctx), .buf = GO_ARG2(ctx), .len = GO_ARG3(ctx) };
-	long fd;
+	struct go_call c = {};
 
 	if (!tls_watched(&PODTAP_TLS_GO_MAP_CONFIG, &PODTAP_TLS_GO_MAP_PIDS, key.pid))
 		return 0;
-	fd = conn_fd(c.conn, bpf_get_attach_cookie(ctx));
-	if (fd >= 0)
-		fd_tuple(fd, &c.t);
-	if (bpf_map_update_elem(calls, &key, &c, BPF_ANY) < 0)
+	go_conn(ctx, &c);
+	if (bpf_map_update_elem(&PODTAP_TLS_GO_MAP_RD_CALLS, &key, &c, BPF_ANY) < 0)
 		tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_CALLS_FULL, 1);
 	return 0;
 }
 
-static __always_inline int go_return(struct pt_regs *ctx, void *calls, __u8 dir)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct go_call_key key = { .pid = id >> 32, .g = GO_G(ctx) };
-	struct go_call *c = bpf_map_lookup_elem(calls, &key);
-	long n = (long)GO_RET1(ctx);
-	__u32 zero = 0;
-	struct tls_event *ev;
-
-	if (!c)
-		return 0;
-	ev = bpf_map_lookup_elem(&go_tls_scratch, &zero);
-	if (ev && n > 0 && (__u64)n <= c->len && n < 0x80000000L) {
-		tls_event_head(ev, id, c->conn, dir, &c->t);
-		ev->tap = PODTAP_TLS_TAP_GO;
-		if (!c->t.family)
-			tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_NO_TUPLE, 1);
-		tls_emit(&PODTAP_TLS_GO_MAP_EVENTS, &PODTAP_TLS_GO_MAP_COUNTERS, ev, c->buf, n);
-	} else {
-		tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_EMPTY_CALLS, 1);
-	}
-	bpf_map_delete_elem(calls, &key);
-	return 0;
-}
-
-SEC("uprobe")
-int PODTAP_TLS_GO_PROG_READ_ENTER(struct pt_regs *ctx)
-{
-	return go_enter(ctx, &PODTAP_TLS_GO_MAP_RD_CALLS);
-}
-
+/* every RET of (*Conn).Read: n = RAX bytes were read into the buffer */
 SEC("uprobe")
 int PODTAP_TLS_GO_PROG_READ_RET(struct pt_regs *ctx)
 {
-	return go_return(ctx, &PODTAP_TLS_GO_MAP_RD_CALLS, PODTAP_TLS_DIR_READ);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_call_key key = { .pid = id >> 32, .g = GO_G(ctx) };
+	struct go_call *c = bpf_map_lookup_elem(&PODTAP_TLS_GO_MAP_RD_CALLS, &key);
+	long n = (long)GO_RET1(ctx);
+
+	if (!c)
+		return 0;
+	if (n > 0 && (__u64)n <= c->len && n < 0x80000000L)
+		go_emit(id, c, PODTAP_TLS_DIR_READ, n);
+	else
+		tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_EMPTY_CALLS, 1);
+	bpf_map_delete_elem(&PODTAP_TLS_GO_MAP_RD_CALLS, &key);
+	return 0;
 }
 
+/*
+ * (*Conn).Write entry: the whole buffer, copied before it is sent. Not at the RET: the peer's answer
+ * can be read (and reported by a Read RET on another thread) before this goroutine reaches its RET,
+ * and a response ahead of its request breaks the pairing. (*Conn).Write sends all of b or fails; a
+ * failing write is reported all the same (the connection is broken then).
+ */
 SEC("uprobe")
 int PODTAP_TLS_GO_PROG_WRITE_ENTER(struct pt_regs *ctx)
 {
-	return go_enter(ctx, &PODTAP_TLS_GO_MAP_WR_CALLS);
-}
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	struct go_call *c;
 
-SEC("uprobe")
-int PODTAP_TLS_GO_PROG_WRITE_RET(struct pt_regs *ctx)
-{
-	return go_return(ctx, &PODTAP_TLS_GO_MAP_WR_CALLS, PODTAP_TLS_DIR_WRITE);
+	if (!tls_watched(&PODTAP_TLS_GO_MAP_CONFIG, &PODTAP_TLS_GO_MAP_PIDS, id >> 32))
+		return 0;
+	/* the per-CPU scratch call: a go_call on the stack next to the event would not fit */
+	c = bpf_map_lookup_elem(&go_wr_scratch, &zero);
+	if (!c)
+		return 0;
+	__builtin_memset(c, 0, sizeof(*c));
+	go_conn(ctx, c);
+	if (c->len > 0 && c->len < 0x80000000ULL)
+		go_emit(id, c, PODTAP_TLS_DIR_WRITE, c->len);
+	else
+		tls_count(&PODTAP_TLS_GO_MAP_COUNTERS, PODTAP_TLS_CNT_EMPTY_CALLS, 1);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -136,18 +136,22 @@
 #define PODTAP_TLS_EV_OFF_TAP 30
 #define PODTAP_TLS_TAP_OPENSSL 0
 #define PODTAP_TLS_TAP_GO 1
+/* EV_OFF_ROLE (the byte after tap): the tapped process's side of the TLS connection when the tap
+ * knows it (Go: tls.Conn.isClient), else ROLE_UNKNOWN (0, the OpenSSL tap) */
+#define PODTAP_TLS_EV_OFF_ROLE 31
+#define PODTAP_TLS_ROLE_UNKNOWN 0
+#define PODTAP_TLS_ROLE_CLIENT 1
+#define PODTAP_TLS_ROLE_SERVER 2
 #define PODTAP_TLS_GO_MAP_EVENTS go_tls_events
 #define PODTAP_TLS_GO_MAP_COUNTERS go_tls_counters
 #define PODTAP_TLS_GO_MAP_CONFIG go_tls_config
 #define PODTAP_TLS_GO_MAP_PIDS go_tls_pids
-/* (pid, goroutine) -> call in progress, LRU; user space deletes a process's entries when it exits */
+/* (pid, goroutine) -> Read in progress, LRU; user space deletes a process's entries when it exits */
 #define PODTAP_TLS_GO_MAP_RD_CALLS go_rd_calls
-#define PODTAP_TLS_GO_MAP_WR_CALLS go_wr_calls
-/* uprobes at the entry and at every RET of crypto/tls.(*Conn).Read and (*Conn).Write; the BPF
- * cookie of each carries the struct offsets (src/tls/go/offsets.ts offsetsCookie) */
+/* uprobes at the entry and at every RET of crypto/tls.(*Conn).Read, at the entry of (*Conn).Write;
+ * the BPF cookie of each carries the struct offsets (src/tls/go/offsets.ts offsetsCookie) */
 #define PODTAP_TLS_GO_PROG_READ_ENTER go_rd_enter
 #define PODTAP_TLS_GO_PROG_READ_RET go_rd_ret
 #define PODTAP_TLS_GO_PROG_WRITE_ENTER go_wr_enter
-#define PODTAP_TLS_GO_PROG_WRITE_RET go_wr_ret
 
 #endif /* PODTAP_TLS_ABI_H */

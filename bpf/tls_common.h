@@ -57,7 +57,7 @@ struct tls_event {
 	__u16 lport;
 	__u16 rport;
 	__u8 tap;
-	__u8 pad;
+	__u8 role;
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u32 len;
@@ -75,6 +75,7 @@ _Static_assert(__builtin_offsetof(struct tls_event, family) == PODTAP_TLS_EV_OFF
 _Static_assert(__builtin_offsetof(struct tls_event, lport) == PODTAP_TLS_EV_OFF_LPORT, "lport");
 _Static_assert(__builtin_offsetof(struct tls_event, rport) == PODTAP_TLS_EV_OFF_RPORT, "rport");
 _Static_assert(__builtin_offsetof(struct tls_event, tap) == PODTAP_TLS_EV_OFF_TAP, "tap");
+_Static_assert(__builtin_offsetof(struct tls_event, role) == PODTAP_TLS_EV_OFF_ROLE, "role");
 _Static_assert(__builtin_offsetof(struct tls_event, laddr) == PODTAP_TLS_EV_OFF_LADDR, "laddr");
 _Static_assert(__builtin_offsetof(struct tls_event, raddr) == PODTAP_TLS_EV_OFF_RADDR, "raddr");
 _Static_assert(__builtin_offsetof(struct tls_event, len) == PODTAP_TLS_EV_OFF_LEN, "len");
@@ -137,7 +138,7 @@ static __always_inline void tls_event_head(struct tls_event *ev, __u64 id, __u64
 	ev->ssl = ssl;
 	ev->dir = dir;
 	ev->tap = PODTAP_TLS_TAP_OPENSSL;
-	ev->pad = 0;
+	ev->role = PODTAP_TLS_ROLE_UNKNOWN;
 	ev->family = t->family;
 	ev->lport = t->lport;
 	ev->rport = t->rport;

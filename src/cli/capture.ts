@@ -35,10 +35,12 @@ import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions, type ProcessIdentity } from '../tls/sessions.js'
-import { openTlsTap, type TlsTap } from '../tls/tap.js'
+import { openTlsTap, type TlsChunk, type TlsTap } from '../tls/tap.js'
 import { SslBinaryFinder } from '../tls/binaries.js'
 import { coverageLine, TlsCoverage, type TlsCoverageSource } from '../tls/coverage.js'
 import { cgroupPathOf, ProcessWatcher, startTicksOf } from '../tls/processes.js'
+import { openGoTlsTap, type GoTlsTap } from '../tls/go/tap.js'
+import { podUidOfCgroup } from '../identity/container-identity.js'
 import { LiveTable } from './live-table.js'
 import { renderSummary, renderTotals } from './table.js'
 import { log } from '../log.js'
@@ -111,6 +113,56 @@ export interface CaptureOptions {
   tls?: { libssl?: readonly string[]; pids?: readonly number[]; coverageSources?: readonly TlsCoverageSource[] }
 }
 
+/**
+ * The Go crypto/tls tap for --tls, or null where it cannot run (not amd64, or it fails to load: the
+ * OpenSSL tap goes on alone, said in one log line).
+ */
+function openGoTap(pidFilter: boolean, onChunk: (c: TlsChunk) => void, log: (msg: string) => void): GoTlsTap | null {
+  if (process.arch !== 'x64') {
+    log(`Go TLS tap: not on ${process.arch} (amd64 only: arm64 could not be tested); Go programs stay encrypted`)
+    return null
+  }
+  try {
+    return openGoTlsTap({ onChunk, pidFilter, log })
+  } catch (e) {
+    log(`Go TLS tap not started: ${(e as Error).message}`)
+    return null
+  }
+}
+
+/**
+ * Feeds the Go tap the processes to read: every process, or the pids given, or (--k8s) those whose
+ * cgroup names one of the selected pods (the set is re-read every tick: pods come and go).
+ */
+function watchGoProcesses(
+  goTap: GoTlsTap,
+  pids: readonly number[] | undefined,
+  podUids: (() => ReadonlySet<string>) | undefined,
+): { tick(): void; close(): void } {
+  let uids: ReadonlySet<string> = podUids?.() ?? new Set()
+  const inPods = (cg: string): boolean => {
+    const uid = podUidOfCgroup(cg)
+    return uid !== null && uids.has(uid)
+  }
+  const w = new ProcessWatcher({
+    pids: pids ?? null,
+    cgroupFilter: podUids !== undefined ? inPods : null,
+    onStart: (p) => goTap.addProcess(p),
+    onExit: (p) => goTap.removeProcess(p),
+  })
+  w.start()
+  return {
+    tick: () => {
+      if (podUids === undefined) return
+      const now = podUids()
+      if (now.size === uids.size && [...now].every((u) => uids.has(u))) return
+      uids = now
+      w.setCgroupFilter(inPods)
+    },
+    close: () => w.close(),
+  }
+}
+
 /** What an attach mode (--k8s, src/k8s/cli.ts) plugs into the capture loop. */
 export interface CaptureAttachment {
   /** false: the packet is left out (the second copy of same-node pod traffic); asked before --pcap-out */
@@ -122,6 +174,8 @@ export interface CaptureAttachment {
   peers?(client: Peer, server: Peer): void
   /** the pod and container of a process from its cgroup path (--k8s), for records of the TLS tap */
   identifyProcess?(cgroupPath: string): ProcessIdentity | undefined
+  /** --k8s: UIDs of the node's selected pods; the Go TLS tap reads only their processes (by cgroup) */
+  tlsPodUids?(): ReadonlySet<string>
   /** closes what it opened (rings, watchers, servers) */
   close(): Promise<void>
 }
@@ -250,6 +304,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   let fileJsonl: JsonlWriter | null = null
   let att: CaptureAttachment | null = null
   let tap: TlsTap | null = null
+  let goTap: GoTlsTap | null = null
   let sessions: TlsSessions | null = null
   try {
     // every named interface opens before any output exists: a bad name fails with nothing written
@@ -264,16 +319,15 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     // TLS plaintext: each (pid, SSL *) a connection of the pipeline made below (chunks come from the
     // tap's poll loop, so none arrives before `sessions` exists: nothing in between awaits)
     if (o.tls !== undefined) {
-      tap = openTlsTap({
-        onChunk: (c) => {
-          sessions!.chunk(c)
-          coverage!.tapped(c.pid, c.comm, c.tap ?? 'openssl')
-        },
-        libssl: o.tls.libssl,
-        pids: o.tls.pids,
-      })
+      const onChunk = (c: TlsChunk): void => {
+        sessions!.chunk(c)
+        coverage!.tapped(c.pid, c.comm, c.tap ?? 'openssl')
+      }
+      tap = openTlsTap({ onChunk, libssl: o.tls.libssl, pids: o.tls.pids })
+      goTap = openGoTap(o.tls.pids !== undefined || att?.tlsPodUids !== undefined, onChunk, log)
     }
   } catch (e) {
+    await tap?.close()
     await att?.close()
     multi.close()
     pcap?.close()
@@ -330,15 +384,22 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         coverage!.exited(p.pid)
       },
     }))
-    coverage = new TlsCoverage({ tapOf: (pid) => f.tapOf(pid), processes: () => w.list(), identify, sources: o.tls?.coverageSources })
+    coverage = new TlsCoverage({ tapOf: (pid) => f.tapOf(pid), processes: () => w.list(), identify, sources: [...(o.tls?.coverageSources ?? []), ...(goTap !== null ? [goTap] : [])] })
     procs.start()
     log(`reading TLS plaintext through ${tap.probes.length} probes on ${[...new Set(tap.probes.filter((p) => p.kind === 'uprobe').map((p) => p.binary))].join(', ')}`)
   }
+  // Go executables among the processes (all, --tls-pid's, or --k8s's selected pods'), probed per file
+  const goProcs = goTap === null ? null : watchGoProcesses(goTap, o.tls?.pids, hook?.tlsPodUids?.bind(hook))
   const tlsCounters = (): void => {
     if (tap === null) return
     const t = tap.counters()
-    counters.set('tls_chunks', t.delivered)
-    counters.set('tls_dropped', t.dropFull)
+    const g = goTap?.counters()
+    counters.set('tls_chunks', t.delivered + (g?.delivered ?? 0))
+    counters.set('tls_dropped', t.dropFull + (g?.dropFull ?? 0))
+    if (g !== undefined) {
+      counters.set('tls_go_executables', g.executables)
+      counters.set('tls_go_refused', g.refused)
+    }
   }
 
   if (o.allVeth) {
@@ -405,6 +466,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const tick = setInterval(() => {
     const nowUs = Date.now() * 1000
     sessions?.advance(nowUs)
+    goProcs?.tick()
     pipeline.tick(nowUs)
     tlsCounters()
     counters.set(C.packets, pipeline.packets)
@@ -459,8 +521,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     procs?.close()
     ids?.close()
     await hook?.close()
-    // the tap hands over what is left in its ring while closing: then the sessions end
+    // the taps hand over what is left in their rings while closing: then the sessions end
+    goProcs?.close()
     await tap?.close()
+    await goTap?.close()
     tlsCounters()
     sessions?.closeAll()
     const members = [...byIfindex.values()]

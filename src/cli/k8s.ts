@@ -135,9 +135,10 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
     const state = ctx.state ?? new ControlState(ctx.knownProtocols, ctx.protocols)
     let session: import('../k8s/session.js').K8sSession | undefined
     let server: ControlServer | undefined
+    let podUids: (() => Set<string>) | undefined
     try {
       if (cli.k8s) {
-        const { startK8s } = await import('../k8s/session.js')
+        const { startK8s, selectedPodUids } = await import('../k8s/session.js')
         session = await startK8s(multi, {
           kubeconfig: cli.kubeconfig,
           node: cli.node,
@@ -151,6 +152,8 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
           log,
           podStats: ctx.onPods !== undefined ? { onPods: ctx.onPods, intervalMs: (ctx.windowSeconds ?? 15) * 1000 } : undefined,
         })
+        const k = session
+        podUids = () => selectedPodUids(k.attachment, k.index)
       }
       if (cli.controlPort !== undefined) {
         const { startControlServer, resolveControlToken } = await import('../control/server.js')
@@ -186,6 +189,7 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
               return uid === null ? undefined : s.index.identityOfPodUid(uid, parseCgroupContainer(`0::${cgroupPath}`)?.id)
             }
           : undefined,
+      tlsPodUids: podUids,
       close: async () => {
         await server?.close()
         await s?.close()

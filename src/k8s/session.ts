@@ -129,6 +129,17 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
   }
 }
 
+/** UIDs of this node's selected pods (captured, pending or host-network): whose processes the TLS taps read. */
+export function selectedPodUids(attachment: K8sAttachment, index: ClusterIndex): Set<string> {
+  const out = new Set<string>()
+  for (const v of attachment.pods()) {
+    if (v.state === 'excluded' || v.state === 'not-running') continue
+    const uid = index.getPod(v.namespace, v.name)?.metadata.uid
+    if (uid !== undefined && uid !== '') out.add(uid)
+  }
+  return out
+}
+
 /** The pods captured on their own veth, as pod-stats.ts samples them. */
 export function attachedPodTargets(attachment: K8sAttachment, index: ClusterIndex, nodeName: string): PodTarget[] {
   const out: PodTarget[] = []

@@ -47,7 +47,7 @@ describe('src/tls/abi.ts mirrors bpf/tls_abi.h', () => {
 
   it('record header fields do not overlap and end at EV_HDR_SIZE', () => {
     const sizes: Record<string, number> = {
-      TS: 8, PID: 4, TID: 4, SSL: 8, DIR: 1, FAMILY: 1, LPORT: 2, RPORT: 2, LADDR: 16, RADDR: 16, LEN: 4, CAP_LEN: 4, COMM: 16, TAP: 1,
+      TS: 8, PID: 4, TID: 4, SSL: 8, DIR: 1, FAMILY: 1, LPORT: 2, RPORT: 2, LADDR: 16, RADDR: 16, LEN: 4, CAP_LEN: 4, COMM: 16, TAP: 1, ROLE: 1,
     }
     const fields = Object.entries(TLS_ABI)
       .filter(([k]) => k.startsWith('EV_OFF_'))

@@ -70,16 +70,18 @@ export const TLS_ABI = {
   EV_OFF_TAP: 30,
   TAP_OPENSSL: 0,
   TAP_GO: 1,
+  EV_OFF_ROLE: 31,
+  ROLE_UNKNOWN: 0,
+  ROLE_CLIENT: 1,
+  ROLE_SERVER: 2,
   GO_MAP_EVENTS: 'go_tls_events',
   GO_MAP_COUNTERS: 'go_tls_counters',
   GO_MAP_CONFIG: 'go_tls_config',
   GO_MAP_PIDS: 'go_tls_pids',
   GO_MAP_RD_CALLS: 'go_rd_calls',
-  GO_MAP_WR_CALLS: 'go_wr_calls',
   GO_PROG_READ_ENTER: 'go_rd_enter',
   GO_PROG_READ_RET: 'go_rd_ret',
   GO_PROG_WRITE_ENTER: 'go_wr_enter',
-  GO_PROG_WRITE_RET: 'go_wr_ret',
 } as const
 
 /** The tap's per-CPU kernel counters, summed over CPUs (names follow the PODTAP_TLS_CNT_ indices). */

@@ -6,6 +6,8 @@ import { Pipeline } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { TlsSessions } from './sessions.js'
 import type { TlsChunk } from './tap.js'
+import { PREFACE } from '../protocols/http2/frames.js'
+import { headers, req, settings } from '../../test/helpers/buffers/http2.js'
 
 const CURL = { ip: '10.0.0.1', port: 40000 }
 const WEB = { ip: '10.0.0.2', port: 443 }
@@ -76,5 +78,26 @@ describe('TlsSessions', () => {
       ['10.0.0.2', null, true],
       ['10.0.0.3', 200, false],
     ])
+  })
+
+  it('a role the tap knows (Go: tls.Conn.isClient) decides, even when the server speaks first on non-server ports', () => {
+    // a Go HTTP/2 server writes its SETTINGS before it reads the client's preface; no server port
+    const SRV = { ip: '10.0.0.2', port: 38001 }
+    const CLI = { ip: '10.0.0.1', port: 51000 }
+    const run = (role: 'server' | undefined): Exchange[] => {
+      const { s, finish } = setup()
+      const srv = (dir: 'sent' | 'received', tsUs: number, data: Buffer): TlsChunk =>
+        ({ ...chunk({ dir, tsUs, local: SRV, remote: CLI, comm: 'gosrv', tap: 'go', role }, ''), data, len: data.length })
+      s.chunk(srv('sent', 900, settings()))
+      s.chunk(srv('received', 1000, Buffer.concat([PREFACE, settings(), headers(1, req('/x'), true)])))
+      s.chunk(srv('sent', 2000, headers(1, [[':status', '200']], true)))
+      return finish()
+    }
+    const ex = run('server')
+    expect(ex.map((e) => [e.protocol, e.method, e.resource, e.status])).toEqual([['http2', 'GET', '/x', 200]])
+    expect(ex[0]!.server).toEqual({ ...SRV, pid: 100, comm: 'gosrv' })
+    expect(ex[0]!.client).toEqual(CLI)
+    // without the role, the server's first write makes it look like the client: nothing parses
+    expect(run(undefined).map((e) => [e.method, e.resource, e.status])).not.toEqual([['GET', '/x', 200]])
   })
 })

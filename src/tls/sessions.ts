@@ -59,7 +59,12 @@ class Session implements FlowInfo {
     }
     const localServer = c.local !== null && WELL_KNOWN_SERVER_PORTS.has(c.local.port)
     const remoteServer = c.remote !== null && WELL_KNOWN_SERVER_PORTS.has(c.remote.port)
-    if (localServer !== remoteServer) {
+    if (c.role !== undefined) {
+      // the tap read the TLS side from the connection itself; the TLS client is the side that
+      // connected, as a SYN would tell (Go servers speak first on HTTP/2: no guessing there)
+      this.procIsClient = c.role === 'client'
+      this.roleSource = 'syn'
+    } else if (localServer !== remoteServer) {
       this.procIsClient = remoteServer
       this.roleSource = 'port'
     } else {

@@ -48,6 +48,8 @@ export interface TlsChunk {
   comm: string
   /** which tap read it (record byte EV_OFF_TAP); absent in chunks built by hand */
   tap?: 'openssl' | 'go'
+  /** the tapped process's side of the TLS connection, when the tap knows it (Go: tls.Conn.isClient) */
+  role?: 'client' | 'server'
   /** the SSL * pointer (Go tap: the *tls.Conn): with pid, the connection's identity */
   ssl: bigint
   /** 'closed': SSL_free, the connection (pid, ssl) ended (len 0, no data) */
@@ -575,6 +577,7 @@ export function readCounters(b: Libbpf, fd: number, cpus: number): TlsKernelCoun
 
 const AF_INET = 2
 const AF_INET6 = 10
+const ROLES: Record<number, { role?: 'client' | 'server' }> = { [TLS_ABI.ROLE_CLIENT]: { role: 'client' }, [TLS_ABI.ROLE_SERVER]: { role: 'server' } }
 const DIRS: Record<number, TlsChunk['dir']> = { [TLS_ABI.DIR_WRITE]: 'sent', [TLS_ABI.DIR_READ]: 'received', [TLS_ABI.DIR_CLOSE]: 'closed' }
 
 /**
@@ -603,6 +606,7 @@ export function decodeRecord(rec: Buffer, offsetUs: number): TlsChunk | null {
     tid: rec.readUInt32LE(TLS_ABI.EV_OFF_TID),
     comm: rec.toString('latin1', TLS_ABI.EV_OFF_COMM, commEnd),
     tap: rec[TLS_ABI.EV_OFF_TAP] === TLS_ABI.TAP_GO ? 'go' : 'openssl',
+    ...ROLES[rec[TLS_ABI.EV_OFF_ROLE]!],
     ssl: rec.readBigUInt64LE(TLS_ABI.EV_OFF_SSL),
     dir: DIRS[rec[TLS_ABI.EV_OFF_DIR]!] ?? 'sent',
     local,

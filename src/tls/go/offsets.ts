@@ -6,7 +6,8 @@
 //
 // Derived from the Go sources of each release (field order decides the offset; every field before
 // the one followed is named below, with its size):
-//   crypto/tls/conn.go     type Conn struct { conn net.Conn; ... }           conn at 0
+//   crypto/tls/conn.go     type Conn struct { conn net.Conn; isClient bool; ... }
+//                          conn at 0, isClient after the 16-byte interface at 16
 //   runtime/runtime2.go    type iface struct { tab *itab; data unsafe.Pointer }   data at 8
 //   net/tcpsock.go         type TCPConn struct { conn }  net/net.go type conn struct { fd *netFD }   fd at 0
 //   net/fd_posix.go        type netFD struct { pfd poll.FD; ... }             pfd at 0
@@ -34,9 +35,11 @@ export interface GoTlsOffsets {
   netFdPfd: number
   /** poll.FD.Sysfd */
   pfdSysfd: number
+  /** tls.Conn.isClient (bool): the record's role */
+  connIsClient: number
 }
 
-const GO_117_123: GoTlsOffsets = { connIface: 0, ifaceData: 8, tcpConnFd: 0, netFdPfd: 0, pfdSysfd: 16 }
+const GO_117_123: GoTlsOffsets = { connIface: 0, ifaceData: 8, tcpConnFd: 0, netFdPfd: 0, pfdSysfd: 16, connIsClient: 16 }
 
 /** Go 1.minor -> offsets; amd64 only (arm64 has the same struct layouts but is not tested here). */
 export const GO_TLS_OFFSETS: ReadonlyMap<number, GoTlsOffsets> = new Map([
@@ -45,10 +48,10 @@ export const GO_TLS_OFFSETS: ReadonlyMap<number, GoTlsOffsets> = new Map([
 
 /**
  * The offsets packed into a uprobe's BPF cookie (bpf/go_tls.c unpacks them), one byte each from the
- * low end: connIface, ifaceData, tcpConnFd, netFdPfd, pfdSysfd.
+ * low end: connIface, ifaceData, tcpConnFd, netFdPfd, pfdSysfd, connIsClient.
  */
 export function offsetsCookie(o: GoTlsOffsets): bigint {
-  const f = [o.connIface, o.ifaceData, o.tcpConnFd, o.netFdPfd, o.pfdSysfd]
+  const f = [o.connIface, o.ifaceData, o.tcpConnFd, o.netFdPfd, o.pfdSysfd, o.connIsClient]
   let c = 0n
   f.forEach((v, i) => {
     if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`offset ${v} does not fit a cookie byte`)

@@ -1,5 +1,6 @@
 // The Go crypto/tls plaintext tap: bpf/go_tls.bpf.o loaded through libbpf, its uprobes placed on
-// each Go executable's crypto/tls.(*Conn).Read and (*Conn).Write (entry + every RET, inspect.ts),
+// each Go executable's crypto/tls.(*Conn).Read (entry + every RET, inspect.ts) and (*Conn).Write
+// (entry: the bytes are copied before they are sent),
 // its ring read in this process into the same TlsChunks as the OpenSSL tap (tap: 'go', ssl = the
 // *tls.Conn), so TlsSessions and the parsers take them unchanged.
 //
@@ -98,7 +99,7 @@ export function openGoTlsTap(opts: GoTlsTapOptions): GoTlsTap {
     }
     const fd = (name: string): number => b.bpf_map__fd(findMap(b, obj, path, name))
     const progs = new Map<string, bigint>()
-    for (const name of [TLS_ABI.GO_PROG_READ_ENTER, TLS_ABI.GO_PROG_READ_RET, TLS_ABI.GO_PROG_WRITE_ENTER, TLS_ABI.GO_PROG_WRITE_RET]) {
+    for (const name of [TLS_ABI.GO_PROG_READ_ENTER, TLS_ABI.GO_PROG_READ_RET, TLS_ABI.GO_PROG_WRITE_ENTER]) {
       const p = b.bpf_object__find_program_by_name(obj, name)
       if (p === null) throw new CaptureError('PODTAP_BPF_OBJECT', `${path} has no program ${name}: rebuild it`, 1)
       progs.set(name, p)
@@ -110,7 +111,7 @@ export function openGoTlsTap(opts: GoTlsTapOptions): GoTlsTap {
       if (r < 0) throw new CaptureError('PODTAP_TLS_PIDS', `Go tap config update failed (${errnoName(-r)})`, 1)
     }
     reader = new RingbufReader(fd(TLS_ABI.GO_MAP_EVENTS), ringBytes)
-    const maps = { pids: fd(TLS_ABI.GO_MAP_PIDS), calls: [fd(TLS_ABI.GO_MAP_RD_CALLS), fd(TLS_ABI.GO_MAP_WR_CALLS)] }
+    const maps = { pids: fd(TLS_ABI.GO_MAP_PIDS), calls: [fd(TLS_ABI.GO_MAP_RD_CALLS)] }
     const tap = new GoTap(b, obj, reader, fd(TLS_ABI.GO_MAP_COUNTERS), Math.max(1, b.libbpf_num_possible_cpus()), progs, maps, opts)
     ok = true
     return tap
@@ -138,7 +139,7 @@ class GoTap extends TapReader implements GoTlsTap {
   private readonly skipped = new Map<string, { reason: string | null }>()
   /** pid -> its coverage (Go processes only) */
   private readonly procs = new Map<number, { exeKey: string; cov: GoCoverage }>()
-  /** pids gone whose call-table entries are still to be deleted (once per second, in one pass) */
+  /** pids gone whose Read-table entries are still to be deleted (once per second, in one pass) */
   private readonly exited = new Set<number>()
   private lastSweepMs = 0
   private refused = 0
@@ -213,15 +214,10 @@ class GoTap extends TapReader implements GoTlsTap {
   private attach(path: string, r: GoInspection & { ok: true }): bigint[] | string {
     const cookie = Number(offsetsCookie(r.offsets))
     const links: bigint[] = []
-    const sites: [string, number][] = []
-    for (const [site, enter, ret] of [
-      [r.read, TLS_ABI.GO_PROG_READ_ENTER, TLS_ABI.GO_PROG_READ_RET],
-      [r.write, TLS_ABI.GO_PROG_WRITE_ENTER, TLS_ABI.GO_PROG_WRITE_RET],
-    ] as const) {
-      // returns before the entry: an entry seen without its RET probe would only wait in the LRU
-      for (const off of site.retOffsets) sites.push([ret, off])
-      sites.push([enter, site.entryOffset])
-    }
+    // Read: the RETs before the entry (an entry seen without its RET probes would only wait in the
+    // LRU); Write: its entry only (bpf/go_tls.c says why)
+    const sites: [string, number][] = r.read.retOffsets.map((off) => [TLS_ABI.GO_PROG_READ_RET, off])
+    sites.push([TLS_ABI.GO_PROG_READ_ENTER, r.read.entryOffset], [TLS_ABI.GO_PROG_WRITE_ENTER, r.write.entryOffset])
     for (const [prog, off] of sites) {
       const link = this.b.bpf_program__attach_uprobe_opts(this.progs.get(prog)!, -1, path, off, {
         sz: 40, ref_ctr_offset: 0, bpf_cookie: cookie, retprobe: false, func_name: null,

@@ -4,7 +4,7 @@
 //	grpcapp server ADDR       serves grpc.health.v1.Health; service "up" is SERVING, others unknown;
 //	                          prints "listening PORT" when ready
 //	grpcapp client ADDR SERVICE...   one Check per SERVICE over one connection; prints
-//	                          "/grpc.health.v1.Health/Check CODE" per call (CODE: OK, NotFound...)
+//	                          "/grpc.health.v1.Health/Check CODE NAME" per call (0 OK, 5 NotFound...)
 package main
 
 import (
@@ -70,7 +70,7 @@ func main() {
 		c := healthpb.NewHealthClient(conn)
 		for _, svc := range os.Args[3:] {
 			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
-			fmt.Printf("/grpc.health.v1.Health/Check %s\n", status.Code(err))
+			fmt.Printf("/grpc.health.v1.Health/Check %d %s\n", status.Code(err), status.Code(err))
 		}
 		conn.Close()
 	} else {
