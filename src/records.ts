@@ -27,6 +27,11 @@ export interface Exchange extends ParsedExchange {
   server: Peer
   /** FlowInfo.id of the connection */
   flowId: number
+  /**
+   * Set by the OTLP output (sinks/otlp.ts) when it exports this exchange as a span, before later
+   * outputs see it: the Prometheus latency histogram attaches these ids as an exemplar.
+   */
+  span?: { traceId: string; spanId: string }
 }
 
 /** attr keys whose values are credentials (Authorization, Cookie, tokens, passwords, API keys, sessions) */

@@ -9,7 +9,7 @@ import { knownProtocolIds } from '../protocols/registry.js'
 import { capture, printCaptureResult, splitList, stopOnSignals } from './capture.js'
 import { demo, printDemoResult } from './demo.js'
 import { Counters } from '../counters.js'
-import { addOutputOptions, buildOutputs, OutputHub, type Output, type OutputOptions } from './outputs.js'
+import { addOtlpOptions, addOutputOptions, buildOutputs, OutputHub, type Output, type OutputOptions } from './outputs.js'
 import { ControlState, gateOutput } from '../control/state.js'
 import { addK8sOptions, captureHook, k8sOptionsFrom } from './k8s.js'
 import { printReplayResult, replay } from './replay.js'
@@ -250,6 +250,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
   addUiOptions(dm, { on: true })
   addLogOptions(dm)
+  addOtlpOptions(dm)
   dm.addHelpText(
     'after',
     '\nNeeds root (network namespaces, veths, live capture) and Debian packages:\n' +
@@ -261,12 +262,18 @@ export function buildProgram(): Command {
     const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }
     const counters = new Counters()
     const ui = await openUi(o as UiFlags, { counters, title: 'podtap demo', log: (m) => log.info(m) })
+    // OpenTelemetry spans, when asked for (first: it sets the span ids others may show)
+    const otlp: OutputOptions = { otlpEndpoint: o.otlpEndpoint as string | undefined, otlpProtocol: o.otlpProtocol as string | undefined, otlpSample: o.otlpSample as number | undefined, otlpSlowMs: o.otlpSlowMs as number | undefined }
+    const hub = new OutputHub(await buildOutputs(otlp, counters), { counters })
     const stop = stopOnSignals()
     try {
-      const r = await demo({ ...d, signal: stop.signal, counters, uiUrl: ui?.server.url, onExchange: ui?.model.exchange, onLink: ui?.model.link })
+      const onExchange = hub.empty ? ui?.model.exchange : (e: Parameters<typeof hub.exchange>[0]) => (hub.exchange(e), ui?.model.exchange(e))
+      const onLink = hub.empty ? ui?.model.link : (l: Parameters<typeof hub.link>[0]) => (hub.link(l), ui?.model.link(l))
+      const r = await demo({ ...d, signal: stop.signal, counters, uiUrl: ui?.server.url, onExchange, onLink })
       printDemoResult(r, d)
     } finally {
       stop.dispose()
+      await hub.close()
       await ui?.output.close()
     }
   })

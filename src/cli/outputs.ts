@@ -25,6 +25,7 @@ import type { Endpoint } from '../tcp/types.js'
 import type { TcpWindow } from '../tcp/health.js'
 import { intArg } from './args.js'
 import { log as logger } from '../log.js'
+import { resolveOtlpConfig } from '../sinks/otlp-config.js'
 
 export interface Output {
   readonly name: string
@@ -76,6 +77,13 @@ export interface OutputOptions {
   log?: (msg: string) => void
   /** InfluxDB close deadline in ms (default 10 s) */
   influxCloseTimeoutMs?: number
+  /** OpenTelemetry (sinks/otlp.ts): --otlp-endpoint, --otlp-protocol, --otlp-sample, --otlp-slow-ms */
+  otlpEndpoint?: string
+  otlpProtocol?: string
+  otlpSample?: number
+  otlpSlowMs?: number
+  /** OTLP close deadline in ms (default 10 s) */
+  otlpCloseTimeoutMs?: number
 }
 
 export const DEFAULT_WINDOW_SECONDS = 15
@@ -84,7 +92,7 @@ export const DEFAULT_WINDOW_SECONDS = 15
 /** Adds the output flags to a command (replay, capture, demo), under an "Outputs" help heading. */
 export function addOutputOptions(cmd: Command): Command {
   const g = 'Outputs:'
-  return cmd
+  cmd
     .addOption(new Option('--influx-url <url>', 'write l7_rpc, l7_link, l7_status (and with --influx-traces l7_trace) to InfluxDB at this URL, e.g. http://influxdb:8086 (InfluxDB 2.x/3.x, or 1.8+ through /api/v2/write)').env('PODTAP_INFLUX_URL').helpGroup(g))
     .addOption(new Option('--influx-token <token>', 'InfluxDB API token (1.8: "user:password"); visible in ps, so prefer the PODTAP_INFLUX_TOKEN environment variable or --influx-token-file').helpGroup(g))
     .addOption(new Option('--influx-token-file <file>', 'read the InfluxDB token from this file (e.g. a mounted Kubernetes secret)').helpGroup(g))
@@ -98,6 +106,31 @@ export function addOutputOptions(cmd: Command): Command {
     .addOption(new Option('--links <file>', 'write every ended TCP connection as a JSON line: client, server, protocol, bytes, connect result and time, resets, retransmits, zero windows, round trips (the edges of a service map)').helpGroup(g))
     .addOption(new Option('--window <seconds>', 'l7_rpc aggregation window (rate, errors, p50/p90/p99 per window)').argParser(intArg('--window', 1, 3600)).default(DEFAULT_WINDOW_SECONDS).helpGroup(g))
     .addOption(new Option('--sink-queue <points>', 'points an output queues while its destination is slow or down; past this the oldest are dropped and counted').argParser(intArg('--sink-queue', 100, 100_000_000)).helpGroup(g))
+  return addOtlpOptions(cmd, g)
+}
+
+/** The OpenTelemetry flags (capture and replay through addOutputOptions; demo on its own). */
+export function addOtlpOptions(cmd: Command, g = 'OpenTelemetry:'): Command {
+  for (const opt of otlpOptions(g)) cmd.addOption(opt)
+  return cmd
+}
+
+/** The OpenTelemetry flags (capture, replay and demo). */
+export function otlpOptions(g = 'OpenTelemetry:'): Option[] {
+  return [
+    new Option('--otlp-endpoint <url>', 'send every request as an OpenTelemetry span over OTLP/HTTP to this collector, Jaeger or Tempo, e.g. http://otel-collector:4318 (/v1/traces is appended); default from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION are honoured').helpGroup(g),
+    new Option('--otlp-protocol <protocol>', 'OTLP encoding (default http/protobuf, or OTEL_EXPORTER_OTLP_PROTOCOL)').choices(['http/protobuf', 'http/json']).helpGroup(g),
+    new Option('--otlp-sample <ratio>', 'keep this fraction of requests as spans, 0 to 1 (default 1); failed and slow ones, and those whose caller sampled its trace, are always kept').argParser(ratioArg('--otlp-sample')).helpGroup(g),
+    new Option('--otlp-slow-ms <ms>', 'with --otlp-sample: requests taking this long or longer are always kept').argParser(intArg('--otlp-slow-ms', 0, 86_400_000)).helpGroup(g),
+  ]
+}
+
+function ratioArg(flag: string): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${flag} must be a number from 0 to 1`)
+    return n
+  }
 }
 
 /** InfluxDB token: --influx-token, else --influx-token-file, else PODTAP_INFLUX_TOKEN. */
@@ -142,8 +175,35 @@ export async function buildOutputs(o: OutputOptions, counters: Counters): Promis
   if (o.metricsHost !== undefined && o.metricsPort === undefined) {
     throw new UsageError('--metrics-host needs --metrics-port')
   }
+  const otlp = resolveOtlpConfig(o, o.env ?? process.env, log)
+  if (otlp === null) {
+    const stray = (
+      [
+        ['--otlp-protocol', o.otlpProtocol],
+        ['--otlp-sample', o.otlpSample],
+        ['--otlp-slow-ms', o.otlpSlowMs],
+      ] as const
+    ).filter(([, v]) => v !== undefined)
+    if (stray.length) throw new UsageError(`${stray.map(([f]) => f).join(', ')} given without --otlp-endpoint; add --otlp-endpoint http://HOST:4318`)
+  }
   const outs: Output[] = []
   try {
+    if (otlp !== null) {
+      // first: it sets Exchange.span, which the Prometheus output turns into exemplars
+      const { OtlpSink } = await import('../sinks/otlp.js')
+      outs.push(
+        new OtlpSink({
+          config: otlp,
+          counters,
+          limits,
+          sample: o.otlpSample,
+          slowMs: o.otlpSlowMs,
+          localNode: process.env.NODE_NAME,
+          closeTimeoutMs: o.otlpCloseTimeoutMs,
+          log,
+        }),
+      )
+    }
     if (influxAsked) {
       const { InfluxSink } = await import('../sinks/influx.js')
       outs.push(

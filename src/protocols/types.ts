@@ -4,6 +4,7 @@
 import type { Limits } from '../config.js'
 import type { Counters } from '../counters.js'
 import type { Dir, StreamHandler } from '../tcp/types.js'
+import type { TraceHeaders } from './trace-headers.js'
 
 export type ProtocolId =
   | 'http'
@@ -43,6 +44,8 @@ export interface ParsedExchange {
   respBytes: number
   /** extra detail for traces and xlsx (HTTP version, host, user-agent...); secrets never stored */
   attrs?: Record<string, string>
+  /** trace context headers of the request (HTTP/1, HTTP/2, gRPC metadata), only when it carried any */
+  trace?: TraceHeaders
 }
 
 export type ExchangeSink = (e: ParsedExchange) => void

@@ -175,7 +175,7 @@ class LineQueue {
 }
 
 /** Write errors and drops, summed and logged at most once per interval (the first one at once). */
-class RateLimitedReport {
+export class RateLimitedReport {
   private dropped = 0
   private failures = 0
   private lastFailure = ''
@@ -184,6 +184,8 @@ class RateLimitedReport {
   constructor(
     private readonly intervalMs: number,
     private readonly log: (msg: string) => void,
+    /** the sink named in the log line */
+    private readonly sink = 'influx',
   ) {}
   failure(err: string): void {
     this.failures++
@@ -202,7 +204,7 @@ class RateLimitedReport {
     const parts = []
     if (this.failures) parts.push(`${this.failures} write request(s) failed (last: ${this.lastFailure}), retrying`)
     if (this.dropped) parts.push(`${this.dropped} point(s) dropped (last reason: ${this.lastDrop})`)
-    this.log(`influx: ${parts.join('; ')}`)
+    this.log(`${this.sink}: ${parts.join('; ')}`)
     this.lastLogMs = now
     this.dropped = 0
     this.failures = 0
@@ -782,7 +784,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
-async function raceDeadline(p: Promise<void>, deadline: number): Promise<void> {
+/** waits for `p`, or until `deadline` (ms since the epoch), whichever comes first */
+export async function raceDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
   let t: NodeJS.Timeout | undefined
   await Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now()))))])
   clearTimeout(t)

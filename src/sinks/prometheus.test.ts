@@ -88,3 +88,36 @@ describe('PrometheusSink label cardinality', () => {
     }
   })
 })
+
+describe('PrometheusSink exemplars (OTLP trace ids)', () => {
+  it('OpenMetrics when the scraper asks: the latency buckets carry trace_id/span_id; the text format stays as it was', async () => {
+    const s = await PrometheusSink.start({ counters: new Counters(), limits: limitsWith({}), port: 0, host: '127.0.0.1', processMetrics: false })
+    try {
+      const span = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }
+      s.onExchange(ex({ span }))
+      s.onExchange(ex({ endUs: 1_700_000_000_300_000 })) // not exported: no exemplar
+      const url = `http://127.0.0.1:${s.address!.port}/metrics`
+      const om = await fetch(url, { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' } })
+      expect(om.headers.get('content-type')).toMatch(/^application\/openmetrics-text; version=1\.0\.0/)
+      const omText = await om.text()
+      expect(omText.endsWith('# EOF\n')).toBe(true)
+      const withEx = omText.split('\n').filter((l) => l.includes(' # {'))
+      expect(withEx).toHaveLength(1)
+      expect(withEx[0]).toMatch(/^podtap_l7_request_duration_seconds_bucket\{.*le="0\.0025".*\} 1 # \{trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"\} 0\.002 \d+/)
+      // OpenMetrics counters: TYPE without _total, samples with it, never twice
+      expect(omText).toContain('# TYPE podtap_l7_requests counter')
+      expect(omText).toContain('podtap_capture_packets_total 0')
+      expect(omText).not.toContain('_total_total')
+      // the text format afterwards: names as before, no exemplars
+      const plain = await fetch(url)
+      expect(plain.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+      const text = await plain.text()
+      expect(text).not.toContain('trace_id')
+      expect(text).toContain('# TYPE podtap_l7_requests_total counter')
+      expect(series(text, 'podtap_l7_requests_total').length).toBe(1)
+      if (spawnSync('promtool', ['--version']).status === 0) expect(spawnSync('promtool', ['check', 'metrics'], { input: text }).status).toBe(0)
+    } finally {
+      await s.close()
+    }
+  })
+})

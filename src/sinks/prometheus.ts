@@ -129,7 +129,11 @@ export class PrometheusSink {
     const r = [this.registry]
     this.requests = new Counter({ name: 'podtap_l7_requests_total', help: 'L7 requests seen, by server endpoint, method and status class.', labelNames: [...L7_LABELS, 'status_class', 'route'], registers: r })
     this.errors = new Counter({ name: 'podtap_l7_request_errors_total', help: 'L7 requests that failed: HTTP 5xx, gRPC status not 0, SQL/Redis/Kafka/MongoDB/RocketMQ error, or no response.', labelNames: [...L7_LABELS], registers: r })
-    this.duration = new Histogram({ name: 'podtap_l7_request_duration_seconds', help: "Time from a request's first byte to its response's last byte.", labelNames: [...L7_LABELS], buckets: [...LATENCY_BUCKETS_S], registers: r })
+    // exemplars: the trace and span id of an exchange the OTLP output exported (Exchange.span).
+    // prom-client refuses exemplars on a registry of the text format at construction, so the
+    // histogram is registered after; the text format leaves exemplars out, OpenMetrics prints them
+    this.duration = new Histogram({ name: 'podtap_l7_request_duration_seconds', help: "Time from a request's first byte to its response's last byte.", labelNames: [...L7_LABELS], buckets: [...LATENCY_BUCKETS_S], registers: [], enableExemplars: true })
+    this.registry.registerMetric(this.duration)
     this.linkBytes = new Counter({ name: 'podtap_l7_link_bytes_total', help: 'TCP payload bytes of ended connections, by direction.', labelNames: ['protocol', 'server', 'direction', 'namespace', 'pod'], registers: r })
     this.connections = new Counter({ name: 'podtap_l7_connections_total', help: 'TCP connections that ended, by how they ended.', labelNames: ['protocol', 'server', 'end_reason', 'namespace', 'pod'], registers: r })
     this.tlsConnections = new Counter({ name: 'podtap_tls_connections_total', help: 'TCP connections whose TLS handshake was seen in the packets, by server, SNI (server_name) and the version the server chose.', labelNames: ['server', 'sni', 'version', 'namespace', 'pod'], registers: r })
@@ -204,7 +208,12 @@ export class PrometheusSink {
     for (const cap of ls.folded) this.o.counters.inc(C.capsHit, { cap })
     this.requests.inc(ls.request)
     if (e.error) this.errors.inc(ls.base)
-    if (e.status !== null) this.duration.observe(ls.base, Math.max(0, e.endUs - e.startUs) / 1e6)
+    if (e.status !== null) {
+      const seconds = Math.max(0, e.endUs - e.startUs) / 1e6
+      // with exemplars enabled prom-client takes only the object form
+      if (e.span === undefined) this.duration.observe({ labels: ls.base, value: seconds })
+      else this.duration.observe({ labels: ls.base, value: seconds, exemplarLabels: { trace_id: e.span.traceId, span_id: e.span.spanId } })
+    }
   }
 
   private labelsFor(e: Exchange, cls: string): LabelSet {
@@ -302,6 +311,31 @@ export class PrometheusSink {
     return this.registry.metrics()
   }
 
+  private omChain: Promise<unknown> = Promise.resolve()
+
+  /**
+   * The OpenMetrics text (with the latency exemplars), for scrapers that ask for it. prom-client
+   * renames counters for OpenMetrics in place (drops _total), so the names are put back after, and
+   * OpenMetrics scrapes run one at a time.
+   */
+  async openMetrics(): Promise<string> {
+    const run = async (): Promise<string> => {
+      this.syncHealth()
+      const counters = this.registry.getMetricsAsArray().filter((m) => String(m.type) === 'counter')
+      const names = counters.map((m) => m.name)
+      this.registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never)
+      try {
+        return await this.registry.metrics()
+      } finally {
+        this.registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE as never)
+        counters.forEach((m, i) => ((m as { name: string }).name = names[i]))
+      }
+    }
+    const p = this.omChain.then(run, run)
+    this.omChain = p.catch(() => undefined)
+    return p
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
@@ -340,9 +374,10 @@ export class PrometheusSink {
         return
       }
       if (path === '/metrics') {
-        this.exposition().then(
+        const om = wantsOpenMetrics(req.headers.accept)
+        ;(om ? this.openMetrics() : this.exposition()).then(
           (text) => {
-            res.writeHead(200, { 'content-type': this.registry.contentType })
+            res.writeHead(200, { 'content-type': om ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE })
             res.end(req.method === 'HEAD' ? undefined : text)
           },
           (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`podtap: ${e.message}\n`),
@@ -399,7 +434,8 @@ export class PrometheusSink {
           .map((s) => ({ labels: s.labels, value: s.value }))
         // an unlabelled metric is 0 until counted; a labelled one has no sample until then
         if (values.length === 0 && !(counterName in LABELLED)) values.push({ labels: {}, value: 0 })
-        return { name: def.name, help: def.help, type: def.type, aggregator: 'sum', values }
+        // m.name: OpenMetrics exposition renames counters in place (see openMetrics())
+        return { name: m.name, help: def.help, type: def.type, aggregator: 'sum', values }
       },
     }
     this.health.set(counterName, m)
@@ -425,6 +461,11 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
 
 /** health counters that carry labels (no unlabelled 0 sample for them) */
 const LABELLED: Record<string, true> = { [C.parseErrors]: true, [C.sinkDropped]: true }
+
+/** Accept asks for OpenMetrics (Prometheus sends application/openmetrics-text first when it wants exemplars) */
+function wantsOpenMetrics(accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('application/openmetrics-text')
+}
 
 /** labels of the server side; unknown ones are left out (an empty label is no label in Prometheus) */
 function peerLabels(protocol: string, server: string, p: Peer): Record<string, string> {

@@ -9,11 +9,12 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { loadAllYaml } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import { buildProgram } from '../../src/cli/main.js'
+import { OTLP_ENV_VARS } from '../../src/sinks/otlp-config.js'
 import { validateManifest } from './manifest-schema.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const DEPLOY = join(ROOT, 'deploy')
-const FILES = ['rbac.yaml', 'configmap.yaml', 'daemonset.yaml', 'example/influxdb.yaml', 'example/grafana.yaml']
+const FILES = ['rbac.yaml', 'configmap.yaml', 'daemonset.yaml', 'example/influxdb.yaml', 'example/grafana.yaml', 'example/jaeger.yaml']
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Doc = Record<string, any>
@@ -107,7 +108,8 @@ describe('deploy/ manifests', () => {
 
   it('the ConfigMap holds environment variables podtap capture reads', () => {
     const capture = buildProgram().commands.find((x) => x.name() === 'capture')!
-    const envs = new Set(capture.options.map((o) => o.envVar).filter(Boolean))
+    // the flags' variables, and the OpenTelemetry ones the OTLP output reads itself
+    const envs = new Set([...capture.options.map((o) => o.envVar).filter(Boolean), ...OTLP_ENV_VARS])
     const cm = find('ConfigMap', 'podtap')
     for (const k of Object.keys(cm.data)) expect(envs.has(k), k).toBe(true)
     const kust = loadAllYaml(readFileSync(join(DEPLOY, 'example/kustomization.yaml'), 'utf8'))[0] as Doc

@@ -667,3 +667,23 @@ describe('http1 fuzz', () => {
     }), { numRuns: fuzzRuns(300) })
   })
 })
+
+describe('http1 trace context headers', () => {
+  it('keeps traceparent, tracestate (repeated lines joined), b3 and uber-trace-id of requests only; other fields cost nothing', () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const reqs = [
+      request('GET', '/a', [['Host', 'x'], ['TraceParent', tp], ['tracestate', 'rojo=00f067aa0ba902b7'], ['Tracestate', 'congo=t61rcWkgMzE'], ['B3', '80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1']]),
+      request('GET', '/b', [['Host', 'x'], ['X-B3-TraceId', '463ac35c9f6413ad'], ['X-B3-SpanId', 'a2fb4a1d1a96d312'], ['X-B3-Sampled', '1'], ['uber-trace-id', 'abc:def:0:1'], ['X-Other', 'y']]),
+      request('GET', '/c', [['Host', 'x'], ['bb', 'not b3']]),
+    ]
+    const resps = [ok('a', 200, [['traceparent', tp]]), ok('b'), ok('c')]
+    const steps: Step[] = []
+    for (let i = 0; i < 3; i++) steps.push(c2s(reqs[i], T0 + i * 1000), s2c(resps[i], T0 + i * 1000 + 250))
+    const r = check(steps)
+    expect(r.exchanges.map((e) => e.trace)).toEqual([
+      { traceparent: tp, tracestate: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE', b3: '80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1' },
+      { b3TraceId: '463ac35c9f6413ad', b3SpanId: 'a2fb4a1d1a96d312', b3Sampled: '1', uberTraceId: 'abc:def:0:1' },
+      undefined,
+    ])
+  })
+})

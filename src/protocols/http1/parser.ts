@@ -22,6 +22,7 @@ import { truncateText } from '../text.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
 import { FifoMatcher } from '../match.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
+import { addTraceHeader, traceHeaderKey, TRACE_HEADER_NAMES, type TraceHeaders } from '../trace-headers.js'
 import * as detect from './detect.js'
 
 // module-local copies: hot loops then read a constant, not an import binding (which a CommonJS
@@ -90,6 +91,8 @@ const F_USER_AGENT = lower('user-agent')
 const F_CONTENT_LENGTH = lower('content-length')
 const F_TRANSFER_ENCODING = lower('transfer-encoding')
 const CHUNKED = lower('chunked')
+/** traceparent, b3, x-b3-*, uber-trace-id...: [lower-case name, key] (trace-headers.ts) */
+const F_TRACE = TRACE_HEADER_NAMES.map((n) => [lower(n), traceHeaderKey(n)!] as const)
 
 /** the fields the parser reads besides framing (Authorization, Cookie... are never looked at) */
 const Field = { Host: 0, UserAgent: 1, Upgrade: 2, Expect: 3 } as const
@@ -135,6 +138,8 @@ class Req {
   respPartial = false
   upgradeTo: string | undefined = undefined
   emitted = false
+  /** trace context headers, when the request carried any */
+  trace: TraceHeaders | undefined = undefined
 }
 
 /** a header value or path as text, cut to `max` UTF-16 units and marked '…' (records.ts truncateText) */
@@ -329,6 +334,8 @@ abstract class MessageStream {
   /** the message cannot be finished (bad input, gap, end): report what is known of it */
   protected abstract abandon(): void
   protected abstract onField(id: FieldId, b: Buffer, vs: number, ve: number): void
+  /** a trace context field (requests only) */
+  protected onTraceField(_key: keyof TraceHeaders, _b: Buffer, _vs: number, _ve: number): void {}
 
   /** stream offset of the next unparsed byte */
   pos(): number {
@@ -673,8 +680,8 @@ abstract class MessageStream {
     while (c < le && b[c] !== COLON) c++
     if (c === le || c === ls) return false
     const nlen = c - ls
-    // the fields of interest are 4 to 17 bytes long
-    if (nlen < 4 || nlen > 17) return true
+    // the fields of interest are 2 (b3) to 17 bytes long
+    if (nlen < 2 || nlen > 17) return true
     let vs = c + 1
     let ve = le
     while (vs < ve && (b[vs] === SP || b[vs] === HT)) vs++
@@ -691,6 +698,13 @@ abstract class MessageStream {
         break
       case 10:
         if (eqName(b, ls, F_USER_AGENT)) this.onField(Field.UserAgent, b, vs, ve)
+        else this.traceField(b, ls, nlen, vs, ve)
+        break
+      case 2:
+      case 11:
+      case 12:
+      case 13:
+        this.traceField(b, ls, nlen, vs, ve)
         break
       case 14:
         if (eqName(b, ls, F_CONTENT_LENGTH)) {
@@ -708,6 +722,12 @@ abstract class MessageStream {
         break
     }
     return true
+  }
+
+  private traceField(b: Buffer, ls: number, nlen: number, vs: number, ve: number): void {
+    for (const [name, key] of F_TRACE) {
+      if (name.length === nlen && eqName(b, ls, name)) return this.onTraceField(key, b, vs, ve)
+    }
   }
 
   /** Transfer-Encoding beside Content-Length: a smuggling sign (RFC 9112 §6.3 rule 3), counted */
@@ -920,6 +940,11 @@ class RequestStream extends MessageStream {
         this.upgradeSeen = true
         break
     }
+  }
+
+  protected override onTraceField(key: keyof TraceHeaders, b: Buffer, vs: number, ve: number): void {
+    const req = this.cur!
+    req.trace = addTraceHeader(req.trace, key, b.toString('latin1', vs, ve))
   }
 
   protected headersDone(): Step {
@@ -1282,6 +1307,7 @@ export class Http1Handler implements StreamHandler {
       respBytes: req.answered ? req.respBytes : 0,
       attrs,
     }
+    if (req.trace !== undefined) e.trace = req.trace
     this.ctx.emit(e)
   }
 }

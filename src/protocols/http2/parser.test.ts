@@ -373,3 +373,19 @@ function context(limits: Partial<typeof DEFAULT_LIMITS> = {}): ParserContext & {
     },
   }
 }
+
+describe('http2 trace context headers', () => {
+  it('keeps traceparent and tracestate from request headers and gRPC metadata, not from responses', () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const r = runAll([
+      ...open(),
+      c2s(headers(1, req('/one', 'GET', [['traceparent', tp], ['tracestate', 'k=v']]), true), 2000),
+      c2s(cat(headers(3, [...grpcReq('/pkg.Svc/M'), ['uber-trace-id', 'abc:def:0:1']]), data(3, grpcMessage('x'), true)), 2100),
+      c2s(headers(5, req('/three'), true), 2200),
+      s2c(headers(1, [[':status', '200'], ['traceparent', tp]], true), 2500),
+      s2c(cat(headers(3, [[':status', '200'], ['content-type', 'application/grpc']]), headers(3, [['grpc-status', '0']], true)), 2600),
+      s2c(headers(5, [[':status', '200'], ['traceparent', tp]], true), 2700),
+    ])
+    expect(r.exchanges.map((e) => e.trace)).toEqual([{ traceparent: tp, tracestate: 'k=v' }, { uberTraceId: 'abc:def:0:1' }, undefined])
+  })
+})

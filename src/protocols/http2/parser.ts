@@ -29,6 +29,7 @@ import {
 } from './frames.js'
 import { GrpcWebTrailers, isGrpcContentType, isGrpcWeb, parseGrpcStatus } from './grpc.js'
 import { Decoder, Result, UNKNOWN } from './hpack.js'
+import { addTraceHeader, traceHeaderKey, type TraceHeaders } from '../trace-headers.js'
 
 /** 2^24-1 payload bytes (RFC 9113 §4.1) plus the header: no frame is longer */
 const MAX_WIRE_FRAME = FRAME_HEADER_BYTES + 0xffffff
@@ -91,6 +92,8 @@ class Stream {
   respData = false
   trailers = false
   trailersOnly = false
+  /** trace context headers / gRPC metadata, when the request carried any */
+  trace: TraceHeaders | undefined = undefined
 
   constructor(
     readonly id: number,
@@ -108,11 +111,12 @@ class Fields {
   authority: string | undefined = undefined
   userAgent: string | undefined = undefined
   unknown = false
+  trace: TraceHeaders | undefined = undefined
 
   reset(): void {
     this.method = this.path = this.contentType = null
     this.status = this.grpcStatus = null
-    this.authority = this.userAgent = undefined
+    this.authority = this.userAgent = this.trace = undefined
     this.unknown = false
   }
 }
@@ -546,6 +550,10 @@ export class Http2Handler implements StreamHandler {
       case 'user-agent':
         if (value !== UNKNOWN) f.userAgent = value
         break
+      default: {
+        const key = value !== UNKNOWN && name.length <= 13 ? traceHeaderKey(name) : undefined
+        if (key !== undefined) f.trace = addTraceHeader(f.trace, key, value)
+      }
     }
   }
 
@@ -575,6 +583,7 @@ export class Http2Handler implements StreamHandler {
     s.host = f.authority === undefined ? undefined : truncateText(f.authority, this.maxText)
     s.userAgent = f.userAgent === undefined ? undefined : truncateText(f.userAgent, this.maxText)
     s.reqUnknown = f.unknown
+    s.trace = f.trace
     s.reqBytes = bytes
     s.reqEnded = endStream
     if (isGrpcWeb(s.reqContentType)) s.grpcWeb = new GrpcWebTrailers()
@@ -680,6 +689,7 @@ export class Http2Handler implements StreamHandler {
     }
     if (grpc) e.protocol = 'grpc'
     if (resource !== undefined) e.resource = resource
+    if (s.trace !== undefined) e.trace = s.trace
     this.ctx.emit(e)
   }
 
