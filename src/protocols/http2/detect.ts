@@ -9,7 +9,7 @@
 // so it goes before the text protocols in the registry.
 
 import type { Dir } from '../../tcp/types.js'
-import { FRAME_HEADER_BYTES, Flag, FrameType, PREFACE, frameLen, plausibleFrames } from './frames.js'
+import { FRAME_HEADER_BYTES, Flag, FrameType, PREFACE, frameLen, plausibleFrames, plausibleHeader } from './frames.js'
 
 /** settings a server preface carries at most: RFC 9113 defines 6, extensions a few more */
 const MAX_PREFACE_SETTINGS = 32
@@ -35,7 +35,7 @@ export function isServerPreface(head: Buffer): boolean {
 export function detectHttp2(head: Buffer, dir: Dir): boolean {
   if (dir === 'c2s' && isPrefacePrefix(head)) return true
   if (dir === 's2c' && isServerPreface(head)) return true
-  if (!plausibleFrames(head)) return false
+  if (!plausibleFrames(head)) return dir === 'c2s' && oneRequestHeaders(head)
   // mid-stream, a header block's first field tells a request from a response when it is a
   // static-table pseudo-header (what every encoder sends first): the direction, so guessed roles
   // swap. Header blocks that all start otherwise (trailers) leave it open: wait for the next chunk.
@@ -61,6 +61,21 @@ export function headerSide(head: Buffer): Dir | 'unsure' | null {
     off += FRAME_HEADER_BYTES + len
   }
   return seen ? 'unsure' : null
+}
+
+/**
+ * Joined mid-stream where the only frames are one request's: a whole HEADERS frame (a client stream,
+ * odd id) whose first field is a static-table request pseudo-header, then a DATA frame running past
+ * the bytes at hand (or nothing): one whole frame is too little for plausibleFrames, but a request's
+ * pseudo-header in a strict frame header is HTTP/2 enough.
+ */
+function oneRequestHeaders(head: Buffer): boolean {
+  if (head.length < FRAME_HEADER_BYTES || head[3] !== FrameType.HEADERS || !plausibleHeader(head, 0)) return false
+  if ((head.readUInt32BE(5) & 1) === 0) return false
+  const next = FRAME_HEADER_BYTES + frameLen(head, 0)
+  if (next > head.length || blockSide(head, 0) !== 'c2s') return false
+  if (head.length - next < FRAME_HEADER_BYTES) return true
+  return head[next + 3] === FrameType.DATA && plausibleHeader(head, next)
 }
 
 /** the side the first field of the HEADERS frame at `off` tells, null when it does not */
