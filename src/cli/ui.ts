@@ -71,6 +71,7 @@ export async function openUi(flags: UiFlags, ctx: { counters?: Counters; title: 
     name: 'ui',
     onExchange: model.exchange,
     onLink: model.link,
+    onTlsCoverage: model.tlsCoverage,
     ownEndpoints: () => [{ ip: host === 'localhost' ? '127.0.0.1' : host, port: server.port }],
     close: async () => {
       model.finish()

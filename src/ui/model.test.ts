@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { replay } from '../cli/replay.js'
 import { rowPercentiles } from '../metrics/summary.js'
 import { exchange, readGolden } from '../../test/helpers/records.js'
+import type { LinkRecord } from '../records.js'
 import { nodeOf, UiModel } from './model.js'
 import { startUiServer } from './server.js'
 
@@ -170,13 +171,39 @@ describe('UiModel details', () => {
     expect(m.focus('node', 'nope')).toBeNull()
     expect(http.errorRate).toBe(20)
     expect(http.health).toBe('bad')
-    expect(http.tcp).toEqual({ connections: 1, resets: 1, retransmits: 1, packets: 20, gapBytes: 0 })
+    expect(http.tcp).toMatchObject({ connections: 1, resets: 1, retransmits: 1, packets: 20, gapBytes: 0, refused: 0 })
     // an encrypted connection is on the map as a TLS edge without requests
     const enc = s.edges.find((e) => e.protocol === 'tls')!
     expect(enc.tls).toBe(true)
     expect(enc.requests).toBe(0)
     const tls = s.sections.find((x) => x.id === 'tls')!
     expect(tls.rows).toEqual([[2, 0, 1, 1, 5]])
+  })
+
+  it('puts refused and unanswered connects on the map, and TCP health from l7_link tcp, and the TLS coverage report', () => {
+    const m = new UiModel()
+    const t0 = 1_700_000_000_000_000
+    const tcp = (over: Partial<NonNullable<LinkRecord['tcp']>>): NonNullable<LinkRecord['tcp']> => ({
+      connect: 'ok', connectUs: 200, reset: null, retransmits: { c2s: 0, s2c: 0 }, zeroWindows: { c2s: 0, s2c: 0 },
+      rttClient: { samples: 0, minUs: null, meanUs: null }, rttServer: { samples: 2, minUs: 100, meanUs: 150 }, ...over,
+    })
+    const link = (port: number, protocol: LinkRecord['protocol'], t: NonNullable<LinkRecord['tcp']>): LinkRecord => ({
+      flowId: port, client: { ip: '10.0.0.2', port: 40000 + port }, server: { ip: '10.0.0.1', port }, protocol, tls: false, startUs: t0, endUs: t0 + 1000,
+      bytesSent: 0, bytesReceived: 0, packetsSent: 2, packetsReceived: 1, retransmits: 0, gapBytes: 0, endReason: t.connect === 'refused' ? 'rst' : 'fin', tcp: t,
+    })
+    m.exchange(exchange())
+    m.link(link(80, 'http', tcp({ zeroWindows: { c2s: 1, s2c: 0 } })))
+    m.link(link(80, 'http', tcp({ connectUs: 400, rttServer: { samples: 2, minUs: 100, meanUs: 350 } })))
+    m.link(link(81, 'unknown', tcp({ connect: 'refused', connectUs: null, rttServer: { samples: 0, minUs: null, meanUs: null } })))
+    const s = m.snapshot()
+    const http = s.edges.find((e) => e.protocol === 'http')!
+    expect(http.tcp).toMatchObject({ connections: 2, refused: 0, connectMs: 0.3, zeroWindows: 1, rttServerMs: 0.25 })
+    const refused = s.edges.find((e) => e.target === 'a:10.0.0.1:81')!
+    expect(refused).toMatchObject({ protocol: 'tcp', requests: 0, health: 'bad' })
+    expect(refused.tcp).toMatchObject({ connections: 1, refused: 1 })
+    expect(s.sections.find((x) => x.id === 'tcp')!.rows.find((r) => r[1] === '10.0.0.1:81')!.slice(2, 6)).toEqual(['tcp', 1, 1, 0])
+    m.tlsCoverage([{ pid: 42, comm: 'envoy', tap: 'none', reason: 'statically linked BoringSSL (no exported SSL_ symbols)', seenBy: 'packets', pod: 'web-1', namespace: 'shop' }])
+    expect(m.snapshot().sections.find((x) => x.id === 'tls-coverage')!.rows).toEqual([[42, 'envoy', 'shop/web-1', 'none', 'packets', 'statically linked BoringSSL (no exported SSL_ symbols)']])
   })
 
   it('shows sections registered later only when they have rows', () => {

@@ -16,7 +16,7 @@
 import type { Counters } from '../counters.js'
 import { newLatencyHistogram, percentileMs, recordUs, type LatencyHistogram } from '../metrics/histogram.js'
 import { MAX_CLIENTS_TRACKED, peerLabel, rowPercentiles, Summary } from '../metrics/summary.js'
-import { redactAttrs, type Exchange, type LinkRecord, type Peer } from '../records.js'
+import { redactAttrs, type Exchange, type LinkRecord, type Peer, type TlsCoverageRow } from '../records.js'
 import { matchRequest, type RequestFilter } from './filter.js'
 import type { UiBucket, UiEdge, UiEndpoint, UiHealth, UiNode, UiRequest, UiRequestDetail, UiRequestList, UiRow, UiSection, UiSnapshot, UiTcpHealth, UiTlsSeen, UiFocus } from './types.js'
 
@@ -151,6 +151,8 @@ interface EdgeState {
   red: Red
   endpoints: Set<string>
   tcp: UiTcpHealth | null
+  /** running sums behind tcp's means */
+  tcpSums: { connects: number; connectUs: number; rttSamples: number; rttUs: number } | null
   /** what the TLS handshakes of its connections showed (null before one) */
   handshakes: UiTlsSeen | null
 }
@@ -214,6 +216,7 @@ export class UiModel {
   private readonly tlsServers = new Map<string, TlsServer>()
   private readonly extra = new Map<string, () => UiSection | null>()
   private readonly flows = new Map<number, FlowPlace>()
+  private coverage: readonly TlsCoverageRow[] = []
   /** client node > server node: its first edge (where links of another protocol name go) */
   private readonly pairs = new Map<string, EdgeState>()
 
@@ -274,7 +277,8 @@ export class UiModel {
     const sAddr = addrKey(l.server.ip, l.server.port)
     let s = this.serverAddr.get(sAddr) ?? null
     let c = this.clientAddr.get(l.client.ip) ?? null
-    if (l.protocol === 'unknown' && (s === null || c === null)) {
+    const failedConnect = l.tcp !== undefined && (l.tcp.connect === 'refused' || l.tcp.connect === 'unanswered')
+    if (l.protocol === 'unknown' && (s === null || c === null) && !failedConnect) {
       // a connection nothing was recognised on, between ends no request named: not on the map
       this.seq++
       return
@@ -287,8 +291,9 @@ export class UiModel {
     let edge: EdgeState | null | undefined = this.edges.get(edgeKey(c, s, l.protocol))
     if (edge === undefined && l.protocol !== 'tls') edge = this.pairs.get(`${c}>${s}`)
     if (edge === undefined) {
-      if (l.protocol === 'unknown') return
-      edge = this.edge(c, s, l.protocol)
+      // a connect refused or never answered is on the map (a client that cannot reach its server)
+      if (l.protocol === 'unknown' && !failedConnect) return
+      edge = this.edge(c, s, l.protocol === 'unknown' ? 'tcp' : l.protocol)
     }
     if (edge === null) return
     if (l.tls || l.protocol === 'tls') edge.tls = true
@@ -298,12 +303,29 @@ export class UiModel {
       if (l.sni !== undefined && !h.snis.includes(l.sni) && h.snis.length < 4) h.snis.push(l.sni)
       if (l.tlsHandshake?.alerts.some((a) => a.level === 'fatal')) h.fatalAlerts++
     }
-    const t = (edge.tcp ??= { connections: 0, resets: 0, retransmits: 0, packets: 0, gapBytes: 0 })
+    const t = (edge.tcp ??= { connections: 0, resets: 0, retransmits: 0, packets: 0, gapBytes: 0, refused: 0, unanswered: 0, connectMs: 0, zeroWindows: 0, rttServerMs: 0 })
+    const sums = (edge.tcpSums ??= { connects: 0, connectUs: 0, rttSamples: 0, rttUs: 0 })
     t.connections++
     if (l.endReason === 'rst') t.resets++
     t.retransmits += l.retransmits
     t.packets += l.packetsSent + l.packetsReceived
     t.gapBytes += l.gapBytes
+    const h = l.tcp
+    if (h !== undefined) {
+      if (h.connect === 'refused') t.refused++
+      else if (h.connect === 'unanswered') t.unanswered++
+      if (h.connectUs !== null) {
+        sums.connects++
+        sums.connectUs += h.connectUs
+        t.connectMs = sums.connectUs / sums.connects / 1000
+      }
+      t.zeroWindows += h.zeroWindows.c2s + h.zeroWindows.s2c
+      if (h.rttServer.meanUs !== null && h.rttServer.samples > 0) {
+        sums.rttSamples += h.rttServer.samples
+        sums.rttUs += h.rttServer.meanUs * h.rttServer.samples
+        t.rttServerMs = sums.rttUs / sums.rttSamples / 1000
+      }
+    }
     this.seq++
   }
 
@@ -322,6 +344,12 @@ export class UiModel {
     if (l.sni !== undefined && t.snis.size < 4) t.snis.add(l.sni)
     if (l.alpn !== undefined && t.alpns.size < 4) t.alpns.add(l.alpn)
     if (l.tlsHandshake?.alerts.some((a) => a.level === 'fatal')) t.alerts++
+  }
+
+  /** The TLS coverage report now (capture --tls: each process using TLS and the tap that reads it). */
+  readonly tlsCoverage = (rows: readonly TlsCoverageRow[]): void => {
+    this.coverage = rows.slice(0, MAX_COVERAGE_ROWS)
+    this.seq++
   }
 
   /** The input ended (replay read its files, capture stopped). */
@@ -383,7 +411,7 @@ export class UiModel {
         this.dropped.edges++
         return null
       }
-      edge = { id, source: c, target: s, protocol, tls: false, red: new Red(this.bucketUs), endpoints: new Set(), tcp: null, handshakes: null }
+      edge = { id, source: c, target: s, protocol, tls: false, red: new Red(this.bucketUs), endpoints: new Set(), tcp: null, tcpSums: null, handshakes: null }
       this.edges.set(id, edge)
       if (!this.pairs.has(`${c}>${s}`)) this.pairs.set(`${c}>${s}`, edge)
     }
@@ -525,11 +553,14 @@ export class UiModel {
       out.push({
         id: 'tcp',
         title: 'TCP health',
-        note: 'from the connections that ended (l7_link): resets, retransmitted segments and bytes lost to capture gaps',
-        columns: ['client', 'server', 'proto', 'connections', 'resets', 'retransmits', 'retransmit %', 'packets', 'gap bytes'],
+        note: 'from the connections that ended (l7_link): connects refused or unanswered and their time, resets, retransmitted segments, zero windows, round trip capture point <-> server, bytes lost to capture gaps',
+        columns: ['client', 'server', 'proto', 'connections', 'refused', 'unanswered', 'connect ms', 'resets', 'retransmits', 'retransmit %', 'zero windows', 'server RTT ms', 'gap bytes'],
         rows: tcp.map((e) => {
           const t = e.tcp!
-          return [this.label(e.source), this.label(e.target), e.protocol, t.connections, t.resets, t.retransmits, t.packets ? round2((100 * t.retransmits) / t.packets) : 0, t.packets, t.gapBytes]
+          return [
+            this.label(e.source), this.label(e.target), e.protocol, t.connections, t.refused, t.unanswered, round2(t.connectMs), t.resets,
+            t.retransmits, t.packets ? round2((100 * t.retransmits) / t.packets) : 0, t.zeroWindows, round2(t.rttServerMs), t.gapBytes,
+          ]
         }),
       })
     }
@@ -554,6 +585,15 @@ export class UiModel {
           this.label(this.serverAddr.get(addrKey(t.server.ip, t.server.port)) ?? '') || peerLabel(t.server),
           t.connections, t.read, t.encrypted, [...t.versions].join(', '), [...t.snis].join(', '), [...t.alpns].join(', '), t.alerts,
         ]),
+      })
+    }
+    if (this.coverage.length > 0) {
+      out.push({
+        id: 'tls-coverage',
+        title: 'TLS coverage by process',
+        note: 'processes seen using TLS (capture --tls): which tap reads them, and why not when none does',
+        columns: ['pid', 'process', 'pod', 'tap', 'seen by', 'why not read'],
+        rows: this.coverage.map((r) => [r.pid, r.comm, r.pod !== undefined ? `${r.namespace ?? ''}/${r.pod}` : '', r.tap, r.seenBy, r.reason ?? '']),
       })
     }
     for (const [id, build] of this.extra) {
@@ -590,6 +630,9 @@ interface TlsServer {
   alerts: number
 }
 
+/** processes kept from the TLS coverage report */
+const MAX_COVERAGE_ROWS = 500
+
 /** servers kept in the TLS-by-server section */
 const MAX_TLS_SERVERS = 500
 
@@ -608,6 +651,8 @@ function round2(v: number): number {
 function health(requests: number, errorRate: number, tcp: UiTcpHealth | null, tls: UiTlsSeen | null): UiHealth {
   // a fatal TLS alert: the handshake failed, the client got nothing
   if (tls !== null && tls.fatalAlerts > 0) return 'bad'
+  // connects refused or never answered: the client cannot reach its server
+  if (tcp !== null && tcp.refused + tcp.unanswered > 0) return requests === 0 || tcp.refused + tcp.unanswered >= tcp.connections / 20 ? 'bad' : 'warn'
   if (requests === 0) return tcp !== null && tcp.resets > 0 ? 'warn' : 'idle'
   if (errorRate >= BAD_ERROR_PCT) return 'bad'
   if (errorRate >= WARN_ERROR_PCT) return 'warn'

@@ -70,6 +70,14 @@ export interface UiTcpHealth {
   retransmits: number
   packets: number
   gapBytes: number
+  /** from l7_link tcp (src/tcp/health.ts), where the capture had packets: connects refused (RST to the
+   * SYN) or unanswered, mean connect time (ms, 0 without samples), zero windows, mean RTT between the
+   * capture point and the server (ms, 0 without samples) */
+  refused: number
+  unanswered: number
+  connectMs: number
+  zeroWindows: number
+  rttServerMs: number
 }
 
 /** A server endpoint as the table names it (its server column) and a protocol. */

@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
@@ -239,16 +240,25 @@ describe.skipIf(liveSkip !== null)('web UI on a live capture in test namespaces'
     for (const c of [['SET', 'k', 'v'], ['GET', 'k'], ['INCR', 'n'], ['INCR', 'n'], ['INCR', 'n']]) expect((await redis.command(...c)).error).toBeNull()
     redis.close()
     const total = sent.length + 5
+    // a connect nobody answers on port 81: refused (RST to the SYN), no request; on the map all the same
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(81, web.ip)
+      sock.once('connect', () => reject(new Error('port 81 is open')))
+      sock.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve() : reject(e)))
+    })
 
     // live: the page gets there by itself
     await page.waitForFunction((n) => document.querySelector('[data-testid=total-exchanges]')?.textContent === String(n), total, { timeout: 20_000 })
     expect(await page.textContent('[data-testid=state]')).toContain('live')
+    // the refused connect's link comes when its flow ends: wait for its edge
+    await page.waitForFunction(() => window.podtapMap!().edges.length === 3, undefined, { timeout: 20_000 })
     const map = await mapState(page)
     const label = new Map(map.nodes.map((n) => [n.id, n.label]))
-    expect(map.nodes.map((n) => n.label).sort()).toEqual([`${web.ip}:80`, `${cache.ip}:6379`, webHost.hostIp, cacheHost.hostIp].sort())
+    expect(map.nodes.map((n) => n.label).sort()).toEqual([`${web.ip}:80`, `${web.ip}:81`, `${cache.ip}:6379`, webHost.hostIp, cacheHost.hostIp].sort())
     expect(map.edges.map((e) => `${label.get(e.source)} -> ${label.get(e.target)} ${e.label.split(' ')[0]}`).sort()).toEqual(
-      [`${webHost.hostIp} -> ${web.ip}:80 http`, `${cacheHost.hostIp} -> ${cache.ip}:6379 redis`].sort(),
+      [`${webHost.hostIp} -> ${web.ip}:80 http`, `${webHost.hostIp} -> ${web.ip}:81 tcp`, `${cacheHost.hostIp} -> ${cache.ip}:6379 redis`].sort(),
     )
+    expect(map.edges.find((e) => label.get(e.target) === `${web.ip}:81`)!.label).toContain('1 connects failed')
     expect(await pixelSpread(page, await page.screenshot())).toBeGreaterThan(8)
     // a click on the web edge (a third of the way from client to server, clear of its label) opens the
     // edge with its history and the endpoint it calls

@@ -212,7 +212,21 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
         <dt>errors</dt><dd>{e.errors} ({e.errorRate.toFixed(2)} %)</dd>
         <dt>latency</dt><dd>p50 {ms(e.p50)} ms · p99 {ms(e.p99)} ms</dd>
         {e.handshakes && (<><dt>TLS</dt><dd>{[...e.handshakes.versions, ...e.handshakes.snis.map((x) => `SNI ${x}`)].join(' · ') || 'handshake seen'}{e.handshakes.fatalAlerts > 0 ? ` · ${e.handshakes.fatalAlerts} ended by a fatal alert` : ''}</dd></>)}
-        {e.tcp && (<><dt>TCP</dt><dd>{e.tcp.connections} connections ended · {e.tcp.resets} reset · {e.tcp.retransmits} retransmits of {e.tcp.packets} packets · {e.tcp.gapBytes} gap bytes</dd></>)}
+        {e.tcp && (
+          <>
+            <dt>TCP</dt>
+            <dd>
+              {e.tcp.connections} connections ended
+              {e.tcp.refused > 0 ? ` · ${e.tcp.refused} refused` : ''}
+              {e.tcp.unanswered > 0 ? ` · ${e.tcp.unanswered} connects unanswered` : ''}
+              {e.tcp.connectMs > 0 ? ` · connect ${ms(e.tcp.connectMs)} ms` : ''}
+              {` · ${e.tcp.resets} reset · ${e.tcp.retransmits} retransmits of ${e.tcp.packets} packets`}
+              {e.tcp.zeroWindows > 0 ? ` · ${e.tcp.zeroWindows} zero windows` : ''}
+              {e.tcp.rttServerMs > 0 ? ` · server RTT ${ms(e.tcp.rttServerMs)} ms` : ''}
+              {e.tcp.gapBytes > 0 ? ` · ${e.tcp.gapBytes} gap bytes` : ''}
+            </dd>
+          </>
+        )}
       </dl>
       <h3>this edge over time</h3>
       <Spark buckets={focus?.edge} bucketUs={snap.bucketUs} />
@@ -225,7 +239,8 @@ function MapSide({ snap, pick, onClose }: { snap: UiSnapshot; pick: NonNullable<
 function edgeSummary(e: UiEdge): string {
   if (e.requests === 0) {
     const h = e.handshakes
-    return [e.protocol, `${e.tcp?.connections ?? 0} connections`, ...(h ? [...h.versions, ...h.snis.map((x) => `SNI ${x}`)] : []), ...(h && h.fatalAlerts ? [`${h.fatalAlerts} failed handshakes`] : [])].join(' · ')
+    const t = e.tcp
+    return [e.protocol, `${t?.connections ?? 0} connections`, ...(t && t.refused ? [`${t.refused} refused`] : []), ...(t && t.unanswered ? [`${t.unanswered} unanswered`] : []), ...(h ? [...h.versions, ...h.snis.map((x) => `SNI ${x}`)] : []), ...(h && h.fatalAlerts ? [`${h.fatalAlerts} failed handshakes`] : [])].join(' · ')
   }
   return `${e.protocol}${e.tls ? ' (TLS)' : ''} · ${e.requests} req · ${e.errorRate.toFixed(1)}% err · p99 ${ms(e.p99)} ms`
 }

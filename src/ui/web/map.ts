@@ -17,6 +17,7 @@ export function edgeLabel(e: UiEdge): string {
   const parts = [e.protocol === 'tls' ? 'TLS (encrypted)' : `${e.tls ? 'TLS ' : ''}${e.protocol}`]
   if (e.requests > 0) parts.push(`${fmtRate(e.rate)}/s`, `${e.errorRate.toFixed(1)}% err`, `p99 ${e.p99 >= 10 ? e.p99.toFixed(0) : e.p99.toFixed(1)} ms`)
   else if (e.tcp !== undefined) parts.push(`${e.tcp.connections} conn`)
+  if (e.tcp !== undefined && e.tcp.refused + e.tcp.unanswered > 0) parts.push(`${e.tcp.refused + e.tcp.unanswered} connects failed`)
   if (e.handshakes !== undefined && e.handshakes.fatalAlerts > 0) parts.push(`${e.handshakes.fatalAlerts} failed handshakes`)
   return parts.join('  ')
 }
