@@ -135,6 +135,21 @@ describe('a connection seen as encrypted packets and as tap plaintext', () => {
     expect(r.counters.get('tls_links_duplicate')).toBe(1)
   })
 
+  it('two tap views of one connection reported before its packets: one link', () => {
+    const r = run({
+      tlsTap: true,
+      plan: (p, upTo) => {
+        upTo(conns[3]!.startUs - 1)
+        tapExchange(p, 3, p.nowUs).end('fin', p.nowUs)
+        tapExchange(p, 3, p.nowUs + 10).end('fin', p.nowUs + 20)
+      },
+    })
+    r.p.finish()
+    expect(r.links).toHaveLength(6)
+    expect(r.links.filter((l) => l.protocol === 'http')).toHaveLength(1)
+    expect(r.counters.get('tls_links_duplicate')).toBe(1)
+  })
+
   it('the tap reports the whole connection before its packets come through (a packet ring block handed over late)', () => {
     const r = run({
       tlsTap: true,

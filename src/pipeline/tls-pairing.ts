@@ -153,8 +153,8 @@ export class TlsPairing {
     if (t.covered) return
     const key = t.key !== '' ? t.key : tupleKey(l.client, l.server)
     const until = this.merged.get(key)
-    if (until !== undefined && l.startUs <= until) {
-      // its connection's link already went out with the packets: this is a second view of it
+    if ((until !== undefined && l.startUs <= until) || this.heldTap.has(key)) {
+      // its connection's link already went out with the packets, or another view of it waits for them
       this.counters.inc('tls_links_duplicate')
       return
     }
@@ -168,7 +168,8 @@ export class TlsPairing {
       this.held.delete(key)
       return this.emit(this.merge(h.link, l.protocol))
     }
-    if (this.holdUs <= 0 || t.key === '') return this.emit(l)
+    // a stream whose socket became known only with its last chunk is keyed by its link's ends
+    if (this.holdUs <= 0 || l.client.port === 0 || l.server.port === 0) return this.emit(l)
     this.hold(this.heldTap, key, l, nowUs)
   }
 

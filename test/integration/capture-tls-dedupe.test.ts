@@ -41,6 +41,7 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
   let web: NginxTls
   let run: PodtapRun | undefined
   let got: TraceRecord[] = []
+  let all: TraceRecord[] = []
   let prom = ''
   let exitCode: number | null = null
   let server = ''
@@ -52,7 +53,7 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
   beforeAll(async () => {
     cleanupStale()
     host = await createTestHost({ name: 'tlsdup' })
-    web = await startNginxTls(host, { 'a.txt': 'hello over tls\n', 'big.bin': Buffer.alloc(200_000, 7) })
+    web = await startNginxTls(host, { 'tlsdup-a.txt': 'hello over tls\n', 'tlsdup-big.bin': Buffer.alloc(200_000, 7) })
     server = `${host.nsIp}:${web.port}`
     run = runPodtap(['capture', '--tls', '--iface', host.hostIf, '--format', 'jsonl', '--duration', '8', '--pcap-out', pcap, '--metrics-out', metricsOut])
     await run.waitFor(READY)
@@ -60,13 +61,14 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
     const one = async (paths: string[]): Promise<void> => {
       sent.push(...(await curlGets(`https://${NAME}:${web.port}`, paths, ['--resolve', `${NAME}:${web.port}:${host.nsIp}`])))
     }
-    await one(['/a.txt'])
-    await one(['/missing'])
-    await one(['/a.txt', '/big.bin', '/nope']) // keep-alive: one connection, three requests
+    await one(['/tlsdup-a.txt'])
+    await one(['/tlsdup-missing'])
+    await one(['/tlsdup-a.txt', '/tlsdup-big.bin', '/tlsdup-nope']) // keep-alive: one connection, three requests
     const exit = await run.exited
     exitCode = exit.code
     // other processes of this machine may use TLS meanwhile (the tap sees every libssl user): ours only
-    got = traces(run.stdout).filter((t) => `${t.server.ip}:${t.server.port}` === server)
+    all = traces(run.stdout)
+    got = all.filter((t) => `${t.server.ip}:${t.server.port}` === server)
     prom = fs.readFileSync(metricsOut, 'utf8')
   }, 90_000)
 
@@ -84,6 +86,9 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
   it('one set of exchanges, from the plaintext', () => {
     expect(got.map((t) => [t.protocol, t.tls, t.method, t.resource, t.status])).toEqual(sent.map((s) => ['http', true, 'GET', s.path, s.status]))
     expect(new Set(got.map((t) => t.client.port)).size).toBe(3)
+    // and nowhere else: not as a second view with the socket unknown (0.0.0.0)
+    const ours = new Set(['/tlsdup-a.txt', '/tlsdup-missing', '/tlsdup-big.bin', '/tlsdup-nope'])
+    expect(all.filter((t) => ours.has(t.resource ?? '')).length, JSON.stringify(all.filter((t) => ours.has(t.resource ?? '') && !got.includes(t)))).toBe(5)
   })
 
   it('one l7_link per connection: the plaintext protocol, the packet bytes, the handshake', () => {
