@@ -334,6 +334,31 @@ describe('redis: gaps and mid-stream starts', () => {
     expect(r.unmatchedResponses).toBe(0)
   })
 
+  it('lost command bytes: what the server had acknowledged tells the lost commands\' replies from the next one\'s', () => {
+    const get = cmd('GET', 'a')
+    const lost = cmd('INCR', 'n') // lost in the gap
+    const getB = cmd('GET', 'b')
+    const steps: Step[] = [
+      { dir: 'c2s', data: get, tsUs: 1000 },
+      { dir: 's2c', data: bulk('1'), tsUs: 1100, peerAcked: get.length },
+      { dir: 'c2s', gap: lost.length, tsUs: 2000 },
+      { dir: 'c2s', data: getB, tsUs: 2100 },
+      // INCR's reply left before the server had GET b: it cannot be GET b's
+      { dir: 's2c', data: int(2), tsUs: 2050, peerAcked: get.length + lost.length },
+      { dir: 's2c', data: bulk('bee'), tsUs: 2200, peerAcked: get.length + lost.length + getB.length },
+    ]
+    const r = runParser(redisParser, steps)
+    expect(r.exchanges.map((e) => [e.method, e.status, e.respBytes])).toEqual([
+      ['GET', 'OK', bulk('1').length],
+      ['GET', 'OK', bulk('bee').length],
+    ])
+    expect(r.unmatchedResponses).toBe(1)
+    expect(r.counts.reply_to_lost_command).toBe(1)
+    // without peerAcked: FIFO, GET b takes INCR's reply (what podtap did before)
+    const fifo = runParser(redisParser, steps.map((x) => ('data' in x ? { ...x, peerAcked: -1 } : x)))
+    expect(fifo.exchanges.map((e) => e.respBytes)).toEqual([bulk('1').length, int(2).length])
+  })
+
   it('a lost reply segment reports the commands waiting with status unknown (their replies may be in the gap) and resyncs', () => {
     const r = runParser(redisParser, [
       c(pipeline(['GET', 'a'], ['GET', 'b']), 1),

@@ -39,6 +39,8 @@ interface PendingCommand {
   /** pub/sub confirmations still expected, and their kind ('subscribe', 'punsubscribe'...) */
   confirms: number
   pubsub: string | null
+  /** c2s stream offset just past the command (gaps included); -1 when offsets are not known */
+  endOff: number
 }
 
 /** pub/sub confirmation kinds: replies to (P|S)(UN)SUBSCRIBE, one per channel */
@@ -73,6 +75,16 @@ export class RedisConnection implements StreamHandler {
   private ended = false
   /** a direction has delivered bytes: a later unknown-size gap lost data, not just a mid-stream join */
   private readonly seen = { c2s: false, s2c: false }
+  /** c2s stream offset of the chunk being fed (gaps included); -1 once a gap of unknown size hid it */
+  private c2sBase = 0
+  /**
+   * Commands were lost in a c2s gap that ended at this offset: their replies still come, first. A
+   * reply sent before the server had acknowledged the first command after the gap (peerAcked) cannot
+   * answer it: it answers a lost command. -1: no such gap pending.
+   */
+  private lostUntil = -1
+  /** peerAcked of the s2c chunk being fed: c2s bytes the server had acknowledged when sending it */
+  private s2cAcked = -1
 
   constructor(private readonly ctx: ParserContext) {
     this.pending = new FifoMatcher<PendingCommand>(ctx.limits.maxPendingRequests, (r) => {
@@ -102,11 +114,16 @@ export class RedisConnection implements StreamHandler {
     return q !== undefined ? q.startUs : this.c2s.partialStartUs
   }
 
-  data(dir: Dir, chunk: Buffer, tsUs: number): void {
+  data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked = -1): void {
     if (this.ended) return
     this.seen[dir] = true
-    if (dir === 'c2s') this.c2s.feed(chunk, tsUs)
-    else this.s2c.feed(chunk, tsUs)
+    if (dir === 'c2s') {
+      this.c2s.feed(chunk, tsUs)
+      if (this.c2sBase >= 0) this.c2sBase += chunk.length
+    } else {
+      this.s2cAcked = peerAcked
+      this.s2c.feed(chunk, tsUs)
+    }
   }
 
   gap(dir: Dir, lostBytes: number, tsUs: number): void {
@@ -117,11 +134,16 @@ export class RedisConnection implements StreamHandler {
       return
     }
     if (dir === 'c2s') {
-      // commands were lost: their replies will still come and may be paired with later commands.
-      // TODO: use peerAcked offsets to tell replies to lost commands apart; without it a gap in a busy
-      // pipeline shifts a few pairings.
+      // commands were lost: their replies will still come, before those of later commands. What the
+      // server had acknowledged when it sent a reply (peerAcked) tells a reply to a lost command from
+      // one to a command after the gap (onReply); in a pipeline whose commands were all acknowledged
+      // before the replies left, it cannot, and pairing stays FIFO.
       if (lostBytes !== -1 || this.c2s.midMessage) this.ctx.count('gap_request')
       this.c2s.hunt()
+      if (lostBytes > 0 && this.c2sBase >= 0) {
+        this.c2sBase += lostBytes
+        this.lostUntil = this.c2sBase
+      } else this.c2sBase = -1 // an unknown amount: offsets and peerAcked no longer line up
       return
     }
     // replies were lost, how many is unknown: every command sent so far may have lost its reply, so
@@ -129,6 +151,8 @@ export class RedisConnection implements StreamHandler {
     // success nor failure), rather than pair them with the wrong replies later
     if (lostBytes !== -1 || this.s2c.midMessage) this.ctx.count('gap_reply')
     this.s2c.hunt()
+    // replies to commands lost on the other side may have been in this gap too: stop looking for them
+    this.lostUntil = -1
     if (this.pending.size > 0) {
       this.ctx.count('gap_flushed', this.pending.size)
       for (const r of this.pending.drain()) this.emit(r, 'unknown', null, Math.max(tsUs, r.reqEndUs), { response: 'lost_in_gap' })
@@ -161,6 +185,7 @@ export class RedisConnection implements StreamHandler {
       respBytes: 0,
       confirms: 0,
       pubsub: null,
+      endOff: this.c2sBase >= 0 ? this.c2sBase + r.endOffsetInChunk : -1,
     }
     if (method === 'CLIENT REPLY') {
       const mode = words > 2 ? r.str(2)?.toUpperCase() : undefined
@@ -232,6 +257,15 @@ export class RedisConnection implements StreamHandler {
     if (this.monitoring && t === RespType.SimpleString) {
       const s = r.str(0)
       if (s !== undefined && MONITOR_LINE.test(s)) return
+    }
+    if (this.lostUntil >= 0 && head !== undefined && head.endOff > this.lostUntil && this.s2cAcked >= 0) {
+      if (this.s2cAcked < head.endOff) {
+        // the server had not yet received the head command when it sent this: a lost command's reply
+        this.ctx.count('reply_to_lost_command')
+        this.ctx.unmatchedResponse()
+        return
+      }
+      this.lostUntil = -1
     }
     const cmd = this.pending.shift()
     if (cmd === undefined) {

@@ -473,6 +473,11 @@ export class RespReader {
     }
   }
 
+  /** in onMessage: offset in the chunk being fed just past the message */
+  get endOffsetInChunk(): number {
+    return this.curOff
+  }
+
   private complete(): void {
     const m = this.msg
     m.bytes += this.curOff - this.segStart
