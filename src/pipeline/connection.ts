@@ -306,8 +306,12 @@ export class Connection implements StreamHandler, ParserContext {
     }
     const m = this.match(head, dir)
     if (m) {
-      this.holdMatched(dir, chunk, tsUs, acked, head === chunk)
+      // held as the borrowed chunk itself: start() below replays it within this call; only a match
+      // held back past this call needs its own copy
+      this.holdMatched(dir, chunk, tsUs, acked, head === chunk, true)
       if (this.shouldDefer(m.p, dir)) {
+        const last = this.held[this.held.length - 1] as Held & { kind: 'data' }
+        last.buf = Buffer.from(chunk)
         this.deferred = m
         return
       }
@@ -320,7 +324,7 @@ export class Connection implements StreamHandler, ParserContext {
         this.deferred = null
       } else {
         // nothing clean to judge by (mid-stream): take the earlier match
-        this.holdMatched(dir, chunk, tsUs, acked, false)
+        this.holdMatched(dir, chunk, tsUs, acked, false, true) // started at once: borrowed
         const d = this.deferred
         this.start(d.p, d.swap)
         return
@@ -416,12 +420,12 @@ export class Connection implements StreamHandler, ParserContext {
   }
 
   /** holds `chunk` (copied) for replay into the parser; a mid-stream head drops what came before it */
-  private holdMatched(dir: Dir, chunk: Buffer, tsUs: number, acked: number, headIsChunk: boolean): void {
+  private holdMatched(dir: Dir, chunk: Buffer, tsUs: number, acked: number, headIsChunk: boolean, borrow = false): void {
     if (headIsChunk && (this.seen[dir] > chunk.length || this.midStream[dir])) {
       this.dropHeld(dir)
       this.held.push({ kind: 'gap', dir, n: -1, tsUs })
     }
-    this.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
+    this.held.push({ kind: 'data', dir, buf: borrow ? chunk : Buffer.from(chunk), tsUs, acked })
     this.heldBytes += chunk.length
   }
 

@@ -17,7 +17,6 @@ import { WELL_KNOWN_SERVER_PORTS, type Limits } from '../config.js'
 import type { Frame } from '../capture/frame.js'
 import { TcpFlag } from '../capture/frame.js'
 import { C, type CounterSample, type Counters } from '../counters.js'
-import { flowKey } from './flow-key.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
 import { Tombstones } from './tombstones.js'
@@ -113,11 +112,6 @@ class Flow implements FlowInfo, ReassemblyEvents {
     this.lastUs = tsUs
     this.c2s = new Reassembler(this, limits)
     this.s2c = new Reassembler(this, limits)
-  }
-
-  /** the canonical 4-tuple key (flow-key.ts), built only when needed (tombstones) */
-  keyString(): string {
-    return flowKey(this.client.ip, this.client.port, this.server.ip, this.server.port)
   }
 
   swapRoles(source: RoleSource): void {
@@ -243,12 +237,9 @@ export class FlowTable {
         // connection are swallowed; a SYN reopens a closed 4-tuple
         if (rst && !syn) return
         if (syn && !ack && this.health !== null && !this.health.admit()) return
-        if (this.closed.size > 0) {
-          const key = flowKey(f.src, f.srcPort, f.dst, f.dstPort)
-          if (!syn) {
-            if (this.closed.has(key)) return
-          } else this.closed.delete(key)
-        }
+        if (!syn) {
+          if (this.closed.has(f.src, f.srcPort, f.dst, f.dstPort)) return
+        } else this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
         flow = this.create(f)
       }
       this.last = flow
@@ -257,7 +248,7 @@ export class FlowTable {
       const half = flow.dirOf(f) === 'c2s' ? flow.c2s : flow.s2c
       if (isNewConnection(flow, half, f.seq, ack)) {
         this.finish(flow, flow.finSeen ? 'fin' : 'idle', f.tsUs)
-        if (this.closed.size > 0) this.closed.delete(flow.keyString())
+        this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
         flow = this.create(f)
         this.last = flow
       }
@@ -393,7 +384,7 @@ export class FlowTable {
     this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
-    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.keyString(), tsUs)
+    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
     const ended = (this.count[reason] ??= this.counters.handle(C.flowsEnded, END_LABELS[reason]))
     ended.value++
     this.setActive()
