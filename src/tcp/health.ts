@@ -20,9 +20,10 @@
 //                       retransmitted its SYN. A single SYN cut short by the end of the capture is
 //                       not counted (connect 'unknown' on its link).
 //   reset               a RST after the handshake (or on a connection joined mid-stream), by sender
-//   retransmit          a segment carrying sequence space (data, SYN or FIN) that starts before the
-//                       highest sequence number its sender had already sent (a keep-alive probe,
-//                       one byte at or below that number, is not one), by direction
+//   retransmit          a segment seen again, by direction: data whose bytes the reassembler had
+//                       already seen (delivered or buffered; a reordered segment filling a hole is
+//                       not one, nor a keep-alive probe one byte below the highest number sent), or a
+//                       SYN or FIN whose sequence number was already sent
 //   zero window         a segment advertising window 0 (not SYN, FIN or RST), by direction of the
 //                       segment (c2s: the client's receive buffer is full)
 //   rtt                 per side, the round trip between the capture point and that end: the server
@@ -147,6 +148,8 @@ const enum F {
   RttMin0,
   RttMin1,
   ServerIsn, // the SYN/ACK's sequence number (the client's handshake ACK acknowledges it + 1)
+  LastRetrans, // FlowInfo.retransmits when the last segment was handed on
+  LastDir, // that segment's direction (0 c2s, 1 s2c; 2: a keep-alive probe, not counted)
   STRIDE,
 }
 
@@ -285,10 +288,12 @@ export class TcpHealth implements SegmentHook {
     const s = this.s
     const b = slot * F.STRIDE
     if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
+    if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
     const flags = f.flags
     const tsUs = f.tsUs
     let bits = s[b + F.Bits] as number
     const d = fromClient ? 0 : 1
+    s[b + F.LastDir] = d
 
     if ((flags & RST) !== 0) {
       if ((bits & (Bit.SynAck | Bit.ClientSyn)) === Bit.ClientSyn) {
@@ -365,21 +370,16 @@ export class TcpHealth implements SegmentHook {
       const haveMax = (bits & (d === 0 ? Bit.MaxEnd0 : Bit.MaxEnd1)) !== 0
       const maxEnd = s[b + F.MaxEnd0 + d] as number
       if (haveMax && seqDiff(seq, maxEnd) < 0) {
-        // a keep-alive probe (at most one byte, ending at or below the highest number sent) is not one
-        if (syn || (flags & FIN) !== 0 || payloadLen > 1 || endSeq !== maxEnd) {
-          s[b + F.Retrans0 + d]++
-          const sr = this.seriesOf(b)
-          if (d === 0) this.cRetrans0.value++
-          else this.cRetrans1.value++
-          if (sr !== null) {
-            if (d === 0) sr.retrans0++
-            else sr.retrans1++
-            sr.dirty = true
-          }
-          // Karn: a probe whose bytes went out again gives no sample
-          const pb = d === 0 ? Bit.Probe0 : Bit.Probe1
-          if ((bits & pb) !== 0 && seqDiff(seq, s[b + F.ProbeEnd0 + d] as number) < 0) bits &= ~pb
+        if (payloadLen === 0) {
+          // a SYN or FIN sent again (the reassembler judges data: bytes it had seen before)
+          this.retransmitted(b, d, 1)
+        } else if (payloadLen <= 1 && endSeq === maxEnd && !syn && (flags & FIN) === 0) {
+          // a keep-alive probe (one byte below the highest number sent) is not a retransmission
+          s[b + F.LastDir] = 2
         }
+        // Karn: a probe whose bytes may have gone out again gives no sample
+        const pb = d === 0 ? Bit.Probe0 : Bit.Probe1
+        if ((bits & pb) !== 0 && seqDiff(seq, s[b + F.ProbeEnd0 + d] as number) < 0) bits &= ~pb
         if (seqDiff(endSeq, maxEnd) > 0) s[b + F.MaxEnd0 + d] = endSeq
       } else {
         s[b + F.MaxEnd0 + d] = endSeq
@@ -428,6 +428,7 @@ export class TcpHealth implements SegmentHook {
     const b = slot * F.STRIDE
     this.finalize(b)
     const s = this.s
+    if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
     const bits = s[b + F.Bits] as number
     const connect: FlowTcpStats['connect'] =
       (bits & Bit.Decided) === 0 ? 'unknown' : (bits & Bit.Refused) !== 0 ? 'refused' : (bits & Bit.Unanswered) !== 0 ? 'unanswered' : 'ok'
@@ -450,6 +451,7 @@ export class TcpHealth implements SegmentHook {
     const b = slot * F.STRIDE
     this.finalize(b)
     const s = this.s
+    if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
     const bits = s[b + F.Bits] as number
     this.dropHalfOpen(b)
     const sr = this.seriesOf(b)
@@ -512,6 +514,7 @@ export class TcpHealth implements SegmentHook {
     s[b + F.ClientPort] = flow.client.port
     s[b + F.HalfOpenPos] = -1
     s[b + F.ConnectUs] = -1
+    s[b + F.LastRetrans] = flow.retransmits
     s[b + F.RttMin0] = Infinity
     s[b + F.RttMin1] = Infinity
     s[b + F.Series] = this.attach(flow.server, flow.client.ip)
@@ -541,6 +544,30 @@ export class TcpHealth implements SegmentHook {
     return i < 0 ? null : (this.series[i] as Series)
   }
 
+  /**
+   * The reassembler found bytes it had already seen (FlowInfo.retransmits grew) while the flow's
+   * previous segment was handed on: that segment was a retransmission of its direction.
+   */
+  private dataRetransmits(flow: FlowInfo, b: number): void {
+    const s = this.s
+    const n = flow.retransmits - (s[b + F.LastRetrans] as number)
+    s[b + F.LastRetrans] = flow.retransmits
+    const d = s[b + F.LastDir] as number
+    if (n > 0 && d !== 2) this.retransmitted(b, d, n)
+  }
+
+  private retransmitted(b: number, d: number, n: number): void {
+    this.s[b + F.Retrans0 + d] += n
+    const sr = this.seriesOf(b)
+    if (d === 0) this.cRetrans0.value += n
+    else this.cRetrans1.value += n
+    if (sr !== null) {
+      if (d === 0) sr.retrans0 += n
+      else sr.retrans1 += n
+      sr.dirty = true
+    }
+  }
+
   /** the flow table swapped client and server after content proved its guess wrong */
   private swapped(flow: FlowInfo, b: number): void {
     const s = this.s
@@ -561,6 +588,7 @@ export class TcpHealth implements SegmentHook {
     flip(Bit.Probe0, Bit.Probe1)
     flip(Bit.ResetClient, Bit.ResetServer)
     s[b + F.ClientPort] = flow.client.port
+    if ((s[b + F.LastDir] as number) < 2) s[b + F.LastDir] = 1 - (s[b + F.LastDir] as number)
     const old = this.seriesOf(b)
     if (old !== null) {
       old.refs--
