@@ -220,6 +220,10 @@ export class MysqlStream implements StreamHandler {
   private serverCaps = -1 // -1: greeting not seen
   /** times the server side lost its framing */
   private s2cLosses = 0
+  /** a run of rows was found after a gap inside a result set: the sequence id it goes on from (accept) */
+  private resumeSeq = -1
+  /** ... and how many bytes of the candidate start it lies after (the rest of a cut row) */
+  private resumeSkip = 0
   /** CLIENT_DEPRECATE_EOF: from the handshake, else learned from result sets; undefined = not known */
   private deprecateEof: boolean | undefined
   private queryAttrs: boolean | undefined
@@ -375,8 +379,9 @@ export class MysqlStream implements StreamHandler {
     if (s.huntLen === 0) {
       const v = this.judge(dir, chunk, 0, chunk.length)
       if (v === 'yes') {
+        const skip = this.takeSkip()
         this.accept(dir, s)
-        return chunk
+        return skip > 0 ? chunk.subarray(skip) : chunk
       }
       if (this.isOff()) return undefined
       if (v === 'no') {
@@ -401,7 +406,7 @@ export class MysqlStream implements StreamHandler {
       if (v === 'more' && full) v = 'no'
       if (v === 'more') return undefined
       if (v === 'yes') {
-        const held = s.hunt.subarray(at, s.huntLen)
+        const held = s.hunt.subarray(at + this.takeSkip(), s.huntLen)
         const out = take < chunk.length ? Buffer.concat([held, chunk.subarray(take)]) : Buffer.from(held)
         this.accept(dir, s)
         s.huntLen = 0
@@ -413,6 +418,15 @@ export class MysqlStream implements StreamHandler {
     this.huntMiss(dir, s.huntLen)
     s.huntLen = 0
     return undefined
+  }
+
+  /** the bytes before a resync point inside a row (counted into the answer's bytes), once */
+  private takeSkip(): number {
+    const n = this.resumeSkip
+    this.resumeSkip = 0
+    const head = this.pending.peek()
+    if (n > 0 && head !== undefined) head.respBytes += n
+    return n
   }
 
   private huntMiss(dir: Dir, n: number): void {
@@ -458,6 +472,22 @@ export class MysqlStream implements StreamHandler {
       }
       return a === 'more' || b === 'more' || c === 'more' ? 'more' : 'no'
     }
+    const head = this.pending.peek()
+    if (head !== undefined && head.started && head.state === R.Rows) {
+      // inside a long result set the rows go on after the gap, but a segment starts anywhere in a row:
+      // look for a run of rows from each byte of the first RESYNC_SCAN
+      let more = false
+      for (let p = off; p < Math.min(end, off + RESYNC_SCAN); p++) {
+        const v = rowRun(buf, p, end)
+        if (v === 'more') more = true
+        else if (v >= 0) {
+          this.resumeSeq = v
+          this.resumeSkip = p - off
+          return 'yes'
+        }
+      }
+      if (more) return 'more'
+    }
     const next = this.firstUnanswered()
     if (next === undefined) return this.phase === Phase.Start ? checkGreeting(buf, off, end) : 'no'
     return this.checkResponseStart(next, buf, off, end)
@@ -479,6 +509,13 @@ export class MysqlStream implements StreamHandler {
   private accept(dir: Dir, s: Side): void {
     s.hunting = false
     if (dir === 'c2s') return
+    if (this.resumeSeq >= 0) {
+      // the result set goes on: its rows (and its end, which then tells the status) are read again
+      this.pending.peek()!.nextSeq = this.resumeSeq
+      this.resumeSeq = -1
+      this.ctx.count('resync_in_result_set')
+      return
+    }
     for (let h = this.pending.peek(); h !== undefined && h.started; h = this.pending.peek()) {
       this.pending.shift()
       h.partial = !this.mayBeDone(h)
@@ -1075,6 +1112,8 @@ export class MysqlStream implements StreamHandler {
   // ---- records --------------------------------------------------------------------------------------
 
   private emitDone(r: Req): void {
+    // its end (OK, EOF or ERR) was read, or none is due
+    const endRead = r.state === R.Done || this.mayBeDone(r)
     r.state = R.Done
     if (r.kind === Kind.Execute && r.method === 'STMT_EXECUTE') this.resolveStatement(r)
     const attrs = r.attrs ?? {}
@@ -1087,7 +1126,7 @@ export class MysqlStream implements StreamHandler {
       if (r.err.sqlState !== undefined) attrs.sqlstate = r.err.sqlState
       const name = ERROR_NAMES.get(r.err.code)
       if (name !== undefined) attrs.error_name = name
-    } else if (r.partial) {
+    } else if (r.partial && !endRead) {
       // its end (OK, EOF or an ERR in the middle of the rows) was not read: neither success nor failure
       status = 'unknown'
       error = null
@@ -1191,3 +1230,33 @@ export const mysqlParser: ProtocolParser = {
   detect: (head, dir) => detectMysql(head, dir),
   create: (ctx) => new MysqlStream(ctx),
 }
+
+/** rows read one after another from a resync point before it is believed (3 packets or the terminator) */
+const ROW_RUN = 3
+/** a row packet longer than this is not believed while resyncing (text rows are lines of a table) */
+const MAX_RESYNC_ROW = 64 * 1024
+/** bytes of a candidate start looked at for a row boundary */
+const RESYNC_SCAN = 4096
+
+/**
+ * A run of result-set row packets at buf[off]: headers whose sequence ids go up by one, lengths within
+ * reason, ROW_RUN of them, or fewer ending with the set's terminator (0xfe, shorter than 9 bytes: EOF,
+ * or the OK that replaces it). Returns the first packet's sequence id, -1 when not a run, 'more' when
+ * the bytes run out first.
+ */
+function rowRun(buf: Buffer, off: number, end: number): number | 'more' {
+  let p = off
+  let seq = -1
+  for (let k = 0; k < ROW_RUN; k++) {
+    if (end - p < HEADER_BYTES + 1) return 'more'
+    const len = payloadLength(buf, p)
+    const sq = buf[p + 3]
+    if (len === 0 || len > MAX_RESYNC_ROW) return -1
+    if (k > 0 && sq !== ((seq + k) & 0xff)) return -1
+    if (k === 0) seq = sq
+    if (buf[p + 4] === Hdr.Eof && len < 9) return k > 0 ? seq : -1
+    p += HEADER_BYTES + len
+  }
+  return seq
+}
+
