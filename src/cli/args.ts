@@ -2,6 +2,9 @@
 // InvalidArgumentError, which the CLI turns into a usage message and exit code 2.
 
 import { InvalidArgumentError } from 'commander'
+import { log as podtapLog } from '../log.js'
+
+const logInfo = (m: string): void => podtapLog.info(m)
 
 /** a whole number from min to max, named in the message by `flag` */
 export function intArg(flag: string, min: number, max: number): (v: string) => number {
@@ -11,3 +14,34 @@ export function intArg(flag: string, min: number, max: number): (v: string) => n
     return n
   }
 }
+
+/** Parses "a,b,c" into trimmed non-empty names. */
+export function splitList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/**
+ * An AbortSignal that fires on the first SIGINT or SIGTERM (a clean stop); a second one exits at
+ * once with 130 (the 'exit' hooks still run). dispose() removes the handlers.
+ */
+export function stopOnSignals(log: (msg: string) => void = (m) => logInfo(m)): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController()
+  const handler = (sig: NodeJS.Signals): void => {
+    if (ac.signal.aborted) {
+      log(`${sig} again: exiting now`)
+      process.exit(130)
+    }
+    log(`${sig}: stopping (again to exit at once)`)
+    ac.abort()
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
+    },
+  }
+}
+

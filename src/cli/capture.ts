@@ -628,32 +628,4 @@ export function printCaptureResult(r: CaptureResult, o: Pick<CaptureOptions, 'fo
   for (const w of r.warnings) log.warn(w)
 }
 
-/**
- * An AbortSignal that fires on the first SIGINT or SIGTERM (a clean stop); a second one exits at
- * once with 130 (the 'exit' hooks still run). dispose() removes the handlers.
- */
-export function stopOnSignals(log: (msg: string) => void = defaultLog): { signal: AbortSignal; dispose(): void } {
-  const ac = new AbortController()
-  const handler = (sig: NodeJS.Signals): void => {
-    if (ac.signal.aborted) {
-      log(`${sig} again: exiting now`)
-      process.exit(130)
-    }
-    log(`${sig}: stopping (again to exit at once)`)
-    ac.abort()
-  }
-  process.on('SIGINT', handler)
-  process.on('SIGTERM', handler)
-  return {
-    signal: ac.signal,
-    dispose: () => {
-      process.off('SIGINT', handler)
-      process.off('SIGTERM', handler)
-    },
-  }
-}
-
-/** Parses "a,b,c" into trimmed non-empty names. */
-export function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean)
-}
+export { splitList, stopOnSignals } from './args.js'
