@@ -152,6 +152,13 @@ export class Connection implements StreamHandler, ParserContext {
   encrypted(kind: 'tls' | 'gssenc'): void {
     this.tls = true
     this.d.counters.inc(C.flowsEncrypted, { protocol: this.parser?.id ?? 'unknown', kind })
+    // what follows is a TLS handshake (PostgreSQL SSLRequest, MySQL SSL request): read what it shows;
+    // the parser has nothing more to parse (the connection keeps its protocol)
+    if (kind === 'tls' && this.tlsObserver === null) this.tlsObserver = this.newTlsObserver()
+  }
+
+  private newTlsObserver(): TlsObserver {
+    return new TlsObserver((reason) => this.d.counters.inc(C.parseErrors, { protocol: 'tls', reason }))
   }
 
   switchProtocol(to: ProtocolId, seed: UpgradeSeed): StreamHandler | null {
@@ -202,7 +209,8 @@ export class Connection implements StreamHandler, ParserContext {
     if (this.state === State.Parsing) {
       try {
         if (faults.parser !== null) faults.parser(this.parser!.id, chunk)
-        this.inner!.data(dir, chunk, tsUs, peerAcked)
+        if (this.tlsObserver !== null) this.tlsObserver.data(dir, chunk, tsUs) // switched to TLS
+        else this.inner!.data(dir, chunk, tsUs, peerAcked)
       } catch (e) {
         this.fail(e)
       }
@@ -227,7 +235,8 @@ export class Connection implements StreamHandler, ParserContext {
   gap(dir: Dir, lostBytes: number, tsUs: number): void {
     if (this.state === State.Parsing) {
       try {
-        this.inner!.gap(dir, lostBytes, tsUs)
+        if (this.tlsObserver !== null) this.tlsObserver.gap(dir, lostBytes)
+        else this.inner!.gap(dir, lostBytes, tsUs)
       } catch (e) {
         this.fail(e)
       }
@@ -369,7 +378,7 @@ export class Connection implements StreamHandler, ParserContext {
     this.state = State.Tls
     this.tls = true
     const other = flip(dir)
-    const obs = new TlsObserver((reason) => this.d.counters.inc(C.parseErrors, { protocol: 'tls', reason }))
+    const obs = this.newTlsObserver()
     this.tlsObserver = obs
     if (otherSpoke) obs.gap(other, -1)
     this.held = NOTHING_HELD
