@@ -78,6 +78,22 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
+  it('without --tls the same connections are described from their handshake: one tls row, count 6, the SNI', async () => {
+    const live = runPodtap(['capture', '--iface', host.hostIf, '--format', 'table', '--duration', '5'])
+    try {
+      await live.waitFor(READY)
+      for (let i = 0; i < 6; i++) await curlGets(`https://${NAME}:${web.port}`, ['/tlsdup-a.txt'], ['--resolve', `${NAME}:${web.port}:${host.nsIp}`])
+      expect((await live.exited).code, live.stderr).toBe(0)
+    } finally {
+      killRun(live)
+    }
+    const rows = live.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('│') && l.includes(server))
+      .map((l) => l.split('│').slice(1, -1).map((c) => c.trim()))
+    expect(rows.map((r) => r.slice(0, 8))).toEqual([[server, 'tls', 'TLS1.2', NAME, '-', '6', '1', '0']])
+  }, 60_000)
+
   it('curl got what nginx has', () => {
     expect(exitCode, run?.stderr).toBe(0)
     expect(sent.map((s) => s.status)).toEqual([200, 404, 200, 200, 404])
@@ -86,6 +102,9 @@ describe.skipIf(skip !== null)('capture --tls plus the veth: each HTTPS connecti
   it('one set of exchanges, from the plaintext', () => {
     expect(got.map((t) => [t.protocol, t.tls, t.method, t.resource, t.status])).toEqual(sent.map((s) => ['http', true, 'GET', s.path, s.status]))
     expect(new Set(got.map((t) => t.client.port)).size).toBe(3)
+    // the summary (stderr with jsonl) counts none of them as an unreadable TLS connection
+    expect(run!.stderr).toMatch(/exchanges on \d+ server endpoints/)
+    expect(run!.stderr).not.toMatch(/TLS connections not decrypted/)
     // and nowhere else: not as a second view with the socket unknown (0.0.0.0)
     const ours = new Set(['/tlsdup-a.txt', '/tlsdup-missing', '/tlsdup-big.bin', '/tlsdup-nope'])
     expect(all.filter((t) => ours.has(t.resource ?? '')).length, JSON.stringify(all.filter((t) => ours.has(t.resource ?? '') && !got.includes(t)))).toBe(5)
