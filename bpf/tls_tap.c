@@ -45,80 +45,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include <bpf/bpf_endian.h>
-
 #include "tls_abi.h"
-
-/* socket families (include/linux/socket.h) */
-#define AF_INET 2
-#define AF_INET6 10
-
-/* --- kernel structs, CO-RE: only the fields read; libbpf finds them by name in the kernel BTF --- */
-
-struct in6_addr {
-	__u8 s6_addr[16];
-} __attribute__((preserve_access_index));
-
-/* include/net/sock.h: the address pair and port pair sit in anonymous unions; CO-RE finds
- * fields through anonymous members, so they are declared flat here */
-struct sock_common {
-	__be32 skc_daddr;
-	__be32 skc_rcv_saddr;
-	__be16 skc_dport;
-	__u16 skc_num;
-	unsigned short skc_family;
-	struct in6_addr skc_v6_daddr;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-} __attribute__((preserve_access_index));
-
-/* --- records --- */
-
-struct tls_tuple {
-	__u8 family;
-	__u8 pad;
-	__u16 lport;
-	__u16 rport;
-	__u16 pad2;
-	__u8 laddr[16];
-	__u8 raddr[16];
-};
-
-struct tls_event {
-	__u64 ts_ns;
-	__u32 pid;
-	__u32 tid;
-	__u64 ssl;
-	__u8 dir;
-	__u8 family;
-	__u16 lport;
-	__u16 rport;
-	__u16 pad;
-	__u8 laddr[16];
-	__u8 raddr[16];
-	__u32 len;
-	__u32 cap_len;
-	char comm[16];
-	__u8 data[PODTAP_TLS_CHUNK_BYTES];
-};
-
-_Static_assert(__builtin_offsetof(struct tls_event, ts_ns) == PODTAP_TLS_EV_OFF_TS, "ts_ns");
-_Static_assert(__builtin_offsetof(struct tls_event, pid) == PODTAP_TLS_EV_OFF_PID, "pid");
-_Static_assert(__builtin_offsetof(struct tls_event, tid) == PODTAP_TLS_EV_OFF_TID, "tid");
-_Static_assert(__builtin_offsetof(struct tls_event, ssl) == PODTAP_TLS_EV_OFF_SSL, "ssl");
-_Static_assert(__builtin_offsetof(struct tls_event, dir) == PODTAP_TLS_EV_OFF_DIR, "dir");
-_Static_assert(__builtin_offsetof(struct tls_event, family) == PODTAP_TLS_EV_OFF_FAMILY, "family");
-_Static_assert(__builtin_offsetof(struct tls_event, lport) == PODTAP_TLS_EV_OFF_LPORT, "lport");
-_Static_assert(__builtin_offsetof(struct tls_event, rport) == PODTAP_TLS_EV_OFF_RPORT, "rport");
-_Static_assert(__builtin_offsetof(struct tls_event, laddr) == PODTAP_TLS_EV_OFF_LADDR, "laddr");
-_Static_assert(__builtin_offsetof(struct tls_event, raddr) == PODTAP_TLS_EV_OFF_RADDR, "raddr");
-_Static_assert(__builtin_offsetof(struct tls_event, len) == PODTAP_TLS_EV_OFF_LEN, "len");
-_Static_assert(__builtin_offsetof(struct tls_event, cap_len) == PODTAP_TLS_EV_OFF_CAP_LEN, "cap_len");
-_Static_assert(__builtin_offsetof(struct tls_event, comm) == PODTAP_TLS_EV_OFF_COMM, "comm");
-_Static_assert(__builtin_offsetof(struct tls_event, data) == PODTAP_TLS_EV_HDR_SIZE, "data");
+/* kernel socket structs (CO-RE), struct tls_tuple, struct tls_event: shared with bpf/go_tls.c */
+#include "tls_common.h"
 
 /* an SSL_* call in progress on one thread */
 struct tls_call {
@@ -265,7 +194,8 @@ static __always_inline void emit(__u8 dir, __u64 id, __u64 ssl, __u64 buf, __u64
 	ev->tid = (__u32)id;
 	ev->ssl = ssl;
 	ev->dir = dir;
-	ev->pad = 0;
+	ev->tap = PODTAP_TLS_TAP_OPENSSL;
+	ev->role = PODTAP_TLS_ROLE_UNKNOWN;
 	t = bpf_map_lookup_elem(&tls_conns, &key);
 	if (t) {
 		ev->family = t->family;
