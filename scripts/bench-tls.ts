@@ -7,7 +7,7 @@
 //   nginx  nginx HTTPS (one worker) in a test namespace: wrk, the OpenSSL tap
 // Needs root, golang-go, nginx, wrk, h2load (nghttp2-client).
 //
-//   tsx scripts/bench-tls.ts [--seconds 5] [--rounds 3] [--connections 20]
+//   npm run bench:tls -- [--seconds 5] [--rounds 3] [--connections 20]
 //
 // Prints one JSON object per server and load tool: requests/s without and with the tap (median),
 // the loss, podtap's CPU (% of one core), the server's CPU per request without and with the tap,
