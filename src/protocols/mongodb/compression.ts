@@ -1,10 +1,13 @@
 // MongoDB OP_COMPRESSED bodies (compressorId 0 noop, 1 snappy, 2 zlib, 3 zstd; the drivers'
 // `compressors=snappy,zlib,zstd`), decompressed to read the command inside.
 //
-// zlib: node:zlib. snappy and zstd are not in Node 20's zlib: snappyjs (pure JS, MIT; the Snappy block
-// format the MongoDB drivers send) and fzstd (pure JS, MIT; a decoder only). Pure JS rather than the
-// drivers' native addons (snappy, @mongodb-js/zstd): nothing to build per platform in a DaemonSet
-// image, and decompression only runs on the messages of MongoDB connections that negotiated it.
+// zlib: node:zlib. snappy and zstd are not in Node 20's zlib. zstd: fzstd (pure JS, MIT; a decoder
+// only). snappy: the block format decoded here (snappyUncompress below, ~40 lines): snappyjs was
+// judged and dropped at run time: it does not check a literal's length against its input, so a
+// corrupt length from the wire makes it loop for seconds (the fuzzer found one of 18 s); it stays
+// a dev dependency as the independent encoder of the tests. Pure JS rather than the drivers' native
+// addons (snappy, @mongodb-js/zstd): nothing to build per platform in a DaemonSet image, and
+// decompression only runs on the messages of MongoDB connections that negotiated it.
 //
 // Bounded: the header's uncompressedSize must be within `cap` before anything is allocated (a zstd
 // frame's content size too), the output is allocated at that size and never grows, and a
@@ -12,7 +15,6 @@
 
 import * as zlib from 'node:zlib'
 import { decompress as zstdDecompress } from 'fzstd'
-import { uncompress as snappyUncompress } from 'snappyjs'
 
 export const enum Compressor {
   Noop = 0,
@@ -44,6 +46,67 @@ function zstdContentSize(b: Buffer): number {
 }
 
 /**
+ * Snappy block format (google/snappy format_description.txt): a varint uncompressed length, then
+ * literals (tag & 3 = 0) and copies (1, 2, 3: 1-, 2- and 4-byte offsets) into the output. Every length
+ * and offset is checked against the input left and the output written: null on any violation, so
+ * the work is bounded by the output size.
+ */
+export function snappyUncompress(b: Buffer, size: number): Buffer | null {
+  let p = 0
+  let want = 0
+  for (let shift = 0; ; shift += 7) {
+    if (p >= b.length || shift > 28) return null
+    const c = b[p++]
+    want += (c & 0x7f) * 2 ** shift
+    if ((c & 0x80) === 0) break
+  }
+  if (want !== size) return null
+  const out = Buffer.allocUnsafe(size)
+  let o = 0
+  while (p < b.length) {
+    const tag = b[p++]
+    const kind = tag & 3
+    if (kind === 0) {
+      let len = tag >> 2
+      if (len >= 60) {
+        const n = len - 59
+        if (p + n > b.length) return null
+        len = 0
+        for (let i = 0; i < n; i++) len += b[p + i] * 2 ** (8 * i)
+        p += n
+      }
+      len += 1
+      if (p + len > b.length || o + len > size) return null
+      b.copy(out, o, p, p + len)
+      p += len
+      o += len
+      continue
+    }
+    let len: number
+    let off: number
+    if (kind === 1) {
+      if (p + 1 > b.length) return null
+      len = ((tag >> 2) & 7) + 4
+      off = ((tag >> 5) << 8) | b[p++]
+    } else if (kind === 2) {
+      if (p + 2 > b.length) return null
+      len = (tag >> 2) + 1
+      off = b.readUInt16LE(p)
+      p += 2
+    } else {
+      if (p + 4 > b.length) return null
+      len = (tag >> 2) + 1
+      off = b.readUInt32LE(p)
+      p += 4
+    }
+    if (off === 0 || off > o || o + len > size) return null
+    // byte by byte: a copy may overlap what it writes (offset < length repeats a pattern)
+    for (let i = 0; i < len; i++, o++) out[o] = out[o - off]
+  }
+  return o === size ? out : null
+}
+
+/**
  * The decompressed body, exactly `size` bytes, or null: unknown compressor, size over `cap`, corrupt
  * data, or another length than announced.
  */
@@ -57,7 +120,8 @@ export function decompressBody(compressor: number, body: Buffer, size: number, c
         break
       case Compressor.Snappy: {
         const u = snappyUncompress(body, size)
-        out = Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+        if (u === null) return null
+        out = u
         break
       }
       case Compressor.Zlib:

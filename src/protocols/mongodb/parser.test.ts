@@ -7,6 +7,8 @@ import { runParser, type RunResult, type Step } from '../../../test/helpers/prot
 import type { ParsedExchange } from '../types.js'
 import { checkSplits } from '../../../test/helpers/splits.js'
 import { GIVE_UP, newDocInfo, walkElements } from './bson-walk.js'
+import { compress as snappyCompress } from 'snappyjs'
+import { snappyUncompress } from './compression.js'
 import { detectMongo } from './detect.js'
 import { mongoParser } from './parser.js'
 import {
@@ -251,6 +253,23 @@ describe('mongodb: legacy OP_QUERY / OP_REPLY', () => {
       ['compressed', null, true, 'OP_MSG'],
     ])
     expect(res.counts).toMatchObject({ decompress_failed: 3, compressed_over_cap: 1 })
+  })
+})
+
+describe('mongodb: Snappy decoder (compression.ts)', () => {
+  it('decodes what snappyjs encodes, at every size class', () => {
+    for (const n of [0, 1, 59, 60, 61, 255, 256, 65_536, 70_000]) {
+      const plain = Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919) % 251 < 120 ? 97 + (i % 5) : i & 0xff))
+      expect(snappyUncompress(Buffer.from(snappyCompress(plain)), n)).toEqual(plain)
+    }
+  })
+
+  it('refuses corrupt input at once: a literal longer than the input, a copy before the start, a wrong size', () => {
+    // size 10, a literal whose 4-byte length says 4 GB (snappyjs loops on this for seconds)
+    expect(snappyUncompress(Buffer.from([10, 0xfc, 0xff, 0xff, 0xff, 0xff, 1, 2]), 10)).toBeNull()
+    // size 8, a 1-byte-offset copy with offset 5 before anything was written
+    expect(snappyUncompress(Buffer.from([8, 0x01, 0x05]), 8)).toBeNull()
+    expect(snappyUncompress(Buffer.from(snappyCompress(Buffer.from('hello hello hello'))), 16)).toBeNull()
   })
 })
 
