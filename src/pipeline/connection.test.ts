@@ -109,7 +109,7 @@ describe('Connection', () => {
   })
 
   describe('h2c Upgrade (RFC 9113 §3.2): HTTP/1.1 hands the connection to HTTP/2', () => {
-    const upgradeReq = B('GET /robots.txt HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAA\r\n\r\n')
+    const upgradeReq = B('GET /robots.txt HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAA\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n')
     const switching = B('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n')
     // the server's preface (SETTINGS) and stream 1's response in the same segment as the 101
     const serverH2 = Buffer.concat([h2.settings([[3, 100]]), h2.headers(1, [[':status', '200']]), h2.data(1, 'User-agent: *', true)])
@@ -136,6 +136,9 @@ describe('Connection', () => {
       ])
       expect(exchanges[0]!.attrs).toMatchObject({ upgrade: 'h2c', stream: '1', host: 'h' })
       expect(exchanges[0]!.reqBytes).toBe(upgradeReq.length)
+      // its trace context travels with it to the HTTP/2 parser
+      expect(exchanges[0]!.trace).toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' })
+      expect(exchanges[1]!.trace).toBeUndefined()
       // the 101 and stream 1's frames (not the SETTINGS) are the response
       expect(exchanges[0]!.respBytes).toBe(switching.length + serverH2.length - h2.settings([[3, 100]]).length)
       expect(links[0]!.protocol).toBe('http2')

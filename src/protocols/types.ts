@@ -82,6 +82,8 @@ export interface UpgradeSeed {
   target: string
   host?: string
   userAgent?: string
+  /** trace context headers of the upgrade request */
+  trace?: TraceHeaders
   /** request's first byte, µs since epoch */
   startUs: number
   reqBytes: number

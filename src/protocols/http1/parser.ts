@@ -334,6 +334,8 @@ abstract class MessageStream {
   /** the message cannot be finished (bad input, gap, end): report what is known of it */
   protected abstract abandon(): void
   protected abstract onField(id: FieldId, b: Buffer, vs: number, ve: number): void
+  /** trace context fields are read on this side (requests only: responses skip the name checks) */
+  protected readonly readsTrace: boolean = false
   /** a trace context field (requests only) */
   protected onTraceField(_key: keyof TraceHeaders, _b: Buffer, _vs: number, _ve: number): void {}
 
@@ -725,6 +727,7 @@ abstract class MessageStream {
   }
 
   private traceField(b: Buffer, ls: number, nlen: number, vs: number, ve: number): void {
+    if (!this.readsTrace) return
     for (const [name, key] of F_TRACE) {
       if (name.length === nlen && eqName(b, ls, name)) return this.onTraceField(key, b, vs, ve)
     }
@@ -941,6 +944,8 @@ class RequestStream extends MessageStream {
         break
     }
   }
+
+  protected override readonly readsTrace = true
 
   protected override onTraceField(key: keyof TraceHeaders, b: Buffer, vs: number, ve: number): void {
     const req = this.cur!
@@ -1187,6 +1192,7 @@ export class Http1Handler implements StreamHandler {
       target: req.resource,
       host: req.host ?? req.authority,
       userAgent: req.userAgent,
+      trace: req.trace,
       startUs: req.startUs,
       reqBytes: req.reqBytes,
       respBytes: req.interimBytes + bytes,

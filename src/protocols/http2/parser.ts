@@ -202,6 +202,7 @@ export class Http2Handler implements StreamHandler {
     s.path = seed.target
     s.host = seed.host === undefined ? undefined : truncateText(seed.host, this.maxText)
     s.userAgent = seed.userAgent === undefined ? undefined : truncateText(seed.userAgent, this.maxText)
+    s.trace = seed.trace
     s.reqBytes = seed.reqBytes
     s.respBytes = seed.respBytes
     s.reqEnded = true
