@@ -16,7 +16,7 @@
 //
 // Written straight from the exchanges into one growing buffer, no object per span: the OpenTelemetry JS
 // path (a ReadableSpan per exchange, then @opentelemetry/otlp-transformer) measured 7.9 µs of CPU per
-// span, this 5.0 µs, beside ~11 µs for the whole pipeline per exchange (bench/otlp-encode.ts,
+// span, this 5.0 µs, beside ~8 µs for the whole replay per exchange (bench/otlp-encode.ts,
 // docs/architecture.md). Resources are encoded once and reused. A test decodes both with the official
 // .proto files and compares them field by field (test/otlp-encode.test.ts).
 
