@@ -54,6 +54,8 @@ export interface GoTlsTapCounters extends TlsTapCounters {
   uprobes: number
   /** Go executables refused (each logged once) */
   refused: number
+  /** Reads in progress (entry seen, no RET yet): goroutines blocked in Read, bounded by the LRU */
+  readsInFlight: number
 }
 
 export interface GoTlsTap {
@@ -258,7 +260,22 @@ class GoTap extends TapReader implements GoTlsTap {
   override counters(): GoTlsTapCounters {
     let uprobes = 0
     for (const p of this.probed.values()) uprobes += p.links.length
-    return { ...super.counters(), executables: this.probed.size, uprobes, refused: this.refused }
+    return { ...super.counters(), executables: this.probed.size, uprobes, refused: this.refused, readsInFlight: this.readsInFlight() }
+  }
+
+  private readsInFlight(): number {
+    let n = 0
+    const key = Buffer.alloc(CALL_KEY_BYTES)
+    const next = Buffer.alloc(CALL_KEY_BYTES)
+    for (const fd of this.maps.calls) {
+      let have = this.b.bpf_map_get_next_key(fd, null, next) === 0
+      while (have && n < TLS_ABI.CALLS_MAX) {
+        n++
+        next.copy(key)
+        have = this.b.bpf_map_get_next_key(fd, key, next) === 0
+      }
+    }
+    return n
   }
 
   /** Deletes the call-table entries of exited processes, one pass per map, at most once a second. */
