@@ -76,12 +76,12 @@ describe('ProcessWatcher on the real /proc', () => {
   it('sees an exec as the exit of the old image and the start of the new one', async () => {
     const { starts, exits, w } = recorder()
     w.setPidFilter([]) // nothing selected until the child's pid is known
-    const c = run('sh', ['-c', 'sleep 1; exec sleep 30'])
+    const c = run('sh', ['-c', 'sleep 2; exec sleep 30'])
     w.setPidFilter([c.pid!])
     await until(() => existsProc(c.pid!))
     w.scan()
     expect(starts.map((p) => [p.pid, p.comm])).toEqual([[c.pid, 'sh']])
-    await until(() => readFileComm(c.pid!) === 'sleep')
+    await until(() => readFileComm(c.pid!) === 'sleep', 10_000)
     w.scan()
     expect(exits.map(([p, why]) => [p.comm, why])).toEqual([['sh', 'exec']])
     expect(starts.map((p) => p.comm)).toEqual(['sh', 'sleep'])
@@ -118,7 +118,7 @@ describe('ProcessWatcher on the real /proc', () => {
     w.start()
     try {
       const c = run('sleep', ['30'])
-      await until(() => seen.includes(c.pid!), 3000)
+      await until(() => seen.includes(c.pid!), 10_000)
     } finally {
       w.close()
     }
