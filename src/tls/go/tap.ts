@@ -20,6 +20,7 @@
 // returns null); a Go binary it cannot read (unknown version, no .gopclntab, unexpected code, arm64)
 // is logged once per executable and shown as 'none' with the reason.
 
+import { existsSync } from 'node:fs'
 import { CaptureError } from '../../errors.js'
 import { clearLibbpfLog, errno, libbpf, type Libbpf } from '../../capture/libbpf.js'
 import { errnoName } from '../../capture/privileges.js'
@@ -198,6 +199,8 @@ class GoTap extends TapReader implements GoTlsTap {
         this.o.log?.(`go tls: probing ${p.comm} (pid ${p.pid}, ${r.goVersion}): ${links.length} uprobes on crypto/tls.(*Conn).Read/Write`)
         return null
       }
+      // the process went away while its file was being probed: try again with the next one
+      if (!existsSync(p.exePath)) return { reason: null }
       why = { reason: links }
     } else {
       if (r.unreadable === true) return { reason: null } // gone meanwhile: not remembered
