@@ -194,3 +194,21 @@ describe('TcpHealth', () => {
     expect(h.tcp.seriesCount).toBe(0)
   })
 })
+
+describe('TcpHealth table', () => {
+  it('many flows across slab chunks: each keeps its own state, slots are reused', () => {
+    const segs: Seg[] = []
+    const n = 10_000 // more than one chunk of 4096 slots
+    for (let i = 0; i < n; i++) {
+      const client = { ip: CLIENT.ip, port: 1024 + i }
+      segs.push({ from: 'c', seq: i, flags: 'S', client, tsUs: ms(i) })
+      segs.push({ from: 's', seq: 900, flags: 'SA', ack: i + 1, client, tsUs: ms(i) + i % 7 })
+    }
+    const h = health(segs, { maxHalfOpen: n })
+    expect(h.connects('ok')).toBe(n)
+    h.close()
+    expect(h.ended.length).toBe(n)
+    expect(h.ended.every((s, i) => s.connect === 'ok' && s.connectUs === i % 7)).toBe(true)
+    expect(h.tcp.seriesCount).toBe(0)
+  })
+})

@@ -4,9 +4,9 @@
 // service). Fed by one call per segment from the flow table (FlowTable `health` option); nothing here
 // looks at payload bytes.
 //
-// Memory. No object per flow: a flow's state is STRIDE numbers of one Float64Array slab, at the slot
-// the flow carries in FlowInfo.tcpSlot (free slots are reused, the slab grows by doubling up to the
-// flow table's size). Aggregates live per series (server ip:port, client ip), at most `maxSeries`.
+// Memory. No object per flow: a flow's state is STRIDE numbers at the slot it carries in
+// FlowInfo.tcpSlot, in Float64Array chunks of CHUNK slots added as the table grows (nothing copied;
+// free slots are reused). Aggregates live per series (server ip:port, client ip), at most `maxSeries`.
 // Half-open attempts (a client SYN seen, no SYN/ACK or RST yet) are listed in a fixed Int32Array of
 // `maxHalfOpen` entries; a new SYN when it is full opens no flow at all (admit() says no) and is
 // counted in C.tcpSynsUntracked, so a SYN flood costs a bounded table and never evicts live flows.
@@ -170,6 +170,10 @@ const enum Bit {
   Unanswered = 8192,
 }
 
+/** slots per chunk of the per-flow table (4096 x 232 B = 950 KB) */
+const CHUNK_BITS = 12
+const CHUNK = 1 << CHUNK_BITS
+
 const SYN = TcpFlag.SYN
 const ACK = TcpFlag.ACK
 const RST = TcpFlag.RST
@@ -189,22 +193,24 @@ class Series {
   retrans1 = 0
   zw0 = 0
   zw1 = 0
-  readonly connectHist = new Float64Array(NB)
+  /**
+   * One array for the window's distributions: connect-time buckets at 0, RTT buckets of the server
+   * side at NB and of the client side at 2 NB, then per side sum, min, max at 3 NB + 3 side
+   */
+  readonly h = new Float64Array(3 * NB + 6)
   connectSumUs = 0
   connectMaxUs = 0
   /** per side (0 server, 1 client): hist, sum, min, max */
-  readonly rttHist = [new Float64Array(NB), new Float64Array(NB)]
-  readonly rttSum = [0, 0]
-  readonly rttMin = [Infinity, Infinity]
-  readonly rttMax = [0, 0]
   /** anything counted this window */
   dirty = false
   constructor(
-    readonly key: string,
     readonly serverIp: string,
     readonly serverPort: number,
     readonly clientIp: string,
-  ) {}
+  ) {
+    this.h[3 * NB + 1] = Infinity
+    this.h[3 * NB + 4] = Infinity
+  }
 }
 
 function bucketOf(us: number): number {
@@ -214,13 +220,17 @@ function bucketOf(us: number): number {
 }
 
 export class TcpHealth implements SegmentHook {
+  /** slabs of CHUNK slots (no copy when the table grows); `s` is the one of the slot at hand */
+  private readonly chunks: Float64Array[] = []
   private s: Float64Array
   private slots = 0
   private readonly free: number[] = []
   private readonly halfOpen: Int32Array
   private halfOpenN = 0
   private readonly series: (Series | null)[] = []
-  private readonly seriesByKey = new Map<string, number>()
+  /** series index by server port, server ip, client ip: three lookups, no key string built per flow */
+  private readonly seriesIndex = new Map<number, Map<string, Map<string, number>>>()
+  private seriesN = 0
   private readonly freeSeries: number[] = []
   private readonly maxSeries: number
   private readonly synTimeoutUs: number
@@ -258,7 +268,7 @@ export class TcpHealth implements SegmentHook {
     this.synTimeoutUs = o.synTimeoutUs ?? DEFAULT_SYN_TIMEOUT_US
     this.windowUs = o.windowUs ?? 15_000_000
     this.onWindow = o.onWindow
-    this.s = new Float64Array(256 * F.STRIDE)
+    this.s = new Float64Array(0)
   }
 
   /** half-open attempts tracked now */
@@ -268,7 +278,7 @@ export class TcpHealth implements SegmentHook {
 
   /** live series (tests, memory accounting) */
   get seriesCount(): number {
-    return this.seriesByKey.size
+    return this.seriesN
   }
 
   /** A bare SYN would open a new flow: false when the half-open list is full (the SYN is counted). */
@@ -285,8 +295,8 @@ export class TcpHealth implements SegmentHook {
   segment(flow: FlowInfo, fromClient: boolean, f: Frame): void {
     let slot = flow.tcpSlot as number
     if (slot < 0) slot = this.open(flow)
+    const b = this.base(slot)
     const s = this.s
-    const b = slot * F.STRIDE
     if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
     if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
     const flags = f.flags
@@ -425,7 +435,7 @@ export class TcpHealth implements SegmentHook {
   stats(flow: FlowInfo): FlowTcpStats | undefined {
     const slot = flow.tcpSlot
     if (slot === undefined || slot < 0) return undefined
-    const b = slot * F.STRIDE
+    const b = this.base(slot)
     this.finalize(b)
     const s = this.s
     if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
@@ -448,7 +458,7 @@ export class TcpHealth implements SegmentHook {
   release(flow: FlowInfo): void {
     const slot = flow.tcpSlot
     if (slot === undefined || slot < 0) return
-    const b = slot * F.STRIDE
+    const b = this.base(slot)
     this.finalize(b)
     const s = this.s
     if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
@@ -472,10 +482,10 @@ export class TcpHealth implements SegmentHook {
    * timeout are decided, and a window that ended is handed to onWindow.
    */
   advance(nowUs: number): void {
-    const s = this.s
     for (let i = 0; i < this.halfOpenN; i++) {
       const slot = this.halfOpen[i] as number
-      const b = slot * F.STRIDE
+      const b = this.base(slot)
+      const s = this.s
       const bits = s[b + F.Bits] as number
       if ((bits & Bit.Decided) === 0 && nowUs - (s[b + F.SynUs] as number) >= this.synTimeoutUs) {
         s[b + F.Bits] = this.decide(b, bits, Bit.Unanswered, nowUs)
@@ -498,18 +508,20 @@ export class TcpHealth implements SegmentHook {
 
   // ---- internals
 
+  /** the offset of `slot` in its chunk, which becomes `this.s` */
+  private base(slot: number): number {
+    this.s = this.chunks[slot >> CHUNK_BITS] as Float64Array
+    return (slot & (CHUNK - 1)) * F.STRIDE
+  }
+
   private open(flow: FlowInfo): number {
     let slot = this.free.pop()
     if (slot === undefined) {
       slot = this.slots++
-      if (this.slots * F.STRIDE > this.s.length) {
-        const bigger = new Float64Array(this.s.length * 2)
-        bigger.set(this.s)
-        this.s = bigger
-      }
+      if (slot >> CHUNK_BITS >= this.chunks.length) this.chunks.push(new Float64Array(CHUNK * F.STRIDE))
     }
+    const b = this.base(slot)
     const s = this.s
-    const b = slot * F.STRIDE
     s[b + F.Bits] = Bit.Used
     s[b + F.ClientPort] = flow.client.port
     s[b + F.HalfOpenPos] = -1
@@ -524,16 +536,20 @@ export class TcpHealth implements SegmentHook {
 
   /** the series of a server endpoint and client address (created when missing); -1 past the cap */
   private attach(server: Endpoint, clientIp: string): number {
-    const key = server.ip + ' ' + server.port + ' ' + clientIp
-    let i = this.seriesByKey.get(key)
+    let byIp = this.seriesIndex.get(server.port)
+    if (byIp === undefined) this.seriesIndex.set(server.port, (byIp = new Map()))
+    let byClient = byIp.get(server.ip)
+    if (byClient === undefined) byIp.set(server.ip, (byClient = new Map()))
+    let i = byClient.get(clientIp)
     if (i === undefined) {
-      if (this.seriesByKey.size >= this.maxSeries) {
+      if (this.seriesN >= this.maxSeries) {
         this.cSeriesCap.value++
         return -1
       }
       i = this.freeSeries.pop() ?? this.series.length
-      this.series[i] = new Series(key, server.ip, server.port, clientIp)
-      this.seriesByKey.set(key, i)
+      this.series[i] = new Series(server.ip, server.port, clientIp)
+      byClient.set(clientIp, i)
+      this.seriesN++
     }
     ;(this.series[i] as Series).refs++
     return i
@@ -625,7 +641,7 @@ export class TcpHealth implements SegmentHook {
         sr.ok++
         const cu = this.s[b + F.ConnectUs] as number
         if (cu >= 0) {
-          sr.connectHist[bucketOf(cu)]++
+          sr.h[bucketOf(cu)]++
           sr.connectSumUs += cu
           if (cu > sr.connectMaxUs) sr.connectMaxUs = cu
         }
@@ -655,10 +671,12 @@ export class TcpHealth implements SegmentHook {
     if (us < (s[b + F.RttMin0 + side] as number)) s[b + F.RttMin0 + side] = us
     const sr = this.seriesOf(b)
     if (sr === null) return
-    ;(sr.rttHist[side] as Float64Array)[bucketOf(us)]++
-    sr.rttSum[side] += us
-    if (us < (sr.rttMin[side] as number)) sr.rttMin[side] = us
-    if (us > (sr.rttMax[side] as number)) sr.rttMax[side] = us
+    const h = sr.h
+    h[(1 + side) * NB + bucketOf(us)]++
+    const at = 3 * NB + 3 * side
+    h[at] += us
+    if (us < (h[at + 1] as number)) h[at + 1] = us
+    if (us > (h[at + 2] as number)) h[at + 2] = us
     sr.dirty = true
   }
 
@@ -676,8 +694,18 @@ export class TcpHealth implements SegmentHook {
     if (pos < 0) return
     const last = this.halfOpen[--this.halfOpenN] as number
     this.halfOpen[pos] = last
-    s[last * F.STRIDE + F.HalfOpenPos] = pos
+    ;(this.chunks[last >> CHUNK_BITS] as Float64Array)[(last & (CHUNK - 1)) * F.STRIDE + F.HalfOpenPos] = pos
     s[b + F.HalfOpenPos] = -1
+  }
+
+  private unindex(sr: Series): void {
+    const byIp = this.seriesIndex.get(sr.serverPort)
+    const byClient = byIp?.get(sr.serverIp)
+    if (byIp === undefined || byClient === undefined) return
+    byClient.delete(sr.clientIp)
+    if (byClient.size === 0) byIp.delete(sr.serverIp)
+    if (byIp.size === 0) this.seriesIndex.delete(sr.serverPort)
+    this.seriesN--
   }
 
   private emit(): void {
@@ -689,7 +717,7 @@ export class TcpHealth implements SegmentHook {
       reset(sr)
       if (sr.refs === 0 && sr.active === 0) {
         this.series[i] = null
-        this.seriesByKey.delete(sr.key)
+        this.unindex(sr)
         this.freeSeries.push(i)
       }
     }
@@ -722,29 +750,31 @@ function rowOf(sr: Series): TcpSeriesRow {
     server: { ip: sr.serverIp, port: sr.serverPort },
     client: { ip: sr.clientIp, port: 0 },
     connects: { ok: sr.ok, refused: sr.refused, unanswered: sr.unanswered },
-    connectHist: sr.connectHist.slice(),
+    connectHist: sr.h.slice(0, NB),
     connectSumUs: sr.connectSumUs,
     connectMaxUs: sr.connectMaxUs,
     active: sr.active,
     resets: { client: sr.resetsClient, server: sr.resetsServer },
     retransmits: { c2s: sr.retrans0, s2c: sr.retrans1 },
     zeroWindows: { c2s: sr.zw0, s2c: sr.zw1 },
-    rttServer: { hist: (sr.rttHist[0] as Float64Array).slice(), sumUs: sr.rttSum[0] as number, minUs: sr.rttMin[0] as number, maxUs: sr.rttMax[0] as number },
-    rttClient: { hist: (sr.rttHist[1] as Float64Array).slice(), sumUs: sr.rttSum[1] as number, minUs: sr.rttMin[1] as number, maxUs: sr.rttMax[1] as number },
+    rttServer: rttRow(sr.h, 0),
+    rttClient: rttRow(sr.h, 1),
   }
+}
+
+function rttRow(h: Float64Array, side: number): RttRow {
+  const at = 3 * NB + 3 * side
+  return { hist: h.slice((1 + side) * NB, (2 + side) * NB), sumUs: h[at] as number, minUs: h[at + 1] as number, maxUs: h[at + 2] as number }
 }
 
 function reset(sr: Series): void {
   sr.ok = sr.refused = sr.unanswered = 0
   sr.resetsClient = sr.resetsServer = 0
   sr.retrans0 = sr.retrans1 = sr.zw0 = sr.zw1 = 0
-  sr.connectHist.fill(0)
+  sr.h.fill(0)
   sr.connectSumUs = sr.connectMaxUs = 0
   for (let i = 0; i < 2; i++) {
-    ;(sr.rttHist[i] as Float64Array).fill(0)
-    sr.rttSum[i] = 0
-    sr.rttMin[i] = Infinity
-    sr.rttMax[i] = 0
+    sr.h[3 * NB + 3 * i + 1] = Infinity
   }
   sr.dirty = false
 }
