@@ -373,12 +373,16 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   // processes now and as they start (ProcessWatcher), so a node started later is tapped within a second
   let procs: ProcessWatcher | null = null
   if (tap !== null) {
-    const identify = processIdentity(hook, ids)
+    const who = ProcessIdentities.create(hook, ids)
+    const identify = who?.identify
     sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify })
     const f = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log })
     const w = (procs = new ProcessWatcher({
       pids: o.tls?.pids ?? null,
-      onStart: (p) => f.started(p),
+      onStart: (p) => {
+        who?.started(p)
+        f.started(p)
+      },
       onExit: (p) => {
         f.exited(p.pid)
         coverage!.exited(p.pid)
@@ -561,29 +565,46 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
 
 /**
  * Who a TLS-tapped process is: its pod (--k8s: cgroup path -> pod UID -> the pod informer's object)
- * or its container (--all-veth: cgroup -> container id, Docker name). Read from /proc/PID/cgroup at
- * each new session (a process may be moved into its cgroup after it started); what is found is kept
- * per pid and process start.
+ * or its container (--all-veth: cgroup -> container id, Docker name). Looked up when the process
+ * watcher sees it start (a short-lived client may be gone by the time its chunks are read), else at
+ * its first session from /proc/PID/cgroup; what is found is kept per pid (a new process of that pid
+ * is a new start and replaces it).
  */
-function processIdentity(hook: CaptureAttachment | null, ids: ContainerIdentities | null): ((pid: number) => ProcessIdentity | undefined) | undefined {
-  const viaPod = hook?.identifyProcess?.bind(hook)
-  if (viaPod === undefined && ids === null) return undefined
-  const known = new LRUCache<string, ProcessIdentity>({ max: 4096 })
-  return (pid) => {
-    let stat: string
+class ProcessIdentities {
+  private readonly known = new LRUCache<number, ProcessIdentity>({ max: 4096 })
+
+  private constructor(
+    private readonly viaPod: ((cgroupPath: string) => ProcessIdentity | undefined) | undefined,
+    private readonly ids: ContainerIdentities | null,
+  ) {}
+
+  static create(hook: CaptureAttachment | null, ids: ContainerIdentities | null): ProcessIdentities | null {
+    const viaPod = hook?.identifyProcess?.bind(hook)
+    return viaPod === undefined && ids === null ? null : new ProcessIdentities(viaPod, ids)
+  }
+
+  started(p: { pid: number; cgroupPath: string }): void {
+    const found = this.lookup(p.pid, p.cgroupPath)
+    if (found !== undefined) this.known.set(p.pid, found)
+    else this.known.delete(p.pid)
+  }
+
+  readonly identify = (pid: number): ProcessIdentity | undefined => {
+    const had = this.known.get(pid)
+    if (had !== undefined) return had
     let cg: string
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
       cg = readFileSync(`/proc/${pid}/cgroup`, 'latin1')
     } catch {
       return undefined // gone
     }
-    const key = `${pid}:${startTicksOf(stat)}`
-    const had = known.get(key)
-    if (had !== undefined) return had
-    const found = viaPod?.(cgroupPathOf(cg)) ?? (ids !== null ? containerOnly(ids.containerOfPid(pid)) : undefined)
-    if (found !== undefined) known.set(key, found)
+    const found = this.lookup(pid, cgroupPathOf(cg))
+    if (found !== undefined) this.known.set(pid, found)
     return found
+  }
+
+  private lookup(pid: number, cgroupPath: string): ProcessIdentity | undefined {
+    return this.viaPod?.(cgroupPath) ?? (this.ids !== null ? containerOnly(this.ids.containerOfPid(pid)) : undefined)
   }
 }
 

@@ -9,7 +9,7 @@
 // How a process is known to use TLS (TlsCoverageRow.seenBy):
 //   tap         a tap read its plaintext
 //   inspection  a TlsCoverageSource (the Go tap) inspected its executable: probed, or refused with a reason
-//   packets     a connection whose TLS handshake the packets showed, nobody read, served by it: the
+//   packets     a connection whose TLS handshake the packets showed, served by it, its side unread: the
 //               server endpoint -> the LISTEN socket in the netns that owns the address
 //               (/proc/<pid>/net/tcp{,6} of a process of that netns) -> the process holding that socket
 //               inode (/proc/<pid>/fd). The server side only: a client's ephemeral socket is gone by
@@ -86,9 +86,13 @@ export class TlsCoverage {
     this.seen.set(pid, { comm, tap: tap === 'openssl' && this.o.tapOf?.(pid) === 'node' ? 'node' : tap, seenBy: 'tap' })
   }
 
-  /** An ended connection: when the packets showed it as TLS that nobody read, its server is looked for. */
+  /**
+   * An ended connection: when the packets showed it as TLS (read by nobody, or by a tap on one side
+   * only: src/pipeline/tls-pairing.ts gives such a link the plaintext's protocol), its server is looked
+   * for; a server no tap read is blind.
+   */
   encrypted(l: LinkRecord): void {
-    if (l.protocol !== 'tls') return
+    if (!l.tls && l.protocol !== 'tls') return
     const key = `${l.server.ip}|${l.server.port}`
     const owner = this.owners.get(key)
     if (owner !== undefined) {

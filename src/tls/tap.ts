@@ -478,13 +478,18 @@ export class TapReader {
   }
 
   counters(): TlsTapCounters {
-    return { ...readCounters(this.b, this.countersFd, this.cpus), ...this.user }
+    // once closed the map is gone: the kernel counters as they were when the probes went away
+    return { ...(this.finalKernel ?? readCounters(this.b, this.countersFd, this.cpus)), ...this.user }
   }
+
+  /** kernel counters read at close (after it, the maps no longer exist) */
+  private finalKernel: TlsKernelCounters | null = null
 
   close(): Promise<void> {
     if (this.closing !== null) return this.closing
     for (const l of this.links) this.b.bpf_link__destroy(l)
     this.links.length = 0
+    this.finalKernel = readCounters(this.b, this.countersFd, this.cpus)
     // what was submitted before the probes went away is delivered before the ring is unmapped
     this.reader.drain(this.onRecord)
     this.closing = (async () => {

@@ -8,7 +8,7 @@
 //   node node-tls-peer.mjs client <host> <h1Port> <h2Port> <conns> <perConn> <tag>
 //     conns concurrent keep-alive HTTPS connections with perConn requests each (distinct paths), then
 //     conns HTTP/2 sessions with perConn streams each; logs {ev:'res', proto, path, status, local,
-//     remote} per response and {ev:'done'} at the end.
+//     remote} per response and {ev:'done'} at the end (then stays PEER_LINGER_MS ms, default 0).
 
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
@@ -80,4 +80,7 @@ if (mode === 'server') {
     }),
   )
   out({ ev: 'done' })
+  // PEER_LINGER_MS: stay a while (a process that exits at once may be gone before podtap looks at it)
+  const linger = Number(process.env.PEER_LINGER_MS ?? 0)
+  if (linger > 0) setTimeout(() => {}, linger)
 }

@@ -174,9 +174,18 @@ export interface NodeClientRun {
 }
 
 /** The peer client run by bin on the host: conns connections x perConn requests, over HTTPS then HTTP/2. */
-export function runNodeClient(bin: NodeBin, ip: string, server: NodeServer, conns: number, perConn: number, tag: string): Promise<NodeClientRun> {
+export function runNodeClient(
+  bin: NodeBin,
+  ip: string,
+  server: NodeServer,
+  conns: number,
+  perConn: number,
+  tag: string,
+  opts: { lingerMs?: number } = {},
+): Promise<NodeClientRun> {
   const child = spawn(bin.argv[0]!, [...bin.argv.slice(1), PEER, 'client', ip, String(server.h1Port), String(server.h2Port), String(conns), String(perConn), tag], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PEER_LINGER_MS: String(opts.lingerMs ?? 0) },
   })
   let out = ''
   let err = ''

@@ -94,10 +94,14 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: TLS records name the
     await run.waitFor(/capturing pod shop\/web-6f7c9-abcde on/)
     await run.waitFor(/reading TLS plaintext through/)
     server = await startNodeServer(web.host, node20, 443, 8443, { listen: '0.0.0.0', cgroups: [appDir] })
+    // the clients stay 2 s after their last request, as pods' processes do: podtap reads a process's
+    // cgroup when it sees it start (within ~0.5 s) or at its first TLS session; one gone before both
+    // (a loaded machine delays the reader) keeps pid and comm but no pod
+    const linger = { lingerMs: 2000 }
     ;[fromPod, fromHost, sidecar] = await Promise.all([
-      runNodeClient(inCgroups(inNetns(node20, cli.host.ns), [cliDir]), web.ip, server, CONNS, PER_CONN, 'frompod'),
-      runNodeClient(node20, web.ip, server, CONNS, PER_CONN, 'fromhost'),
-      runNodeClient(inCgroups(inNetns(node20, web.host.ns), [sideDir]), '127.0.0.1', server, CONNS, PER_CONN, 'sidecar'),
+      runNodeClient(inCgroups(inNetns(node20, cli.host.ns), [cliDir]), web.ip, server, CONNS, PER_CONN, 'frompod', linger),
+      runNodeClient(node20, web.ip, server, CONNS, PER_CONN, 'fromhost', linger),
+      runNodeClient(inCgroups(inNetns(node20, web.host.ns), [sideDir]), '127.0.0.1', server, CONNS, PER_CONN, 'sidecar', linger),
     ])
     await new Promise((r) => setTimeout(r, 1500))
     await server.stop()

@@ -84,7 +84,9 @@ describe.skipIf(skip !== null)('podtap capture --tls on node 20 (OpenSSL in the 
       const want = p.client.responses.map((r) => `${r.proto === 'h2' ? 'http2' : 'http'} GET ${r.path} ${r.status}`).sort()
       const tag = /\/(n\d+to\d+)\//.exec(p.client.responses[0]!.path!)![1]!
       const mine = got.filter((t) => t.resource?.includes(`/${tag}/`))
-      expect(mine.map((t) => `${t.protocol} ${t.method} ${t.resource} ${t.status}`).sort()).toEqual(want)
+      const have = mine.map((t) => `${t.protocol} ${t.method} ${t.resource} ${t.status}`).sort()
+      const missing = want.filter((w) => !have.includes(w))
+      expect(have, `missing ${missing.length}, e.g. ${missing.slice(0, 5).join('; ')}\npodtap said:\n${stderr.split('\n').slice(-14).join('\n')}`).toEqual(want)
       for (const t of mine) expect(t.tls).toBe(true)
     }
     // nothing else from these processes (other TLS users on this machine are tapped too: not counted)
