@@ -335,28 +335,6 @@ int PODTAP_TLS_PROG_READ_EX_RET(struct pt_regs *ctx)
 
 /* --- the socket under an SSL_* call --- */
 
-/* the socket's 4-tuple into t; 0 when it is not IPv4/IPv6 */
-static __always_inline int sock_tuple(struct sock *sk, struct tls_tuple *t)
-{
-	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t->family == AF_INET) {
-		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-
-		__builtin_memcpy(t->laddr, &a, 4);
-		__builtin_memcpy(t->raddr, &b, 4);
-		return 1;
-	}
-	if (t->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr);
-		return 1;
-	}
-	return 0;
-}
-
 /* A send (send = 1) or receive on socket sk that moved ret bytes (ret < 0: an error; 1 when unknown). */
 static __always_inline int note_socket(struct sock *sk, int send, int ret)
 {
@@ -374,7 +352,7 @@ static __always_inline int note_socket(struct sock *sk, int send, int ret)
 	if (c) {
 		/* inside SSL_*: libssl itself uses the socket (socket BIO) */
 		key.ssl = c->ssl;
-		if (sock_tuple(sk, &t))
+		if (tls_tuple_of_sock(sk, &t))
 			bpf_map_update_elem(&tls_conns, &key, &t, BPF_ANY);
 		return 0;
 	}
@@ -384,7 +362,7 @@ static __always_inline int note_socket(struct sock *sk, int send, int ret)
 		return 0;
 	if (!send) {
 		th->wr_ssl = 0;
-		if (sock_tuple(sk, &th->rd))
+		if (tls_tuple_of_sock(sk, &th->rd))
 			th->rd_armed = 1;
 		return 0;
 	}
@@ -392,7 +370,7 @@ static __always_inline int note_socket(struct sock *sk, int send, int ret)
 		return 0;
 	key.ssl = th->wr_ssl;
 	th->wr_ssl = 0;
-	if (sock_tuple(sk, &t) && bpf_map_update_elem(&tls_conns, &key, &t, BPF_NOEXIST) == 0)
+	if (tls_tuple_of_sock(sk, &t) && bpf_map_update_elem(&tls_conns, &key, &t, BPF_NOEXIST) == 0)
 		count(PODTAP_TLS_CNT_LEARN_WRITE, 1);
 	return 0;
 }

@@ -107,11 +107,13 @@ export async function curlGets(base: string, paths: readonly string[], extra: re
 /** A chunk whose data was copied out of the ring. */
 export type KeptChunk = Omit<TlsChunk, 'data'> & { data: Buffer }
 
-/** Collects chunks (copying their data) for later assertions. */
+/** Collects chunks (copying their data) for later assertions; SSL_free close records apart. */
 export class ChunkLog {
   readonly chunks: KeptChunk[] = []
+  /** close records (dir 'closed': SSL_free), which carry no data and no 4-tuple */
+  readonly closes: KeptChunk[] = []
   readonly onChunk = (c: TlsChunk): void => {
-    this.chunks.push({ ...c, data: Buffer.from(c.data) })
+    ;(c.dir === 'closed' ? this.closes : this.chunks).push({ ...c, data: Buffer.from(c.data) })
   }
 
   of(pid: number, dir?: 'sent' | 'received'): KeptChunk[] {
@@ -130,6 +132,7 @@ export class ChunkLog {
 
   clear(): void {
     this.chunks.length = 0
+    this.closes.length = 0
   }
 }
 

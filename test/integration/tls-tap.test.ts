@@ -60,7 +60,10 @@ describe.skipIf(skip !== null)('TLS tap on nginx + curl (OpenSSL uprobes)', () =
       expect(syms).toContain(`uprobe:${s}`)
       expect(syms).toContain(`uretprobe:${s}`)
     }
-    expect(tap.probes.filter((p) => p.kind === tap.socketHook)).toHaveLength(2)
+    expect(tap.probes.filter((p) => p.kind === tap.socketHook && p.symbol !== 'sched_process_exit')).toHaveLength(2)
+    // and the thread-exit cleanup, and SSL_free (close records)
+    expect(syms).toContain('raw_tp:sched_process_exit')
+    expect(syms).toContain('uprobe:SSL_free')
   })
 
   it('sees nothing from nginx or port 443 while nothing happens', async () => {
