@@ -2,7 +2,7 @@
 // going and the InfluxDB sink down in the middle. Reports RSS and open fds over time, every point the
 // sink dropped, and exchanges lost against what the clients completed.
 //
-//   sudo npx tsx scripts/soak.ts [--minutes 30] [--out DIR]
+//   sudo npx tsx scripts/soak.ts [--minutes 30] [--out DIR] [--ring-blocks 16]
 //
 // What runs (root; nginx, redis-server, postgresql and influxd from Debian):
 //   - three long-lived "pods" (network namespaces): nginx, Redis, PostgreSQL, driven by the demo's
@@ -34,6 +34,8 @@ function arg(name: string, def: string): string {
 }
 const MINUTES = Number(arg('--minutes', '30'))
 const OUT = arg('--out', '/tmp/podtap-soak')
+/** ring size per veth in 1 MiB blocks (podtap's --ring-blocks; its --all-veth default is 4) */
+const RING_BLOCKS = arg('--ring-blocks', '16')
 const ROOT = path.resolve(import.meta.dirname, '..')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (m: string) => process.stderr.write(`soak: ${new Date().toISOString().slice(11, 19)} ${m}\n`)
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const podtap = spawn(
     process.execPath,
     [path.join(ROOT, 'bin/podtap.js'), 'capture', '--all-veth', '--format', 'jsonl', '--influx-url', adapter.url, '--influx-bucket', 'soak', '--influx-traces',
-      '--window', '5', '--sink-queue', '20000', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--log-format', 'json'],
+      '--window', '5', '--sink-queue', '20000', '--ring-blocks', RING_BLOCKS, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--log-format', 'json'],
     { stdio: ['ignore', fs.openSync(jsonl, 'w'), fs.openSync(path.join(OUT, 'podtap.log'), 'w')] },
   )
   const t0 = Date.now()
@@ -147,15 +149,22 @@ async function main(): Promise<void> {
   const wall = (Date.now() - t0) / 1000
 
   // exchanges per server ip vs. the clients
-  const lines = fs.readFileSync(jsonl, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { server: { ip: string }; protocol: string; status: unknown })
+  // --all-veth also sees every other namespace's traffic on this machine: only our pods' servers (and,
+  // for the short-lived pods, whose addresses other namespaces may reuse, only their /eph/ paths) count
+  const lines = fs.readFileSync(jsonl, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { server: { ip: string }; protocol: string; resource?: string })
   const byIp = new Map<string, number>()
-  for (const l of lines) byIp.set(l.server.ip, (byIp.get(l.server.ip) ?? 0) + 1)
+  const ephByIp = new Map<string, number>()
+  for (const l of lines) {
+    byIp.set(l.server.ip, (byIp.get(l.server.ip) ?? 0) + 1)
+    if (l.resource?.startsWith('/eph/')) ephByIp.set(l.server.ip, (ephByIp.get(l.server.ip) ?? 0) + 1)
+  }
+  const totals = /(\d+) kernel drops, (\d+) ring freezes/.exec(fs.readFileSync(path.join(OUT, 'podtap.log'), 'utf8'))
   const stats = traffic.stats
   const want: Record<string, number> = { http: stats.http, redis: stats.redis, postgresql: stats.postgresql }
   const got: Record<string, number> = {}
   for (const s of servers) got[s.kind] = byIp.get(s.ip) ?? 0
   const ephSent = eph.reduce((n, e) => n + e.sent, 0)
-  const ephGot = eph.reduce((n, e) => n + (byIp.get(e.ip) ?? 0), 0)
+  const ephGot = [...new Set(eph.map((e) => e.ip))].reduce((n, ip) => n + (ephByIp.get(ip) ?? 0), 0)
   const lost = Object.keys(want).reduce((n, k) => n + Math.max(0, (want[k] ?? 0) - (got[k] ?? 0)), 0) + Math.max(0, ephSent - ephGot)
   // points: l7_trace in InfluxDB + dropped vs. exchanges reported
   const traceRows = rows(await influxd.query('SELECT count(latency_ms) FROM l7_trace', 'soak'))
@@ -171,6 +180,7 @@ async function main(): Promise<void> {
     clients: { ...want, failed: stats.failed, ephemeralPods: eph.length, ephemeralSent: ephSent },
     podtap: { ...got, ephemeral: ephGot, allExchanges: lines.length },
     lostExchanges: lost,
+    capture: { kernelDrops: Number(totals?.[1] ?? NaN), ringFreezes: Number(totals?.[2] ?? NaN), ringBlocks: Number(RING_BLOCKS) },
     influx: { tracePointsStored: tracePoints, droppedPointsCounted: dropped, adapterAcceptedLines: adapter.acceptedLines, downSeconds: downFor / 1000 },
     rss: { firstQuarterMedianMb: q(first, 'rssKb') / 1024, lastQuarterMedianMb: q(last, 'rssKb') / 1024, maxMb: Math.max(...samples.map((s) => s.rssKb)) / 1024 },
     fds: { firstQuarterMedian: q(first, 'fds'), lastQuarterMedian: q(last, 'fds'), max: Math.max(...samples.map((s) => s.fds)) },
