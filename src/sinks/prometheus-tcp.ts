@@ -84,7 +84,7 @@ export class TcpMetrics {
   ) {
     const labelNames = ['server', 'namespace', 'pod', 'service', 'client', 'client_namespace']
     const registers = [r]
-    this.connects = new Counter({ name: 'podtap_tcp_connects_total', help: 'TCP connection attempts by result: ok (SYN/ACK seen), refused (RST answering the SYN), unanswered (no answer within the SYN timeout, or SYN retransmitted and given up).', labelNames: [...labelNames, 'result'], registers })
+    this.connects = new Counter({ name: 'podtap_tcp_connects_total', help: 'TCP connection attempts by result: ok (handshake completed), refused (RST answering the SYN), unanswered (no answer within the SYN timeout, or SYN retransmitted and given up).', labelNames: [...labelNames, 'result'], registers })
     this.resets = new Counter({ name: 'podtap_tcp_resets_total', help: 'RSTs after the handshake (or on connections joined mid-stream), by who sent them.', labelNames: [...labelNames, 'sender'], registers })
     this.retransmits = new Counter({ name: 'podtap_tcp_retransmits_total', help: 'TCP segments seen again (sequence space already sent), by direction (c2s: sent by the client).', labelNames: [...labelNames, 'direction'], registers })
     this.zeroWindows = new Counter({ name: 'podtap_tcp_zero_windows_total', help: 'Segments advertising a zero receive window, by direction (c2s: the client cannot take more).', labelNames: [...labelNames, 'direction'], registers })

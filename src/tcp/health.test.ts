@@ -91,6 +91,44 @@ describe('TcpHealth', () => {
     expect(h.ended[0]!.connect).toBe('unanswered')
   })
 
+  it('a SYN/ACK lost after the capture point: the client sends its SYN again; ok only at its ACK, timed from the SYN/ACK it answered', () => {
+    const h = health(
+      [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) },
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(1000) },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1001) },
+      ],
+      { synTimeoutUs: 3_000_000 },
+    )
+    h.tcp.advance(ms(1500))
+    expect(h.connects('ok')).toBe(0)
+    h.r.feed([{ from: 'c', seq: 101, ack: 901, tsUs: ms(1002) }])
+    h.close()
+    expect(h.connects('ok')).toBe(1)
+    const st = h.ended[0]!
+    expect(st.connectUs).toBe(1_001_000)
+    // the first SYN/ACK answered the only SYN sent by then (server side 1 ms); the ACK answers one of
+    // two SYN/ACKs: no client-side sample (Karn)
+    expect(st.rttServer).toEqual({ samples: 1, minUs: 1000, meanUs: 1000 })
+    expect(st.rttClient.samples).toBe(0)
+  })
+
+  it('SYN/ACKs that never get an ACK: unanswered at the timeout', () => {
+    const h = health(
+      [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) },
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(1000) },
+      ],
+      { synTimeoutUs: 3_000_000 },
+    )
+    h.tcp.advance(ms(3000))
+    h.close()
+    expect(h.connects('unanswered')).toBe(1)
+    expect(h.connects('ok')).toBe(0)
+  })
+
   it('the capture ends before the timeout: a retransmitted SYN is unanswered, a single one is not counted', () => {
     const h = health([
       { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
@@ -163,8 +201,10 @@ describe('TcpHealth', () => {
     expect(h.r.table.size).toBe(4)
     expect(h.tcp.halfOpenCount).toBe(4)
     expect(h.counters.get(C.tcpSynsUntracked)).toBe(6)
-    // an answer frees a place
-    h.r.feed([{ from: 's', seq: 900, flags: 'SA', ack: 101, client: { ip: CLIENT.ip, port: 30001 } }])
+    // a SYN/ACK alone is not a completed handshake; the client's ACK is, and frees a place
+    h.r.feed([{ from: 's', seq: 900, flags: 'SA', ack: 102, client: { ip: CLIENT.ip, port: 30001 } }])
+    expect(h.tcp.halfOpenCount).toBe(4)
+    h.r.feed([{ from: 'c', seq: 102, ack: 901, client: { ip: CLIENT.ip, port: 30001 } }])
     expect(h.tcp.halfOpenCount).toBe(3)
     // timed-out attempts keep their place until their flow ends
     h.tcp.advance(h.r.nowUs + 20_000_000)
@@ -203,6 +243,7 @@ describe('TcpHealth table', () => {
       const client = { ip: CLIENT.ip, port: 1024 + i }
       segs.push({ from: 'c', seq: i, flags: 'S', client, tsUs: ms(i) })
       segs.push({ from: 's', seq: 900, flags: 'SA', ack: i + 1, client, tsUs: ms(i) + i % 7 })
+      segs.push({ from: 'c', seq: i + 1, ack: 901, client, tsUs: ms(i) + 10 })
     }
     const h = health(segs, { maxHalfOpen: n })
     expect(h.connects('ok')).toBe(n)

@@ -12,10 +12,12 @@
 // counted in C.tcpSynsUntracked, so a SYN flood costs a bounded table and never evicts live flows.
 //
 // Definitions (docs/architecture.md "TCP health" has the long form):
-//   connect ok          a SYN/ACK seen from the server (the handshake's answer); duration = client's
-//                       first SYN to that SYN/ACK, when the SYN was seen
+//   connect ok          the handshake completed: the client's ACK after the server's SYN/ACK (when the
+//                       capture missed one of them, the first ACK after the other); duration = the
+//                       client's first SYN to the (last) SYN/ACK before that ACK, when both were seen
 //   connect refused     a RST from the server answering the client's SYN (no SYN/ACK before it)
-//   connect unanswered  neither came: decided `synTimeoutUs` after the first SYN (capture clock), or
+//   connect unanswered  no completed handshake and no RST: decided `synTimeoutUs` after the first SYN
+//                       (capture clock; a SYN/ACK lost after the capture point leaves it open), or
 //                       earlier when the flow ends (idle, evicted, end of input) after the client had
 //                       retransmitted its SYN. A single SYN cut short by the end of the capture is
 //                       not counted (connect 'unknown' on its link).
@@ -129,6 +131,7 @@ const enum F {
   SynLastUs, // client's last SYN
   SynCount,
   SynAckUs,
+  SynAckLastUs,
   SynAckCount,
   ConnectUs, // -1 unknown
   MaxEnd0, // highest sequence number sent + 1, c2s / s2c (valid with Bit.MaxEnd0/1)
@@ -344,22 +347,23 @@ export class TcpHealth implements SegmentHook {
           bits |= Bit.SynAck
           s[b + F.SynAckUs] = tsUs
           s[b + F.ServerIsn] = f.seq
-          this.dropHalfOpen(b)
-          if ((bits & Bit.ClientSyn) !== 0) {
-            const connectUs = tsUs - (s[b + F.SynUs] as number)
-            s[b + F.ConnectUs] = connectUs
-            // Karn: the server side's round trip only when the SYN went out once
-            if (s[b + F.SynCount] === 1) this.rtt(b, 0, tsUs - (s[b + F.SynLastUs] as number))
-          }
-          if ((bits & Bit.Decided) === 0) bits = this.decide(b, bits, 0, tsUs)
-          bits = this.establish(b, bits)
+          // Karn: the server side's round trip only when the SYN went out once
+          if ((bits & Bit.ClientSyn) !== 0 && s[b + F.SynCount] === 1) this.rtt(b, 0, tsUs - (s[b + F.SynLastUs] as number))
         }
+        s[b + F.SynAckLastUs] = tsUs
         s[b + F.SynAckCount]++
       }
-    } else if ((bits & Bit.Active) === 0 && ((bits & Bit.ClientSyn) === 0 || ack)) {
-      // joined mid-stream (established as far as anyone can tell), or an ACK after a SYN whose
-      // SYN/ACK the capture missed: the handshake evidently completed
-      if ((bits & Bit.Decided) === 0 && (bits & Bit.ClientSyn) !== 0) bits = this.decide(b, bits, 0, tsUs)
+    } else if ((bits & Bit.Active) === 0 && ((bits & (Bit.ClientSyn | Bit.SynAck)) === 0 || ack)) {
+      // joined mid-stream (established as far as anyone can tell), or the first ACK after the
+      // handshake's SYN or SYN/ACK: the handshake completed (the client's ACK of the SYN/ACK; when
+      // the capture missed one of them, whatever comes next with an ACK). A SYN/ACK alone is not
+      // enough: lost after the capture point, the client never got it and keeps sending its SYN.
+      if ((bits & Bit.Decided) === 0 && (bits & (Bit.ClientSyn | Bit.SynAck)) !== 0) {
+        if ((bits & (Bit.ClientSyn | Bit.SynAck)) === (Bit.ClientSyn | Bit.SynAck)) {
+          s[b + F.ConnectUs] = (s[b + F.SynAckLastUs] as number) - (s[b + F.SynUs] as number)
+        }
+        bits = this.decide(b, bits, 0, tsUs)
+      }
       bits = this.establish(b, bits)
     }
 
@@ -657,7 +661,7 @@ export class TcpHealth implements SegmentHook {
   private finalize(b: number): void {
     const s = this.s
     const bits = s[b + F.Bits] as number
-    if ((bits & (Bit.ClientSyn | Bit.Decided | Bit.SynAck)) === Bit.ClientSyn && (s[b + F.SynCount] as number) >= 2) {
+    if ((bits & (Bit.ClientSyn | Bit.Decided)) === Bit.ClientSyn && (s[b + F.SynCount] as number) >= 2) {
       s[b + F.Bits] = this.decide(b, bits, Bit.Unanswered, 0)
     }
   }
