@@ -280,7 +280,7 @@ export class OutputHub {
           })
     // each output behind its own boundary: one that fails to format a record loses only its own copy
     this.onEx = outputs.filter((x) => x.onExchange).map((x) => contained(x.onExchange!.bind(x), o.counters, x.name))
-    this.onLk = outputs.filter((x) => x.onLink).map((x) => x.onLink!.bind(x))
+    this.onLk = outputs.filter((x) => x.onLink).map((x) => contained(x.onLink!.bind(x), o.counters, x.name))
     this.onPd = outputs.filter((x) => x.onPods).map((x) => x.onPods!.bind(x))
     this.onTc = outputs.filter((x) => x.onTcp).map((x) => x.onTcp!.bind(x))
     this.onCov = outputs.filter((x) => x.onTlsCoverage).map((x) => x.onTlsCoverage!.bind(x))

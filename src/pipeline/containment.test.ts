@@ -73,6 +73,24 @@ describe('containment', () => {
     expect(got.exchanges.map(key)).toEqual(base.exchanges.filter((e) => e.resource !== '/css/960.css').map(key))
   })
 
+  it('a consumer of l7_link records that throws loses that record only', () => {
+    const links: LinkRecord[] = []
+    const counters = new Counters()
+    let n = 0
+    const p = new Pipeline({
+      counters,
+      onExchange: () => {},
+      onLink: (l) => {
+        if (n++ === 2) throw new RangeError('cannot format link')
+        links.push(l)
+      },
+    })
+    feedCaptureFiles(p, FILES)
+    p.finish()
+    expect(links).toHaveLength(run().links.length - 1)
+    expect(counters.total(C.parseErrors)).toBe(1)
+  })
+
   it('the sink hook drops the marked record at the output boundary', () => {
     const base = run()
     injectFaults({ sink: '/favicon.ico' })

@@ -63,15 +63,19 @@ export const TLS_PAIR_HOLD_US = 2_000_000
  * a record loses that record only, counted in parse_errors{protocol, reason="internal"} and logged
  * the first times; the capture goes on.
  */
-export function contained(consume: (e: Exchange) => void, counters: Counters, where = 'output'): (e: Exchange) => void {
+export function contained<T extends { protocol: string; method?: string; resource?: string }>(
+  consume: (r: T) => void,
+  counters: Counters,
+  where = 'output',
+): (r: T) => void {
   let logged = 0
-  return (e) => {
+  return (r) => {
     try {
-      if (faults.sink !== null) faults.sink(e.resource)
-      consume(e)
+      if (faults.sink !== null) faults.sink(r.resource)
+      consume(r)
     } catch (err) {
-      counters.inc(C.parseErrors, { protocol: e.protocol, reason: 'internal' })
-      if (logged++ < 20) log.error(`record dropped: formatting it for the ${where} failed`, { protocol: e.protocol, method: e.method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+      counters.inc(C.parseErrors, { protocol: r.protocol, reason: 'internal' })
+      if (logged++ < 20) log.error(`record dropped: formatting it for the ${where} failed`, { protocol: r.protocol, method: r.method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) })
     }
   }
 }
@@ -129,7 +133,8 @@ export class Pipeline {
       onEncrypted: (c: Connection, flow: FlowInfo) => this.pairing.encrypted(c, flow),
       onEnd: (c: Connection) => this.live.delete(c),
     }
-    const onLink = o.onLink
+    // l7_link records behind the same boundary as exchanges
+    const onLink = o.onLink === undefined ? undefined : contained(o.onLink, this.counters)
     this.pairing = new TlsPairing(onLink === undefined ? () => {} : onLink, this.counters, o.tlsTap === true ? TLS_PAIR_HOLD_US : 0)
     this.deps = deps
     this.setExcluded(o.exclude ?? [])
