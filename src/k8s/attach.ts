@@ -25,11 +25,11 @@
 
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { isIPv4 } from 'node:net'
 import { MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
 import { readInterface } from '../capture/interfaces.js'
 import { BPF_ABI } from '../capture/bpf-abi.js'
-import { LinkType, type Packet, type PacketSource } from '../capture/source.js'
+import { type Packet, type PacketSource } from '../capture/source.js'
+import { copyVerdict, endpointKey, ipKey, newPeek, peek, TCP_ACK, TCP_SYN, type Owner, type Peek } from '../capture/copies.js'
 import type { Counters } from '../counters.js'
 import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
@@ -129,88 +129,6 @@ interface Tracked {
   owners: { map: Map<number | string, Owner>; key: number | string; owner: Owner }[]
 }
 
-interface Owner {
-  ifindex: number
-  /** capture time (µs) from which this veth's ring sees the address's packets */
-  sinceUs: number
-}
-
-/** Addresses in the forms accept() compares without allocating: IPv4 as a uint32, IPv6 as 32 hex digits. */
-function ipKey(ip: string): number | string {
-  if (isIPv4(ip)) {
-    const p = ip.split('.')
-    return ((+p[0]! << 24) >>> 0) + (+p[1]! << 16) + (+p[2]! << 8) + +p[3]!
-  }
-  // expand '::' and write every group as 4 hex digits
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined]
-  const h = head ? head.split(':') : []
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : []
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
-  return groups.map((g) => g.padStart(4, '0').toLowerCase()).join('')
-}
-
-const TCP_SYN = 0x02
-const TCP_ACK = 0x10
-
-/** What accept() reads of a packet; one object, reused. */
-interface Peek {
-  v: 0 | 4 | 6
-  src4: number
-  dst4: number
-  src6: string
-  dst6: string
-  sport: number
-  dport: number
-  /** -1 when the ports could not be read (fragment, extension headers) */
-  flags: number
-}
-
-/** Reads the addresses, ports and TCP flags of an Ethernet/VLAN or raw IP packet into `o`. */
-function peek(p: Packet, o: Peek): void {
-  const d = p.data
-  o.v = 0
-  o.flags = -1
-  let off = 0
-  let type: number
-  if (p.linkType === LinkType.ETHERNET) {
-    if (d.length < 14) return
-    type = d.readUInt16BE(12)
-    off = 14
-    while ((type === 0x8100 || type === 0x88a8) && d.length >= off + 4) {
-      type = d.readUInt16BE(off + 2)
-      off += 4
-    }
-  } else if (p.linkType === LinkType.RAW) {
-    if (d.length < 1) return
-    type = d[0]! >> 4 === 6 ? 0x86dd : 0x0800
-  } else return
-  if (type === 0x0800) {
-    if (d.length < off + 20) return
-    o.v = 4
-    o.src4 = d.readUInt32BE(off + 12)
-    o.dst4 = d.readUInt32BE(off + 16)
-    const ihl = (d[off]! & 0x0f) * 4
-    const frag = d.readUInt16BE(off + 6) & 0x1fff
-    const t = off + ihl
-    if (d[off + 9] === 6 && frag === 0 && d.length >= t + 14) {
-      o.sport = d.readUInt16BE(t)
-      o.dport = d.readUInt16BE(t + 2)
-      o.flags = d[t + 13]!
-    }
-  } else if (type === 0x86dd) {
-    if (d.length < off + 40) return
-    o.v = 6
-    o.src6 = d.toString('hex', off + 8, off + 24)
-    o.dst6 = d.toString('hex', off + 24, off + 40)
-    const t = off + 40
-    if (d[off + 6] === 6 && d.length >= t + 14) {
-      o.sport = d.readUInt16BE(t)
-      o.dport = d.readUInt16BE(t + 2)
-      o.flags = d[t + 13]!
-    }
-  }
-}
-
 /** A bounded map: past `cap` entries the oldest inserted goes. */
 class BoundedMap<K, V> extends Map<K, V> {
   constructor(private readonly cap: number) {
@@ -249,7 +167,7 @@ export class K8sAttachment {
   private readonly log: (msg: string) => void
   private readonly recheck: NodeJS.Timeout
   private closed = false
-  private readonly pk: Peek = { v: 0, src4: 0, dst4: 0, src6: '', dst6: '', sport: 0, dport: 0, flags: -1 }
+  private readonly pk: Peek = newPeek()
   private inFlight = 0
   private readonly idleWaiters: (() => void)[] = []
   private saidNoNodeIface = false
@@ -611,20 +529,16 @@ export class K8sAttachment {
         if (syn && p.ifindex === dst.ifindex) this.synAtServer.set(endpointKey(k, true), p.tsUs)
         return true
       }
-      // the same packet passes both veths: keep the copy on the listening side's veth (the lower
-      // port; on equal ports the lower ifindex). A wrong guess costs nothing here: both copies are
-      // identical. It matters for a ClusterIP connection whose client SYN was not seen yet: the
-      // server side then still has its only copy.
-      const keepOn = k.flags < 0 || k.sport === k.dport ? (src.ifindex < dst.ifindex ? src : dst) : k.sport < k.dport ? src : dst
-      if (p.ifindex === keepOn.ifindex) {
-        if (syn && p.ifindex === dst.ifindex) this.synAtServer.set(endpointKey(k, true), p.tsUs)
-        return true
-      }
-      // dropped unless the kept side's ring was not open yet when the packet passed
-      if (p.tsUs >= keepOn.sinceUs) {
+      // the same packet passes both veths: keep the copy on the listening side's veth (copyVerdict,
+      // src/capture/copies.ts). A wrong guess costs nothing here: both copies are identical. It
+      // matters for a ClusterIP connection whose client SYN was not seen yet: the server side then
+      // still has its only copy.
+      const verdict = copyVerdict(p, k, src, dst)
+      if (verdict === 'drop') {
         this.dedupe.packets++
         return false
       }
+      if (verdict === 'keep' && syn && p.ifindex === dst.ifindex) this.synAtServer.set(endpointKey(k, true), p.tsUs)
       return true
     }
     if (syn && src !== undefined && p.ifindex === src.ifindex && dst === undefined) {
@@ -772,10 +686,4 @@ function ifindexOf(name: string): number {
   } catch {
     return 0
   }
-}
-
-/** ip:port of the packet's source (or destination) as a map key: a number for IPv4 (ip * 65536 + port, < 2^48) */
-function endpointKey(k: Peek, source: boolean): number | string {
-  if (k.v === 4) return (source ? k.src4 : k.dst4) * 65536 + (source ? k.sport : k.dport)
-  return `${source ? k.src6 : k.dst6}:${source ? k.sport : k.dport}`
 }
