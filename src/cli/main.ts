@@ -247,20 +247,21 @@ export function buildProgram(): Command {
 
   const dm = program
     .command('demo')
-    .description('create test pods (network namespaces with nginx, Redis and PostgreSQL), drive traffic between them and capture it live')
+    .description('create test pods (network namespaces with a web tier, Redis and PostgreSQL), send requests through the chain client -> web -> cache, db and capture it live')
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', intArg('--duration', 1, 86_400))
     .addOption(new Option('--format <format>', 'table: live summary table; jsonl: one exchange per line on stdout').choices(['table', 'jsonl']).default('table'))
     .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
-    .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends (Redis and PostgreSQL get about half that)').argParser(intArg('--rate', 1, 1000)).default(20))
+    .addOption(new Option('--rate <n>', 'HTTP requests per second the demo client sends to the web tier (each makes 0 to 2 Redis and PostgreSQL calls)').argParser(intArg('--rate', 1, 1000)).default(20))
   addUiOptions(dm, { on: true })
   addLogOptions(dm)
   addOtlpOptions(dm)
   dm.addHelpText(
     'after',
     '\nNeeds root (network namespaces, veths, live capture) and Debian packages:\n' +
-      '  apt-get install -y nginx-light redis-server postgresql\n' +
-      'PostgreSQL is optional (left out with a message when missing). Every namespace, process and temp\n' +
-      'directory the demo creates is removed on exit (Ctrl-C, --duration, or an error).',
+      '  apt-get install -y redis-server postgresql\n' +
+      'Both are optional (left out with a message when missing); the web tier runs on podtap\'s own node.\n' +
+      'Every namespace, process and temp directory the demo creates is removed on exit (Ctrl-C, --duration,\n' +
+      'or an error).',
   )
   dm.action(async (o: Record<string, unknown>) => {
     const d = { durationS: o.duration as number | undefined, format: o.format as 'table' | 'jsonl', summary: Boolean(o.summary), rate: o.rate as number }

@@ -5,8 +5,12 @@
 
 import { connect, type Socket } from 'node:net'
 
-/** Outcome of one command: the error text when the server answered with an error, else null. */
-export type Reply = { error: string | null }
+/**
+ * Outcome of one command: the error text when the server answered with an error, else null; Redis:
+ * the value of a simple, integer or bulk string reply (null for nil and other types); PostgreSQL:
+ * the rows (text format) of the last result.
+ */
+export type Reply = { error: string | null; value?: string | null; rows?: (string | null)[][] }
 
 class Conn {
   protected buf: Buffer = Buffer.alloc(0)
@@ -128,9 +132,15 @@ export class RedisClient extends Conn {
       return
     }
     if (end < 0) return
-    const error = this.buf[0] === 0x2d ? this.buf.toString('utf8', 1, this.buf.indexOf('\r\n')) : null
+    const type = this.buf[0]
+    const eol = this.buf.indexOf('\r\n')
+    const line = this.buf.toString('utf8', 1, eol)
+    const error = type === 0x2d ? line : null
+    let value: string | null = null
+    if (type === 0x2b || type === 0x3a) value = line // + :
+    else if (type === 0x24 && Number(line) >= 0) value = this.buf.toString('utf8', eol + 2, end - 2) // $
     this.buf = this.buf.subarray(end)
-    this.done({ error })
+    this.done({ error, value })
   }
 }
 
@@ -139,13 +149,15 @@ export class RedisClient extends Conn {
 //   StartupMessage: int32 len | int32 196608 (3.0) | "user\0<u>\0database\0<db>\0\0"
 //   Query:          'Q' | int32 len | sql\0          Terminate: 'X' | int32 4
 //   backend:        type byte | int32 len (itself included) | body; 'R' Authentication (int32 0 = ok),
-//                   'E' ErrorResponse (fields: code byte + text\0, 'C' = SQLSTATE), 'Z' ReadyForQuery
+//                   'E' ErrorResponse (fields: code byte + text\0, 'C' = SQLSTATE), 'Z' ReadyForQuery,
+//                   'T' RowDescription (a result starts), 'D' DataRow (int16 n, n x (int32 len | bytes))
 
 const PROTOCOL_3_0 = 196_608
 
 export class PgClient extends Conn {
   private ready = false
   private error: string | null = null
+  private rows: (string | null)[][] = []
   private startup: { resolve: () => void; reject: (e: Error) => void } | null = null
 
   /** Connects with trust authentication (the demo's pg_hba) and waits for ReadyForQuery. */
@@ -171,6 +183,7 @@ export class PgClient extends Conn {
     msg.writeInt32BE(4 + text.length, 1)
     text.copy(msg, 5)
     this.error = null
+    this.rows = []
     return this.send(msg)
   }
 
@@ -200,6 +213,8 @@ export class PgClient extends Conn {
         return
       }
       if (type === 0x45 /* E */) this.error = sqlState(body) ?? 'ERROR'
+      if (type === 0x54 /* T */) this.rows = [] // a new result: the rows of the last one are returned
+      if (type === 0x44 /* D */) this.rows.push(dataRow(body))
       if (type === 0x5a /* Z */) {
         if (!this.ready) {
           this.ready = true
@@ -207,7 +222,7 @@ export class PgClient extends Conn {
           this.startup = null
           if (this.error !== null) s?.reject(new Error(`startup failed: ${this.error}`))
           else s?.resolve()
-        } else this.done({ error: this.error })
+        } else this.done({ error: this.error, rows: this.rows })
       } else if (type === 0x45 && !this.ready && this.startup !== null) {
         // errors before the first ReadyForQuery end the connection (no Z follows)
         const s = this.startup
@@ -238,4 +253,21 @@ function sqlState(body: Buffer): string | null {
     i = end + 1
   }
   return null
+}
+
+/** The fields of a DataRow body: int16 count, then per field int32 length (-1: NULL) and its bytes. */
+function dataRow(body: Buffer): (string | null)[] {
+  const n = body.length >= 2 ? body.readInt16BE(0) : 0
+  const out: (string | null)[] = []
+  let at = 2
+  for (let i = 0; i < n && at + 4 <= body.length; i++) {
+    const len = body.readInt32BE(at)
+    at += 4
+    if (len < 0) out.push(null)
+    else {
+      out.push(body.toString('utf8', at, Math.min(at + len, body.length)))
+      at += len
+    }
+  }
+  return out
 }

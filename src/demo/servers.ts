@@ -1,11 +1,13 @@
-// The demo's servers, each in its own namespace (src/demo/netns.ts): nginx with a few locations that
-// give 200, 201, 404, 500 and a slow response; redis-server; PostgreSQL initialised into a temp dir
-// as the postgres user (initdb and postgres refuse to run as root). All from Debian's packages.
+// The demo's servers, each in its own namespace (src/demo/netns.ts): the web tier (web-tier.ts, a
+// node process that calls the other two); redis-server; PostgreSQL initialised into a temp dir as the
+// postgres user (initdb and postgres refuse to run as root). The last two from Debian's packages.
 
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { appendFileSync, chownSync, existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { killGroup, runHost, startNginx, waitForPort, type NetnsHost } from './netns.js'
+import { fileURLToPath } from 'node:url'
+import { killGroup, runHost, waitForPort, type NetnsHost } from './netns.js'
+import type { WebTierConfig, WebTierStats } from './web-tier.js'
 
 export interface DemoServer {
   kind: 'http' | 'redis' | 'postgresql'
@@ -19,7 +21,6 @@ export interface DemoServer {
 
 /** Debian package of each program the demo runs. */
 export const PACKAGES = {
-  nginx: 'nginx-light',
   'redis-server': 'redis-server',
   postgres: 'postgresql',
 } as const
@@ -47,22 +48,47 @@ export function postgresBin(): string | null {
   return initdb !== null && which('postgres') !== null ? initdb.slice(0, -'/initdb'.length) : null
 }
 
-/**
- * nginx locations of the demo's web pod (STYLE: what each is for):
- *   /api/users     200 JSON             /api/cart      500 (a failing endpoint)
- *   /api/checkout  201 on POST, else 405 /missing.html  404 (no such file)
- *   /slow          the 64 KiB static file at 32 KiB/s: about 2 s, for the p99 column
- */
-export const NGINX_LOCATIONS = [
-  'location = /api/users { default_type application/json; return 200 \'[{"id":1,"name":"ada"},{"id":2,"name":"grace"}]\'; }',
-  'location = /api/cart { return 500; }',
-  'location = /api/checkout { if ($request_method = POST) { return 201; } return 405; }',
-  'location = /slow { limit_rate 32k; try_files /static.bin =404; }',
-]
+/** The web tier's program: dist/demo/web-tier.js, or src/demo/web-tier.ts when podtap runs from source (tsx). */
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+export const WEB_TIER_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './web-tier.ts' : './web-tier.js', import.meta.url))
 
-export async function startWeb(host: NetnsHost): Promise<DemoServer> {
-  const web = await startNginx(host, { staticBytes: 64 * 1024, locations: NGINX_LOCATIONS })
-  return { kind: 'http', host, ip: host.nsIp, port: web.port, label: `nginx http://${host.nsIp}/`, stop: web.stop }
+export interface WebTier extends DemoServer {
+  /** what the web tier sent to its backends, from its exit line (after stop()); null if it said nothing */
+  stats(): WebTierStats | null
+}
+
+/**
+ * Starts the web tier (web-tier.ts) inside `host` with podtap's own node executable, on port 80,
+ * calling the cache and db given (either may be absent); resolves once it accepts connections.
+ */
+export async function startWebTier(host: NetnsHost, backends: { redis?: DemoServer; pg?: DemoServer }, port = 80): Promise<WebTier> {
+  if (!existsSync(WEB_TIER_SCRIPT)) throw new Error(`${WEB_TIER_SCRIPT} is missing: run npm run build`)
+  const cfg: WebTierConfig = { host: host.nsIp, port }
+  if (backends.redis !== undefined) cfg.redis = { host: backends.redis.ip, port: backends.redis.port }
+  if (backends.pg !== undefined) cfg.pg = { host: backends.pg.ip, port: backends.pg.port, user: PG_USER, database: PG_DATABASE }
+  // from source, node's own flags (--import tsx) load the .ts; built, none are passed (no --inspect port clash)
+  const node = [process.execPath, ...(FROM_SOURCE ? process.execArgv : [])]
+  const child = host.spawn([...node, WEB_TIER_SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)))
+  await untilListening(host, port, child, 'the web tier', 30_000)
+  let stats: WebTierStats | null = null
+  return {
+    kind: 'http',
+    host,
+    ip: host.nsIp,
+    port,
+    label: `web tier (node, pid ${child.pid}) http://${host.nsIp}/`,
+    stop: async () => {
+      await stopChild(child, 'SIGTERM', 5000)
+      try {
+        stats = JSON.parse(out.trim().split('\n').pop() ?? '') as WebTierStats
+      } catch {
+        stats = null
+      }
+    },
+    stats: () => stats,
+  }
 }
 
 export async function startRedis(host: NetnsHost, port = 6379): Promise<DemoServer> {
@@ -109,13 +135,13 @@ async function untilListening(host: NetnsHost, port: number, child: ChildProcess
   await Promise.race([waitForPort(host.nsIp, port, timeoutMs), exited])
 }
 
-function stopChild(child: ChildProcess, sig: NodeJS.Signals): Promise<void> {
+function stopChild(child: ChildProcess, sig: NodeJS.Signals, killAfterMs = 3000): Promise<void> {
   return new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
     const t = setTimeout(() => {
       killGroup(child, 'SIGKILL')
       resolve()
-    }, 3000)
+    }, killAfterMs)
     child.once('exit', () => {
       clearTimeout(t)
       resolve()

@@ -24,7 +24,8 @@
 // temp dirs; an 'exit' hook destroys what is left; cleanupStale() removes what crashed runs left.
 
 import { execFileSync } from 'node:child_process'
-import { createNetnsHost, runSync, type NetnsHost, type NetnsHostOptions } from '../../src/demo/netns.js'
+import { createNetnsHost, runSync, startNginx, type NetnsHost, type NetnsHostOptions } from '../../src/demo/netns.js'
+import type { DemoServer } from '../../src/demo/servers.js'
 
 export {
   cleanupStale,
@@ -82,3 +83,22 @@ const insns = Buffer.from([0xb7,0,0,0,0,0,0,0, 0x95,0,0,0,0,0,0,0])
 const fd = load(1, 'podtap_probe', 'GPL', insns, 2, null)
 if (fd < 0) { console.error('bpf_prog_load: error ' + (-fd)); process.exit(1) }
 `
+
+/**
+ * nginx with a few locations (what `podtap demo`'s web pod served before the demo got its own web
+ * tier; the UI's live browser test uses it):
+ *   /api/users     200 JSON             /api/cart      500 (a failing endpoint)
+ *   /api/checkout  201 on POST, else 405 /missing.html  404 (no such file)
+ *   /slow          the 64 KiB static file at 32 KiB/s: about 2 s
+ */
+export const NGINX_LOCATIONS = [
+  'location = /api/users { default_type application/json; return 200 \'[{"id":1,"name":"ada"},{"id":2,"name":"grace"}]\'; }',
+  'location = /api/cart { return 500; }',
+  'location = /api/checkout { if ($request_method = POST) { return 201; } return 405; }',
+  'location = /slow { limit_rate 32k; try_files /static.bin =404; }',
+]
+
+export async function startWeb(host: TestHost): Promise<DemoServer> {
+  const web = await startNginx(host, { staticBytes: 64 * 1024, locations: NGINX_LOCATIONS })
+  return { kind: 'http', host, ip: host.nsIp, port: web.port, label: `nginx http://${host.nsIp}/`, stop: web.stop }
+}
