@@ -118,13 +118,24 @@ describe.skipIf(skip !== null)('podtap demo', () => {
     }
   })
 
-  it('SIGINT: stops the client, prints the table and totals, exits 0, leaves nothing behind', async () => {
+  it('SIGINT: the web UI\'s map is the chain; stops the client, prints the table and totals, exits 0, leaves nothing behind', async () => {
     try {
-      run = runPodtap(['demo'])
+      run = runPodtap(['demo', '--ui-port', '0'])
+      const url = (await run.waitFor(/web UI on (http:\/\/\S+)/, 60_000))[1]!
       await run.waitFor(/capturing on [^\n]*; Ctrl-C to stop/, 60_000)
       const podPids = await podProcesses(run.child.pid!)
       expect(podPids.length).toBeGreaterThanOrEqual(2)
-      await sleep(3000)
+      // the service map the page draws (its snapshot): a node per pod, the chain as its edges
+      const want = ['demo/client -> demo/web http', ...(haveRedis ? ['demo/web -> demo/cache redis'] : []), ...(havePostgres ? ['demo/web -> demo/db postgresql'] : [])]
+      await sleep(2000)
+      let edges: string[] = []
+      for (let i = 0; i < 100 && edges.length < want.length; i++) {
+        await sleep(200)
+        const snap = (await (await fetch(new URL('/api/snapshot', url))).json()) as { nodes: { id: string; label: string }[]; edges: { source: string; target: string; protocol: string }[] }
+        const label = new Map(snap.nodes.map((n) => [n.id, n.label]))
+        edges = snap.edges.map((e) => `${label.get(e.source)} -> ${label.get(e.target)} ${e.protocol}`).sort()
+      }
+      expect(edges).toEqual(want.sort())
       run.child.kill('SIGINT')
       const exit = await run.exited
       expect(exit, run.stderr).toEqual({ code: 0, signal: null })
