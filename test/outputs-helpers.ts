@@ -24,6 +24,7 @@ export function outputPcaps(): string[] {
     'zeek__1000-requests-one-dropped-response.pcap', // 2023: 1000 requests on one connection, IPv6
     'zeek__bulk-loading.pcap', // 2024: 1000 pipelined Redis SETs
     'zeek__docker-http-upgrade.pcap', // 2024: keep-alive, 101 upgrade
+    'zeek__redis-auth.pcap', // 2025: AUTH with a wrong password: Redis errors (the error panels need some)
   ].map((f) => path.join(OUTPUT_PCAP_DIR, f))
 }
 
