@@ -336,6 +336,20 @@ describe('ContainerIdentities', () => {
     expect(e.server.comm).toBe('a')
   })
 
+  it('containerOfPid (TLS tap records): the Docker name, else the short id, else nothing', () => {
+    const { r, ids } = setup()
+    const other = 'b'.repeat(64)
+    r.add({ pid: 400, ns: 4026532002, comm: 'sh', start: 6000, cgroup: `0::/system.slice/docker-${ID}.scope\n` })
+    r.add({ pid: 401, ns: 4026532003, comm: 'app', start: 6001, cgroup: `0::/kubepods/burstable/pod0dadf3e3-98e4-4d2c-a9dd-539439cf18aa/${other}\n` })
+    r.add({ pid: 402, ns: 4026531840, comm: 'bash', start: 6002 })
+    r.dockerConfig(ID, 'web-1')
+    expect(ids.containerOfPid(400)).toBe('web-1')
+    expect(ids.containerOfPid(401)).toBe(other.slice(0, 12))
+    expect(ids.containerOfPid(402)).toBeUndefined()
+    expect(ids.containerOfPid(999)).toBeUndefined()
+    ids.close()
+  })
+
   it('close() logs the lines still waiting for a lookup, once, and stops refreshing', async () => {
     const { logs, ids } = setup(10_000)
     ids.added({ name: 'v0', ifindex: 40 }, 'capturing on v0 (ifindex 40)')
