@@ -7,9 +7,16 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { LinkType } from '../src/capture/source.js'
+import { tcpEnriched } from '../src/cli/capture.js'
 import { buildOutputs, OutputHub } from '../src/cli/outputs.js'
+import { ClusterIndex } from '../src/k8s/identity.js'
+import { trimPod, trimReplicaSet } from '../src/k8s/objects.js'
+import { Pipeline } from '../src/pipeline/pipeline.js'
 import { C, Counters } from '../src/counters.js'
 import type { TcpWindow } from '../src/tcp/health.js'
+import { ethIpv4Tcp } from './helpers/packets.js'
+import { pod, replicaSet } from './k8s/apiserver.js'
 import { outputPcaps, replayInto } from './outputs-helpers.js'
 
 const promtool = spawnSync('promtool', ['--version']).status === 0
@@ -68,6 +75,40 @@ describe('TCP health outputs', () => {
       )
       // the replay ended every connection
       expect(sumMetric(text, 'podtap_tcp_active_connections')).toBe(0)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('TCP health rows in --k8s mode', () => {
+  it('rows are named like links (ClusterIndex) before the outputs: client label is the workload, server the pod', async () => {
+    const index = new ClusterIndex('n1')
+    index.upsertReplicaSet(trimReplicaSet(replicaSet('web-6f7', 'shop', 'web')))
+    index.upsertPod(trimPod(pod({ name: 'web-6f7-a', namespace: 'shop', node: 'n1', ip: '10.1.0.5', owner: { kind: 'ReplicaSet', name: 'web-6f7' } })))
+    index.upsertPod(trimPod(pod({ name: 'db-0', namespace: 'data', node: 'n1', ip: '10.1.0.6', owner: { kind: 'StatefulSet', name: 'db' }, containers: [{ name: 'pg', ports: [5432] }] })))
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podtap-tcp-k8s-'))
+    try {
+      const counters = new Counters()
+      const metrics = path.join(dir, 'metrics.txt')
+      const hub = new OutputHub(await buildOutputs({ metricsOut: metrics }, counters), { counters })
+      const tcp = tcpEnriched(hub.tcpOptions(), { peers: (c, s) => index.enrichPair(c, s), close: async () => undefined }, null)
+      const p = new Pipeline({ counters, onExchange: () => undefined, tcp })
+      let ts = 1_700_000_000_000_000
+      const c = { src: '10.1.0.5', dst: '10.1.0.6', sport: 40000, dport: 5432 }
+      for (const spec of [
+        { ...c, seq: 1, flags: 'S' },
+        { src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: 9, ack: 2, flags: 'SA' },
+        { ...c, seq: 2, ack: 10, flags: 'A' },
+      ]) {
+        const data = ethIpv4Tcp(spec)
+        p.packet({ tsUs: (ts += 100), ifindex: 1, linkType: LinkType.ETHERNET, data, origLen: data.length })
+      }
+      p.finish()
+      await hub.close()
+      const text = fs.readFileSync(metrics, 'utf8')
+      expect(text).toContain('podtap_tcp_connects_total{server="10.1.0.6:5432",namespace="data",pod="db-0",client="web",client_namespace="shop",result="ok"} 1')
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -612,8 +612,8 @@ function containerOnly(name: string | undefined): ProcessIdentity | undefined {
   return name === undefined ? undefined : { container: name }
 }
 
-/** the TCP health options with every row's client and server named like links are */
-function tcpEnriched(tcp: CaptureOptions['tcp'], hook: CaptureAttachment | null, ids: ContainerIdentities | null): CaptureOptions['tcp'] {
+/** the TCP health options with every row's client and server named like links are (exported for tests) */
+export function tcpEnriched(tcp: CaptureOptions['tcp'], hook: CaptureAttachment | null, ids: ContainerIdentities | null): CaptureOptions['tcp'] {
   const onWindow = tcp?.onWindow
   if (onWindow === undefined || (hook?.peers === undefined && ids === null)) return tcp
   return {
