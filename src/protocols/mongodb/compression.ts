@@ -102,8 +102,13 @@ export function snappyUncompress(b: Buffer, size: number): Buffer | null {
       p += 4
     }
     if (off === 0 || off > o || o + len > size) return null
-    // byte by byte: a copy may overlap what it writes (offset < length repeats a pattern)
-    for (let i = 0; i < len; i++, o++) out[o] = out[o - off]
+    if (off >= len) {
+      out.copyWithin(o, o - off, o - off + len)
+      o += len
+    } else {
+      // overlapping (offset < length repeats a pattern): byte by byte
+      for (let i = 0; i < len; i++, o++) out[o] = out[o - off]
+    }
   }
   return o === size ? out : null
 }
