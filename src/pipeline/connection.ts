@@ -98,6 +98,9 @@ function exchangeSample(counters: Counters, protocol: string): CounterSample {
   return x
 }
 
+const MID_C2S = 1
+const MID_S2C = 2
+
 /** what a connection holds once it no longer detects (never pushed to) */
 const NOTHING_HELD: Held[] = []
 
@@ -111,9 +114,11 @@ export class Connection implements StreamHandler, ParserContext {
   private inner: StreamHandler | null = null
   private held: Held[] = []
   private heldBytes = 0
-  /** per direction: bytes seen while detecting, whether the direction started mid-stream */
-  private seen = { c2s: 0, s2c: 0 }
-  private midStream = { c2s: false, s2c: false }
+  /** per direction: bytes seen while detecting (fields, not a {c2s, s2c} object per connection) */
+  private seenC2s = 0
+  private seenS2c = 0
+  /** the directions that started mid-stream: MID_C2S | MID_S2C */
+  private mid = 0
   private readonly order: Order
   /** a match held back until the other side speaks (see shouldDefer) */
   private deferred: { p: ProtocolParser; swap: boolean } | null = null
@@ -251,9 +256,9 @@ export class Connection implements StreamHandler, ParserContext {
       return
     }
     if (this.state !== State.Detecting) return
-    if (lostBytes < 0 || this.seen[dir] > 0) {
+    if (lostBytes < 0 || this.seenOf(dir) > 0) {
       // joined mid-stream, or a hole before detection: what came before is useless for detection
-      this.midStream[dir] = true
+      this.mid |= dir === 'c2s' ? MID_C2S : MID_S2C
       this.dropHeld(dir)
     }
     this.held.push({ kind: 'gap', dir, n: lostBytes, tsUs })
@@ -265,7 +270,7 @@ export class Connection implements StreamHandler, ParserContext {
       if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
       if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
       else if (this.state === State.Detecting) {
-        if (this.seen.c2s + this.seen.s2c > 0) this.d.counters.inc(C.detectUnknown)
+        if (this.seenC2s + this.seenS2c > 0) this.d.counters.inc(C.detectUnknown)
         this.state = State.Unknown
         this.held = NOTHING_HELD
       }
@@ -303,12 +308,13 @@ export class Connection implements StreamHandler, ParserContext {
 
   private detectOn(dir: Dir, chunk: Buffer, tsUs: number, acked: number): void {
     const lim = this.d.limits.maxDetectBytes
-    const firstOfDir = this.seen[dir] === 0
-    this.seen[dir] += chunk.length
+    const firstOfDir = this.seenOf(dir) === 0
+    if (dir === 'c2s') this.seenC2s += chunk.length
+    else this.seenS2c += chunk.length
     // A clean start: the direction's head is everything held so far. Mid-stream: every chunk start is
     // a chance of a message start (segments usually begin with one), so each is tried alone.
-    const head = this.midStream[dir] || firstOfDir ? chunk : this.headOf(dir, chunk)
-    if (!this.midStream[dir] && !this.deferred && (looksLikeTlsHandshake(head) || looksLikeSslv2Hello(head))) {
+    const head = this.midStreamOn(dir) || firstOfDir ? chunk : this.headOf(dir, chunk)
+    if (!this.midStreamOn(dir) && !this.deferred && (looksLikeTlsHandshake(head) || looksLikeSslv2Hello(head))) {
       // a ClientHello (or, when its direction was missed, a ServerHello): encrypted from the start
       this.startTls(dir, head, tsUs, false)
       return
@@ -328,7 +334,7 @@ export class Connection implements StreamHandler, ParserContext {
       return
     }
     if (this.deferred) {
-      if (firstOfDir && !this.midStream[dir]) {
+      if (firstOfDir && !this.midStreamOn(dir)) {
         // the other side's clean first bytes contradict the earlier match: neither protocol
         this.deferred = null
       } else {
@@ -339,13 +345,13 @@ export class Connection implements StreamHandler, ParserContext {
         return
       }
     }
-    if (this.midStream[dir] && looksLikeTlsRecords(chunk)) {
+    if (this.midStreamOn(dir) && looksLikeTlsRecords(chunk)) {
       // an encrypted connection joined mid-stream: label it, follow its records, parse nothing
       this.startTls(dir, chunk, tsUs, true)
       return
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
-    if (this.midStream[dir] || this.heldBytes + chunk.length > lim) {
+    if (this.midStreamOn(dir) || this.heldBytes + chunk.length > lim) {
       // the head of this direction was not a message start: forget it, the parser will resync
       this.dropHeld(dir)
       this.held.push({ kind: 'gap', dir, n: -1, tsUs })
@@ -353,7 +359,7 @@ export class Connection implements StreamHandler, ParserContext {
       this.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
       this.heldBytes += chunk.length
     }
-    if (this.seen.c2s + this.seen.s2c >= lim * 4 || this.heldBytes >= lim) {
+    if (this.seenC2s + this.seenS2c >= lim * 4 || this.heldBytes >= lim) {
       this.state = State.Unknown
       this.held = NOTHING_HELD
       this.d.counters.inc(C.detectUnknown)
@@ -365,12 +371,20 @@ export class Connection implements StreamHandler, ParserContext {
    * bytes from its first one (or, mid-stream, from a record boundary). A ClientHello sent by the side
    * guessed to be the server proves the guess wrong.
    */
+  private seenOf(dir: Dir): number {
+    return dir === 'c2s' ? this.seenC2s : this.seenS2c
+  }
+
+  private midStreamOn(dir: Dir): boolean {
+    return (this.mid & (dir === 'c2s' ? MID_C2S : MID_S2C)) !== 0
+  }
+
   private startTls(dir: Dir, head: Buffer, tsUs: number, midStream: boolean): void {
     const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
     const clientHello = head[0] === 0x16 ? head[5] === 1 : !midStream // SSL 2.0 hellos are client hellos
     // what the other side said before is not known to start at a record: follow it from its next
     // chunk that does (asked before a swap renames the directions)
-    const otherSpoke = midStream || this.midStream[flip(dir)] || this.seen[flip(dir)] > 0
+    const otherSpoke = midStream || this.midStreamOn(flip(dir)) || this.seenOf(flip(dir)) > 0
     if (dir === 's2c' && clientHello && !roleKnown && head.length > 5) {
       this.flow.swapRoles('content')
       dir = 'c2s'
@@ -410,7 +424,7 @@ export class Connection implements StreamHandler, ParserContext {
   private confirmed(p: ProtocolParser, dir: Dir, swap: boolean): boolean {
     if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return true
     const other = flip(dir)
-    if (this.midStream[other]) return true
+    if (this.midStreamOn(other)) return true
     let otherHead: Buffer | null = null
     for (const h of this.held) if (h.kind === 'data' && h.dir === other) { otherHead = h.buf; break }
     if (otherHead === null) return true
@@ -425,12 +439,12 @@ export class Connection implements StreamHandler, ParserContext {
   private shouldDefer(p: ProtocolParser, dir: Dir): boolean {
     if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return false
     // `dir` spoke and matched; wait while the other side has said nothing
-    return this.seen[flip(dir)] === 0 && this.heldBytes < this.d.limits.maxDetectBytes
+    return this.seenOf(flip(dir)) === 0 && this.heldBytes < this.d.limits.maxDetectBytes
   }
 
   /** holds `chunk` (copied) for replay into the parser; a mid-stream head drops what came before it */
   private holdMatched(dir: Dir, chunk: Buffer, tsUs: number, acked: number, headIsChunk: boolean, borrow = false): void {
-    if (headIsChunk && (this.seen[dir] > chunk.length || this.midStream[dir])) {
+    if (headIsChunk && (this.seenOf(dir) > chunk.length || this.midStreamOn(dir))) {
       this.dropHeld(dir)
       this.held.push({ kind: 'gap', dir, n: -1, tsUs })
     }

@@ -1,15 +1,20 @@
 // Bounded request/response matchers. Both count evictions through onEvict, which reports the evicted
 // request as unanswered (packetbeat caps Redis at 20 000 messages; deepflow keeps ≤32 Kafka sessions).
 
-/** Requests answered in order (HTTP/1.x, Redis, MySQL, PostgreSQL): a ring buffer with a cap. */
-export class FifoMatcher<R> {
+/**
+ * Requests answered in order (HTTP/1.x, Redis, MySQL, PostgreSQL): a ring buffer with a cap. onEvict is
+ * called with `owner` as `this`: a parser passes one shared function and itself, not a closure per
+ * connection (a closure and its context are ~100 B kept by every idle connection).
+ */
+export class FifoMatcher<R, O = undefined> {
   private buf: (R | undefined)[]
   private head = 0
   private len = 0
 
   constructor(
     private readonly cap: number,
-    private readonly onEvict: (r: R) => void,
+    private readonly onEvict: (this: O, r: R) => void,
+    private readonly owner?: O,
   ) {
     // most connections have one request pending at a time: start small (an idle connection keeps it)
     this.buf = new Array(Math.min(cap, 2))
@@ -20,7 +25,7 @@ export class FifoMatcher<R> {
   }
 
   push(r: R): void {
-    if (this.len >= this.cap) this.onEvict(this.shift()!)
+    if (this.len >= this.cap) this.onEvict.call(this.owner as O, this.shift()!)
     if (this.len === this.buf.length) this.grow()
     this.buf[(this.head + this.len) % this.buf.length] = r
     this.len++

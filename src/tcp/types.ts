@@ -34,12 +34,12 @@ export interface FlowInfo {
   readonly startUs: number
   lastUs: number
   /** payload bytes delivered in order, per direction (retransmissions counted once) */
-  bytes: { c2s: number; s2c: number }
+  readonly bytes: { readonly c2s: number; readonly s2c: number }
   /** packets seen, per direction, retransmissions included */
-  packets: { c2s: number; s2c: number }
+  readonly packets: { readonly c2s: number; readonly s2c: number }
   retransmits: number
   /** bytes lost to gaps, per direction (unknown-size gaps count 0) */
-  gapBytes: { c2s: number; s2c: number }
+  readonly gapBytes: { readonly c2s: number; readonly s2c: number }
   /** the flow's place in the SegmentHook's side table (TCP health), -1 or absent when it has none */
   tcpSlot?: number
   /**

@@ -151,25 +151,19 @@ function text(b: Buffer, s: number, e: number, max: number): string {
 }
 
 /**
- * The last text decoded from some bytes. A hit compares the bytes with the text's own characters: an
- * ASCII text of n characters is exactly its n bytes (anything else, a multi-byte or replaced character
- * or a cut marked '…', never equals a byte and is decoded again), so no copy of the bytes is kept.
+ * `last`, the text decoded from these bytes before, when they are the same; else the bytes decoded. A
+ * hit compares the bytes with the text's own characters: an ASCII text of n characters is exactly its
+ * n bytes (anything else, a multi-byte or replaced character or a cut marked '…', never equals a byte
+ * and is decoded again), so no copy of the bytes is kept; the caller keeps the result as its new `last`.
  */
-class TextCache {
-  private value = ''
-
-  constructor(private readonly max: number) {}
-
-  get(b: Buffer, s: number, e: number): string {
-    const n = e - s
-    const v = this.value
-    if (n === v.length && n > 0) {
-      let i = 0
-      while (i < n && b[s + i] === v.charCodeAt(i)) i++
-      if (i === n) return v
-    }
-    return (this.value = text(b, s, e, this.max))
+function sameText(last: string, b: Buffer, s: number, e: number, max: number): string {
+  const n = e - s
+  if (n === last.length && n > 0) {
+    let i = 0
+    while (i < n && b[s + i] === last.charCodeAt(i)) i++
+    if (i === n) return last
   }
+  return text(b, s, e, max)
 }
 
 /** field name equality, ASCII case-insensitive; `lit` is lower case */
@@ -262,13 +256,33 @@ function markAt(marks: number[], p: number): number {
   return k
 }
 
+/** no carried resync candidate: one shared, frozen empty list (a stream gets its own when it carries one) */
+const NO_MARKS: number[] = Object.freeze([]) as unknown as number[]
+
+/** the limits a message stream reads, derived once per Limits object and shared by every stream */
+interface StreamLimits {
+  readonly maxLineBytes: number
+  readonly maxHeaderBytes: number
+  readonly maxTextBytes: number
+}
+const streamLimitsOf = new WeakMap<ParserContext['limits'], StreamLimits>()
+function streamLimits(limits: ParserContext['limits']): StreamLimits {
+  let l = streamLimitsOf.get(limits)
+  if (l === undefined) {
+    const maxLineBytes = Math.max(64, limits.maxLineBytes)
+    l = { maxLineBytes, maxHeaderBytes: Math.max(maxLineBytes, limits.maxHeaderBytes), maxTextBytes: Math.max(1, limits.maxTextBytes) }
+    streamLimitsOf.set(limits, l)
+  }
+  return l
+}
+
 /**
  * One direction of a connection: lines, fields, body framing, resync. The request and response
  * sides add what their start lines mean and what to do when a message is done.
  */
 abstract class MessageStream {
   state: State = S.Start
-  protected abstract readonly isRequest: boolean
+  protected abstract get isRequest(): boolean
 
   // the chunk being parsed: borrowed, valid only during feed()
   protected buf: Buffer = EMPTY
@@ -300,7 +314,7 @@ abstract class MessageStream {
    * where each chunk's bytes begin in the carry: flat (offset, tsUs, peerAcked) triples, first offset 0,
    * so a message found inside the carry gets the time of the chunk its first byte came in
    */
-  private carryMarks: number[] = []
+  private carryMarks: number[] = NO_MARKS
   private prevByte = -1
 
   // the message being parsed
@@ -315,14 +329,11 @@ abstract class MessageStream {
   protected teSeen = false
   protected chunked = false
 
-  protected readonly maxLineBytes: number
-  protected readonly maxHeaderBytes: number
-  protected readonly maxTextBytes: number
+  /** shared by the streams of every connection with the same limits (no copy per stream) */
+  protected readonly lim: StreamLimits
 
   constructor(protected readonly ctx: ParserContext) {
-    this.maxLineBytes = Math.max(64, ctx.limits.maxLineBytes)
-    this.maxHeaderBytes = Math.max(this.maxLineBytes, ctx.limits.maxHeaderBytes)
-    this.maxTextBytes = Math.max(1, ctx.limits.maxTextBytes)
+    this.lim = streamLimits(ctx.limits)
   }
 
   /** a start line has been read into line/ls/le: parse it, set the next state */
@@ -335,7 +346,9 @@ abstract class MessageStream {
   protected abstract abandon(): void
   protected abstract onField(id: FieldId, b: Buffer, vs: number, ve: number): void
   /** trace context fields are read on this side (requests only: responses skip the name checks) */
-  protected readonly readsTrace: boolean = false
+  protected get readsTrace(): boolean {
+    return false
+  }
   /** a trace context field (requests only) */
   protected onTraceField(_key: keyof TraceHeaders, _b: Buffer, _vs: number, _ve: number): void {}
 
@@ -439,7 +452,7 @@ abstract class MessageStream {
     const buf = this.buf
     const off = this.off
     const end = this.end
-    const room = this.maxLineBytes - this.tailLen
+    const room = this.lim.maxLineBytes - this.tailLen
     const stop = end - off > room + 1 ? off + room + 1 : end
     let i = buf.indexOf(LF, off)
     if (i < 0 || i >= stop) i = stop
@@ -474,7 +487,7 @@ abstract class MessageStream {
   private stash(b: Buffer, s: number, e: number): void {
     const need = this.tailLen + (e - s)
     if (need > this.tail.length) {
-      const nb = Buffer.allocUnsafe(Math.min(Math.max(need, this.tail.length * 2, 128), this.maxLineBytes + 1))
+      const nb = Buffer.allocUnsafe(Math.min(Math.max(need, this.tail.length * 2, 128), this.lim.maxLineBytes + 1))
       this.tail.copy(nb, 0, 0, this.tailLen)
       this.tail = nb
     }
@@ -515,7 +528,7 @@ abstract class MessageStream {
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
       this.hdrBytes += this.lineBytes
-      if (this.hdrBytes > this.maxHeaderBytes) return this.bad('headers_too_large')
+      if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
       if (this.le === this.ls) return this.headersDone()
       if (!this.field()) return this.bad('bad_header')
     }
@@ -590,7 +603,7 @@ abstract class MessageStream {
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
       this.hdrBytes += this.lineBytes
-      if (this.hdrBytes > this.maxHeaderBytes) return this.bad('headers_too_large')
+      if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
       // trailer fields (grpc-status, checksums...) carry nothing the records need
       if (this.le === this.ls) return this.done()
     }
@@ -616,6 +629,7 @@ abstract class MessageStream {
       this.carry.copy(joined, 0, 0, carried)
       buf.copy(joined, carried, p, end)
       marks = this.carryMarks
+      this.carryMarks = NO_MARKS
       marks.push(carried, this.tsUs, this.peerAcked)
       this.base += p - carried
       this.buf = buf = joined
@@ -647,7 +661,7 @@ abstract class MessageStream {
         return CONTINUE
       }
       // valid up to the end of the bytes: keep it and decide when more arrive
-      if (end - p > this.maxLineBytes) continue
+      if (end - p > this.lim.maxLineBytes) continue
       if (end - p > this.carry.length) this.carry = Buffer.allocUnsafe(Math.max(end - p, 64))
       buf.copy(this.carry, 0, p, end)
       this.carryLen = end - p
@@ -832,21 +846,21 @@ abstract class MessageStream {
 
 /** The client side: request lines, Host/User-Agent, request bodies. */
 class RequestStream extends MessageStream {
-  protected readonly isRequest = true
+  protected get isRequest(): boolean {
+    return true
+  }
   /** the request being parsed, from its start line until its last byte */
   cur: Req | null = null
   private upgradeSeen = false
-  /** a connection sends the same Host and User-Agent again and again: decode each once */
-  private readonly hostCache: TextCache
-  private readonly uaCache: TextCache
+  /** a connection sends the same Host and User-Agent again and again: decode each once (sameText) */
+  private lastHost = ''
+  private lastUserAgent = ''
 
   constructor(
     ctx: ParserContext,
     private readonly conn: Http1Handler,
   ) {
     super(ctx)
-    this.hostCache = new TextCache(this.maxTextBytes)
-    this.uaCache = new TextCache(this.maxTextBytes)
   }
 
   protected startLine(): Step {
@@ -904,7 +918,7 @@ class RequestStream extends MessageStream {
     if (c !== 0x2f && c !== 0x2a) {
       if (req.method === 'CONNECT') {
         // authority-form: host:port
-        req.resource = req.authority = text(b, ts, te, this.maxTextBytes)
+        req.resource = req.authority = text(b, ts, te, this.lim.maxTextBytes)
         return
       }
       // absolute-form: scheme "://" authority [ path-abempty ] [ "?" query ]
@@ -914,7 +928,7 @@ class RequestStream extends MessageStream {
         const as = s + 3
         let ae = as
         while (ae < te && b[ae] !== 0x2f && b[ae] !== 0x3f && b[ae] !== 0x23) ae++
-        if (ae > as) req.authority = text(b, as, ae, this.maxTextBytes)
+        if (ae > as) req.authority = text(b, as, ae, this.lim.maxTextBytes)
         ps = ae
         if (ps === te || b[ps] !== 0x2f) {
           req.resource = '/'
@@ -924,20 +938,20 @@ class RequestStream extends MessageStream {
     }
     let pe = ps
     while (pe < te && b[pe] !== 0x3f && b[pe] !== 0x23) pe++
-    req.resource = pe - ps === 1 && b[ps] === 0x2f ? '/' : pe > ps ? text(b, ps, pe, this.maxTextBytes) : '/'
+    req.resource = pe - ps === 1 && b[ps] === 0x2f ? '/' : pe > ps ? text(b, ps, pe, this.lim.maxTextBytes) : '/'
   }
 
   protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
     const req = this.cur!
     switch (id) {
       case Field.Host:
-        if (req.host === undefined) req.host = this.hostCache.get(b, vs, ve)
+        if (req.host === undefined) req.host = this.lastHost = sameText(this.lastHost, b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.UserAgent:
-        if (req.userAgent === undefined) req.userAgent = this.uaCache.get(b, vs, ve)
+        if (req.userAgent === undefined) req.userAgent = this.lastUserAgent = sameText(this.lastUserAgent, b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.Expect:
-        req.expect = text(b, vs, ve, this.maxTextBytes)
+        req.expect = text(b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.Upgrade:
         this.upgradeSeen = true
@@ -945,7 +959,9 @@ class RequestStream extends MessageStream {
     }
   }
 
-  protected override readonly readsTrace = true
+  protected override get readsTrace(): boolean {
+    return true
+  }
 
   protected override onTraceField(key: keyof TraceHeaders, b: Buffer, vs: number, ve: number): void {
     const req = this.cur!
@@ -1000,7 +1016,9 @@ class RequestStream extends MessageStream {
 
 /** The server side: status lines, response bodies, pairing with requests. */
 class ResponseStream extends MessageStream {
-  protected readonly isRequest = false
+  protected get isRequest(): boolean {
+    return false
+  }
   private status = 0
   private req: Req | null = null
   private matched = false
@@ -1032,7 +1050,7 @@ class ResponseStream extends MessageStream {
   }
 
   protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
-    if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, this.maxTextBytes)
+    if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, this.lim.maxTextBytes)
   }
 
   /** the request the response in progress answers (already out of the pending queue) */
@@ -1119,7 +1137,7 @@ class ResponseStream extends MessageStream {
 export class Http1Handler implements StreamHandler {
   private readonly reqSide: RequestStream
   private readonly respSide: ResponseStream
-  private readonly pending: FifoMatcher<Req>
+  private readonly pending: FifoMatcher<Req, Http1Handler>
   /** a gap in the responses, not yet resolved by the next response start */
   private s2cGap = false
   /** c2s stream offsets are trustworthy for peerAcked pairing (false after an unknown-size gap) */
@@ -1131,10 +1149,13 @@ export class Http1Handler implements StreamHandler {
   constructor(private readonly ctx: ParserContext) {
     this.reqSide = new RequestStream(ctx, this)
     this.respSide = new ResponseStream(ctx, this)
-    this.pending = new FifoMatcher<Req>(Math.max(1, ctx.limits.maxPendingRequests), (r) => {
-      ctx.count('pending_evicted')
-      this.emitUnanswered(r, this.nowUs)
-    })
+    this.pending = new FifoMatcher<Req, Http1Handler>(Math.max(1, ctx.limits.maxPendingRequests), Http1Handler.evicted, this)
+  }
+
+  /** a request pushed out of the full pending queue (FifoMatcher calls it with the handler as `this`) */
+  private static evicted(this: Http1Handler, r: Req): void {
+    this.ctx.count('pending_evicted')
+    this.emitUnanswered(r, this.nowUs)
   }
 
   /**
