@@ -26,7 +26,7 @@ export interface Traffic {
 const HTTP_MIX: { method: string; path: () => string; body?: () => string; weight: number }[] = [
   { method: 'GET', path: () => '/', weight: 2 },
   // users 1..10 exist; 11 and 12 are 404s
-  { method: 'GET', path: () => `/api/users/${1 + Math.floor(Math.random() * 12)}`, weight: 10 },
+  { method: 'GET', path: () => `/api/users?id=${1 + Math.floor(Math.random() * 12)}`, weight: 10 },
   { method: 'POST', path: () => '/api/orders', body: () => JSON.stringify({ user: 1 + Math.floor(Math.random() * 10), qty: 1 + Math.floor(Math.random() * 5) }), weight: 3 },
   { method: 'GET', path: () => '/api/cart', weight: 2 },
   { method: 'GET', path: () => '/api/report', weight: 1 },

@@ -4,7 +4,7 @@
 // (clients.ts). So the captured map is a chain: client -> web -> cache and web -> db.
 //
 //   GET  /                 200 text, no backend
-//   GET  /api/users/<id>   Redis GET user:<id>; hit: 200; miss: SELECT in PostgreSQL, then
+//   GET  /api/users?id=N   Redis GET user:<id>; hit: 200; miss: SELECT in PostgreSQL, then
 //                          SET user:<id> EX 3 and 200, or 404 when no such user (ids 1..10 exist)
 //   POST /api/orders       INSERT ... RETURNING id, then INCR orders:count: 201
 //   GET  /api/cart         INCR cart:views, then HGETALL on that string key: WRONGTYPE, 500
@@ -146,11 +146,12 @@ export async function runWebTier(cfg: WebTierConfig): Promise<void> {
     return r
   }
 
-  const route = async (method: string, path: string, body: string): Promise<[number, string]> => {
+  const route = async (method: string, url: URL, body: string): Promise<[number, string]> => {
+    const path = url.pathname
+    const query = url.searchParams
     if (method === 'GET' && path === '/') return [200, 'hello from the web tier\n']
-    const user = /^\/api\/users\/(\d{1,6})$/.exec(path)
-    if (method === 'GET' && user !== null) {
-      const id = Number(user[1])
+    if (method === 'GET' && path === '/api/users') {
+      const id = Number(query.get('id')) | 0
       const hit = await redis('GET', `user:${id}`)
       if (hit?.value != null) return [200, hit.value]
       const row = (await sql(`SELECT id, name FROM users WHERE id = ${id}`)).rows?.[0]
@@ -188,7 +189,7 @@ export async function runWebTier(cfg: WebTierConfig): Promise<void> {
     const chunks: Buffer[] = []
     req.on('data', (d: Buffer) => chunks.push(d))
     req.on('end', () => {
-      route(req.method ?? 'GET', req.url ?? '/', Buffer.concat(chunks).toString())
+      route(req.method ?? 'GET', new URL(req.url ?? '/', 'http://web'), Buffer.concat(chunks).toString())
         .catch((e: Error): [number, string] => [e instanceof HttpError ? e.status : 500, `${e.message}\n`])
         .then(([status, text]) => {
           res.writeHead(status, { 'content-type': text.startsWith('{') ? 'application/json' : 'text/plain' })
