@@ -256,6 +256,16 @@ function markAt(marks: number[], p: number): number {
   return k
 }
 
+// MessageStream.bits
+/** some data was fed (a gap before any is the stream's start, not a hole) */
+const SAW_DATA = 1
+/** the message's Content-Length is invalid or contradicts itself */
+const CL_BAD = 2
+/** the message has a Transfer-Encoding field */
+const TE_SEEN = 4
+/** ... with chunked last */
+const IS_CHUNKED = 8
+
 /** no carried resync candidate: one shared, frozen empty list (a stream gets its own when it carries one) */
 const NO_MARKS: number[] = Object.freeze([]) as unknown as number[]
 
@@ -293,7 +303,6 @@ abstract class MessageStream {
   protected tsUs = 0
   protected peerAcked = -1
   lastDataUs = 0
-  protected sawData = false
   /** last byte of the previous chunk, -1 after a gap or before any data */
   private lastByte = -1
 
@@ -325,9 +334,8 @@ abstract class MessageStream {
   private hdrBytes = 0
   protected remaining = 0
   protected contentLength = -1
-  protected clBad = false
-  protected teSeen = false
-  protected chunked = false
+  /** yes/no state as bits of one integer (SAW_DATA, CL_BAD, TE_SEEN, IS_CHUNKED): four boolean fields cost 24 B more per stream */
+  protected bits = 0
 
   /** shared by the streams of every connection with the same limits (no copy per stream) */
   protected readonly lim: StreamLimits
@@ -370,7 +378,7 @@ abstract class MessageStream {
     this.tsUs = tsUs
     this.lastDataUs = tsUs
     this.peerAcked = peerAcked
-    this.sawData = true
+    this.bits |= SAW_DATA
     try {
       this.run()
     } catch {
@@ -725,15 +733,14 @@ abstract class MessageStream {
       case 14:
         if (eqName(b, ls, F_CONTENT_LENGTH)) {
           const n = parseContentLength(b, vs, ve)
-          if (n < 0 || (this.contentLength >= 0 && n !== this.contentLength)) this.clBad = true
+          if (n < 0 || (this.contentLength >= 0 && n !== this.contentLength)) this.bits |= CL_BAD
           else this.contentLength = n
         }
         break
       case 17:
         if (eqName(b, ls, F_TRANSFER_ENCODING)) {
           // several Transfer-Encoding lines form one list: the last one holds the final coding
-          this.teSeen = true
-          this.chunked = lastCodingIsChunked(b, vs, ve)
+          this.bits = lastCodingIsChunked(b, vs, ve) ? this.bits | TE_SEEN | IS_CHUNKED : (this.bits | TE_SEEN) & ~IS_CHUNKED
         }
         break
     }
@@ -749,7 +756,7 @@ abstract class MessageStream {
 
   /** Transfer-Encoding beside Content-Length: a smuggling sign (RFC 9112 §6.3 rule 3), counted */
   protected checkTeAndCl(): void {
-    if (this.contentLength >= 0 || this.clBad) this.ctx.count('te_and_cl')
+    if (this.contentLength >= 0 || (this.bits & CL_BAD) !== 0) this.ctx.count('te_and_cl')
   }
 
   protected bodyByLength(n: number): Step {
@@ -782,9 +789,7 @@ abstract class MessageStream {
     this.hdrBytes = 0
     this.remaining = 0
     this.contentLength = -1
-    this.clBad = false
-    this.teSeen = false
-    this.chunked = false
+    this.bits &= ~(CL_BAD | TE_SEEN | IS_CHUNKED)
   }
 
   /** drop what is buffered and look for the next message start; prev = the byte before off */
@@ -829,7 +834,7 @@ abstract class MessageStream {
       if (n > 0) this.base += n
       return false
     }
-    if (n < 0 && !this.sawData) {
+    if (n < 0 && (this.bits & SAW_DATA) === 0) {
       // joined mid-stream: wait for a clean message start, nothing is lost that we knew of
       this.enterResync(-1)
       return false
@@ -973,11 +978,11 @@ class RequestStream extends MessageStream {
     req.upgrade = this.upgradeSeen || req.method === 'CONNECT'
     // in the matcher from now on: a server may answer before the body is in (100-continue, 413)
     this.conn.push(req)
-    if (this.teSeen) {
+    if ((this.bits & TE_SEEN) !== 0) {
       this.checkTeAndCl()
-      return this.chunked ? this.bodyChunked() : this.bad('bad_transfer_encoding')
+      return (this.bits & IS_CHUNKED) !== 0 ? this.bodyChunked() : this.bad('bad_transfer_encoding')
     }
-    if (this.clBad) return this.bad('bad_content_length')
+    if ((this.bits & CL_BAD) !== 0) return this.bad('bad_content_length')
     // no Content-Length and no Transfer-Encoding: a request has no body (RFC 9112 §6.3 rule 7)
     return this.bodyByLength(this.contentLength > 0 ? this.contentLength : 0)
   }
@@ -1074,12 +1079,12 @@ class ResponseStream extends MessageStream {
     // no body: 1xx (101 included), 204, 304, any response to HEAD, a 2xx to CONNECT (RFC 9112 §6.3 rules 1-2)
     if (st < 200 || st === 204 || st === 304) return this.done()
     if (req !== null && (req.method === 'HEAD' || (req.method === 'CONNECT' && st < 300))) return this.done()
-    if (this.teSeen) {
+    if ((this.bits & TE_SEEN) !== 0) {
       this.checkTeAndCl()
       // a transfer coding other than chunked last: the body runs to the close (rule 4)
-      return this.chunked ? this.bodyChunked() : this.bodyUntilClose()
+      return (this.bits & IS_CHUNKED) !== 0 ? this.bodyChunked() : this.bodyUntilClose()
     }
-    if (this.clBad) return this.bad('bad_content_length')
+    if ((this.bits & CL_BAD) !== 0) return this.bad('bad_content_length')
     if (this.contentLength >= 0) return this.bodyByLength(this.contentLength)
     return this.bodyUntilClose()
   }
