@@ -7,7 +7,10 @@ import * as path from 'node:path'
 import * as zlib from 'node:zlib'
 import { serialize } from 'bson'
 import { compress } from 'snappyjs'
-import { decompressBody } from '../../src/protocols/mongodb/compression.js'
+import { decompressBody, enableZstd } from '../../src/protocols/mongodb/compression.js'
+
+// fzstd is off in podtap (it can loop on a corrupt frame): measured here for the record
+enableZstd(true)
 
 const doc = Buffer.from(serialize({ cursor: { id: 0n, ns: 'shop.orders', firstBatch: Array.from({ length: 1500 }, (_, i) => ({ _id: i, status: i % 3 ? 'open' : 'done', item: `sku-${i}`, qty: i * 7 })) }, ok: 1 }))
 const TMP = path.join(os.tmpdir(), `podtap-bench-${process.pid}.bson`)

@@ -16,6 +16,12 @@
 import * as zlib from 'node:zlib'
 import { decompress as zstdDecompress } from 'fzstd'
 
+/** zstd decoding through fzstd: off (see decompressBody); tests of the decoder itself turn it on */
+let zstdEnabled = false
+export function enableZstd(on: boolean): void {
+  zstdEnabled = on
+}
+
 export const enum Compressor {
   Noop = 0,
   Snappy = 1,
@@ -113,6 +119,16 @@ export function snappyUncompress(b: Buffer, size: number): Buffer | null {
   return o === size ? out : null
 }
 
+/** fzstd, bounded as far as it can be from outside: content size and output size checked */
+function zstdDecode(body: Buffer, size: number): Buffer | null {
+  const fcs = zstdContentSize(body)
+  if (fcs < 0 || fcs > size) return null
+  const single = (body[4] & 0x20) !== 0 && fcs === size
+  if (!single && size > STREAMED_ZSTD_CAP) return null
+  const u = single ? zstdDecompress(body) : zstdDecompress(body, new Uint8Array(size))
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+}
+
 /**
  * The decompressed body, exactly `size` bytes, or null: unknown compressor, size over `cap`, corrupt
  * data, or another length than announced.
@@ -134,20 +150,17 @@ export function decompressBody(compressor: number, body: Buffer, size: number, c
       case Compressor.Zlib:
         out = zlib.inflateSync(body, { maxOutputLength: Math.max(1, size) })
         break
-      case Compressor.Zstd: {
-        const fcs = zstdContentSize(body)
-        if (fcs < 0 || fcs > size) return null
-        // single segment (what the drivers' one-shot compress writes): the window is the content size,
-        // which fzstd allocates itself, 4x faster than decoding into a given buffer; otherwise decode
-        // into one of the announced size, so a large declared window costs nothing
-        const single = (body[4] & 0x20) !== 0 && fcs === size
-        // the other path decodes at ~15 MB/s: bounded tighter, so a stream of such frames cannot
-        // cost a core (a corrupt one announcing 4 MiB took 0.5 s)
-        if (!single && size > STREAMED_ZSTD_CAP) return null
-        const u = single ? zstdDecompress(body) : zstdDecompress(body, new Uint8Array(size))
-        out = Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+      case Compressor.Zstd:
+        // not decoded: fzstd (pure JS) loops without end on some corrupt frames (the fuzzer found one,
+        // test/pcaps/mongo/zstd-hang.bin), and a synchronous loop cannot be stopped. A zstd message
+        // stays 'compressed' (status unknown) until a bounded decoder (libzstd in WebAssembly) is in.
+        if (!zstdEnabled) return null
+        {
+          const u = zstdDecode(body, size)
+          if (u === null) return null
+          out = u
+        }
         break
-      }
       default:
         return null
     }

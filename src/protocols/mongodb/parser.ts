@@ -475,7 +475,7 @@ export class MongoConnection implements StreamHandler {
     }
     const body = decompressBody(m.compressor, w.subarray(at + 9, m.len), size, MAX_INFLATED_BYTES)
     if (body === null) {
-      this.ctx.count('decompress_failed')
+      this.ctx.count(m.compressor === 3 ? 'zstd_not_decoded' : 'decompress_failed')
       return
     }
     const inner = Buffer.allocUnsafe(HEADER_BYTES + body.length)
