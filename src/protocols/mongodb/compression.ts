@@ -1,56 +1,39 @@
 // MongoDB OP_COMPRESSED bodies (compressorId 0 noop, 1 snappy, 2 zlib, 3 zstd; the drivers'
 // `compressors=snappy,zlib,zstd`), decompressed to read the command inside.
 //
-// zlib: node:zlib. snappy and zstd are not in Node 20's zlib. zstd: fzstd (pure JS, MIT; a decoder
-// only). snappy: the block format decoded here (snappyUncompress below, ~40 lines): snappyjs was
+// zlib: node:zlib. snappy and zstd are not in Node 20's zlib. zstd: libzstd itself, bounded by the
+// output size given: node:zlib's zstdDecompressSync where the runtime has it (Node >= 22.15 / 23.8),
+// else zstddec (libzstd's decoder compiled to WebAssembly, MIT AND BSD-3-Clause, no dependencies, no
+// install script; the wasm is inlined, instantiated once at module load by the top-level await
+// below). Its ZSTD_decompress writes into a buffer of the announced size and fails on anything
+// more; each call's work is bounded by input and output size. fzstd (pure JS) was dropped: the
+// fuzzer found a 44-byte corrupt frame on which it never returns (test/pcaps/mongo/zstd-hang.bin).
+// snappy: the block format decoded here (snappyUncompress below, ~40 lines): snappyjs was
 // judged and dropped at run time: it does not check a literal's length against its input, so a
 // corrupt length from the wire makes it loop for seconds (the fuzzer found one of 18 s); it stays
-// a dev dependency as the independent encoder of the tests. Pure JS rather than the drivers' native
-// addons (snappy, @mongodb-js/zstd): nothing to build per platform in a DaemonSet image, and
-// decompression only runs on the messages of MongoDB connections that negotiated it.
+// a dev dependency as the independent encoder of the tests. No native addons (snappy,
+// @mongodb-js/zstd): nothing to build per platform in a DaemonSet image, and decompression only
+// runs on the messages of MongoDB connections that negotiated it.
 //
-// Bounded: the header's uncompressedSize must be within `cap` before anything is allocated (a zstd
-// frame's content size too), the output is allocated at that size and never grows, and a
-// result of another length is refused. Bad input returns null, never throws.
+// Bounded: the header's uncompressedSize must be within `cap` before anything is allocated, the
+// output is allocated at that size and never grows, and a result of another length is refused.
+// Bad input returns null, never throws.
 
 import * as zlib from 'node:zlib'
-import { decompress as zstdDecompress } from 'fzstd'
+import { ZSTDDecoder } from 'zstddec'
 
-/** zstd decoding through fzstd: off (see decompressBody); tests of the decoder itself turn it on */
-let zstdEnabled = false
-export function enableZstd(on: boolean): void {
-  zstdEnabled = on
-}
+type ZstdSync = (b: Buffer, o: { maxOutputLength: number }) => Buffer
+/** node:zlib's libzstd binding where the runtime has one (not Node 20) */
+const nodeZstd = (zlib as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync
+/** zstddec's WebAssembly libzstd: instantiated once here (a few ms), so every importer finds it ready */
+const wasmZstd = nodeZstd === undefined ? new ZSTDDecoder() : null
+if (wasmZstd !== null) await wasmZstd.init()
 
 export const enum Compressor {
   Noop = 0,
   Snappy = 1,
   Zlib = 2,
   Zstd = 3,
-}
-
-const ZSTD_MAGIC = 0xfd2fb528
-/** largest body decoded from a zstd frame that does not announce its size in a single segment */
-const STREAMED_ZSTD_CAP = 256 * 1024
-
-/**
- * The content size a zstd frame header announces (RFC 8878 §3.1.1.1): 0 when absent, -1 when this is
- * not a frame header. (Its window size is not a cost here: fzstd decodes into the output buffer given,
- * which is allocated at the size MongoDB announced.)
- */
-function zstdContentSize(b: Buffer): number {
-  if (b.length < 6 || b.readUInt32LE(0) !== ZSTD_MAGIC) return -1
-  const fhd = b[4]
-  const fcsFlag = fhd >> 6
-  const single = (fhd & 0x20) !== 0
-  const p = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]
-  const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag]
-  if (b.length < p + fcsBytes) return -1
-  if (fcsBytes === 1) return b[p]
-  if (fcsBytes === 2) return b.readUInt16LE(p) + 256
-  if (fcsBytes === 4) return b.readUInt32LE(p)
-  if (fcsBytes === 8) return Number(b.readBigUInt64LE(p))
-  return 0
 }
 
 /**
@@ -119,13 +102,16 @@ export function snappyUncompress(b: Buffer, size: number): Buffer | null {
   return o === size ? out : null
 }
 
-/** fzstd, bounded as far as it can be from outside: content size and output size checked */
+/**
+ * libzstd into exactly `size` bytes: a frame that announces or produces more fails (zstddec then
+ * returns fewer bytes: its error codes come back as negative lengths), so only a result of `size`
+ * bytes is taken.
+ */
 function zstdDecode(body: Buffer, size: number): Buffer | null {
-  const fcs = zstdContentSize(body)
-  if (fcs < 0 || fcs > size) return null
-  const single = (body[4] & 0x20) !== 0 && fcs === size
-  if (!single && size > STREAMED_ZSTD_CAP) return null
-  const u = single ? zstdDecompress(body) : zstdDecompress(body, new Uint8Array(size))
+  if (size === 0) return null // zstddec reads 0 as "size unknown: take the frame's"
+  if (nodeZstd !== undefined) return nodeZstd(body, { maxOutputLength: size })
+  if (wasmZstd === null) return null
+  const u = wasmZstd.decode(body, size)
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }
 
@@ -150,17 +136,12 @@ export function decompressBody(compressor: number, body: Buffer, size: number, c
       case Compressor.Zlib:
         out = zlib.inflateSync(body, { maxOutputLength: Math.max(1, size) })
         break
-      case Compressor.Zstd:
-        // not decoded: fzstd (pure JS) loops without end on some corrupt frames (the fuzzer found one,
-        // test/pcaps/mongo/zstd-hang.bin), and a synchronous loop cannot be stopped. A zstd message
-        // stays 'compressed' (status unknown) until a bounded decoder (libzstd in WebAssembly) is in.
-        if (!zstdEnabled) return null
-        {
-          const u = zstdDecode(body, size)
-          if (u === null) return null
-          out = u
-        }
+      case Compressor.Zstd: {
+        const u = zstdDecode(body, size)
+        if (u === null) return null
+        out = u
         break
+      }
       default:
         return null
     }
