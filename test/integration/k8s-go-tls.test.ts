@@ -8,12 +8,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
 import { parseCgroupMounts } from '../../src/k8s/pod-stats.js'
+import { CgroupDirs } from '../helpers/cgroup-dirs.js'
 import { goBuild, goMissing } from '../helpers/go.js'
 import { cleanupStale, needRoot } from '../helpers/netns.js'
 import { StandInApiServer, pod } from '../k8s/apiserver.js'
@@ -53,7 +54,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: the Go tap reads the
   let dir: string
   let web: NetPod
   let run: PodtapRun | undefined
-  const made: string[] = []
+  const cgroups = new CgroupDirs()
   const servers: ChildProcess[] = []
   let inPod = { pid: 0, port: 0 }
   let outside = { pid: 0, port: 0 }
@@ -74,14 +75,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: the Go tap reads the
     const p = pod({ name: 'goweb-0', namespace: 'shop', node: NODE, ip: web.ip, owner: { kind: 'StatefulSet', name: 'goweb' }, containers: [{ name: 'app', ports: [8443] }] })
     ;(p.status as Record<string, unknown>).containerStatuses = [{ name: 'app', containerID: `containerd://${container}` }]
     const uid = (api.upsert('pods', p).metadata as { uid: string }).uid
-    let cg = memoryRoot!
-    for (const part of `podtap-k8sgotls-${randomBytes(4).toString('hex')}/kubepods/burstable/pod${uid}/${container}`.split('/')) {
-      cg = join(cg, part)
-      if (!existsSync(cg)) {
-        mkdirSync(cg)
-        made.push(cg)
-      }
-    }
+    const cg = cgroups.mk(memoryRoot!, `podtap-k8sgotls-${randomBytes(4).toString('hex')}/kubepods/burstable/pod${uid}/${container}`)
 
     run = runPodtap(['capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--tls', '--format', 'jsonl'])
     await run.waitFor(/capturing pod shop\/goweb-0 on/, 20_000)
@@ -107,13 +101,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: the Go tap reads the
     killRun(run)
     for (const s of servers) s.kill('SIGKILL')
     await web?.destroy()
-    for (const d of made.reverse()) {
-      try {
-        rmdirSync(d)
-      } catch {
-        // a process still exiting: the names are random, nothing reuses it
-      }
-    }
+    cgroups.removeAll()
     await api?.stop()
     api?.dispose()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })

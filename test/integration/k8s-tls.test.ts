@@ -10,12 +10,13 @@
 // Needs root and the cgroup v1 memory hierarchy; skips with the reason printed otherwise.
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TraceRecord } from '../../src/records.js'
 import { parseCgroupMounts } from '../../src/k8s/pod-stats.js'
+import { CgroupDirs } from '../helpers/cgroup-dirs.js'
 import { cleanupStale, needRoot } from '../helpers/netns.js'
 import { inCgroups, inNetns, node20, runNodeClient, startNodeServer, type NodeClientRun, type NodeServer } from '../helpers/node-tls.js'
 import { StandInApiServer, endpointSlice, pod, replicaSet, service } from '../k8s/apiserver.js'
@@ -40,7 +41,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: TLS records name the
   let cli: NetPod
   let run: PodtapRun | undefined
   let server: NodeServer | undefined
-  const made: string[] = []
+  const cgroups = new CgroupDirs()
   let fromPod: NodeClientRun
   let fromHost: NodeClientRun
   let sidecar: NodeClientRun
@@ -48,18 +49,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: TLS records name the
   let webIds = { uid: '', app: '', side: '' }
   let cliIds = { uid: '', main: '' }
 
-  /** mkdir -p under the memory hierarchy, remembering what was made (removed deepest first) */
-  const mk = (rel: string): string => {
-    let d = memoryRoot!
-    for (const part of rel.split('/')) {
-      d = join(d, part)
-      if (!existsSync(d)) {
-        mkdirSync(d)
-        made.push(d)
-      }
-    }
-    return d
-  }
+  const mk = (rel: string): string => cgroups.mk(memoryRoot!, rel)
 
   beforeAll(async () => {
     cleanupStale()
@@ -113,14 +103,7 @@ describe.skipIf(skip !== null)('podtap capture --k8s --tls: TLS records name the
     killRun(run)
     await server?.stop()
     await Promise.all([web, cli].map((p) => p?.destroy()))
-    // the processes are gone: the directories are empty
-    for (const d of made.reverse()) {
-      try {
-        rmdirSync(d)
-      } catch {
-        // a process still exiting: leave it (cleanupStale-style removal on the next run is not needed: names are random)
-      }
-    }
+    cgroups.removeAll() // the processes are gone: the directories are empty
     await api?.stop()
     api?.dispose()
     rmSync(dir, { recursive: true, force: true })
