@@ -22,6 +22,7 @@ import { LRUCache } from 'lru-cache'
 import { ContainerIdentities } from '../identity/container-identity.js'
 import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, type AfPacketStats } from '../capture/af-packet.js'
 import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
+import { vethMatcher } from '../capture/veth-match.js'
 import { probeBpf } from '../capture/libbpf.js'
 import { PcapWriter } from '../capture/pcap-writer.js'
 import { preflight, preflightError } from '../capture/privileges.js'
@@ -50,6 +51,8 @@ export interface CaptureOptions {
   ifaces?: readonly string[]
   /** every veth now and as they come and go */
   allVeth?: boolean
+  /** with allVeth: only veths whose name matches (src/capture/veth-match.ts: globs, /regex/) */
+  vethMatch?: string
   format: 'table' | 'jsonl'
   /** with jsonl: also print the summary table at the end (on stderr) */
   summary?: boolean
@@ -232,6 +235,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     throw new UsageError('--k8s picks the interfaces itself (each pod\'s veth): leave out --iface and --all-veth')
   }
   if (o.allVeth && ifaces.length > 0) throw new UsageError('give --iface or --all-veth, not both')
+  if (o.vethMatch !== undefined && !o.allVeth) throw new UsageError('--veth-match narrows --all-veth: give --all-veth too')
+  const vethMatches = o.vethMatch !== undefined ? vethMatcher(o.vethMatch) : (): boolean => true
   if (o.attachOwnsInterfaces !== true && !o.allVeth && ifaces.length === 0 && o.tls === undefined) {
     throw new UsageError('give the interfaces to capture on: --iface NAME[,NAME...], --all-veth, or --k8s (every pod of this node); or --tls alone for TLS plaintext only')
   }
@@ -409,7 +414,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   if (o.allVeth) {
     const sh = shared as AfPacketSource
     watch = watchInterfaces(
-      (i) => i.isVeth,
+      // veths of other names never enter the filter's map: their packets stop in the kernel
+      (i) => i.isVeth && vethMatches(i.name),
       (i: NetInterface) => {
         if (vethNames.has(i.ifindex) || stopReason !== null) return
         try {
@@ -432,7 +438,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       },
       { intervalMs: 1000, onError: (e) => log(`watching interfaces: ${(e as Error).message}`) },
     )
-    if (vethNames.size === 0) log('no veth interface yet: waiting for one to appear')
+    if (vethNames.size === 0) log(`no veth interface${o.vethMatch !== undefined ? ` matching ${o.vethMatch}` : ''} yet: waiting for one to appear`)
   }
 
   let lastPackets = 0

@@ -158,6 +158,7 @@ export function buildProgram(): Command {
     .description('capture live on network interfaces (eBPF socket filter + AF_PACKET ring) and report what it finds')
     .option('--iface <list>', 'interfaces to capture on, comma-separated (pod veths, eth0, lo...)', splitList)
     .option('--all-veth', 'every veth interface (pods, containers), also those that appear while capturing', false)
+    .option('--veth-match <pattern>', 'with --all-veth: only veths whose name matches, now and as they appear; a glob (* ? [a-z] [!a]), globs comma-separated, or a /regex/. CNIs name host-side veths by prefix: cali* Calico, lxc* Cilium, veth* flannel/bridge/kindnet, gke* GKE, eni* AWS VPC CNI')
     .addOption(new Option('--format <format>', 'table: summary per endpoint/method/resource/status (redrawn live on a terminal); jsonl: one exchange per line on stdout as they complete').choices(['table', 'jsonl']).default('table'))
     .option('--summary', 'with --format jsonl, also print the summary table at the end (on stderr)', false)
     .option('--jsonl <file>', 'also write every exchange as JSON Lines to this file')
@@ -186,6 +187,7 @@ export function buildProgram(): Command {
       '  Kubernetes: securityContext.capabilities.add: [BPF, NET_RAW] with hostNetwork: true\n' +
       'Also needed: libbpf 1.x (apt-get install libbpf1) and /sys mounted.\n' +
       '\nExamples:\n  podtap capture --iface eth0 --ports 80,6379\n  podtap capture --all-veth --format jsonl > exchanges.jsonl\n' +
+      "  podtap capture --all-veth --veth-match 'cali*'   # Calico pods only; other veths' packets stop in the kernel\n" +
       '  podtap capture --iface lo --duration 30 --pcap-out lo.pcap\n' +
       '  podtap capture --tls --format jsonl          # HTTPS and other TLS traffic of every process using libssl\n' +
       '\nCtrl-C (SIGINT) or SIGTERM stops cleanly: what is already captured is analysed, the summary printed, exit 0.\n' +
@@ -195,6 +197,7 @@ export function buildProgram(): Command {
     const co = {
       ifaces: o.iface as string[] | undefined,
       allVeth: Boolean(o.allVeth),
+      vethMatch: o.vethMatch as string | undefined,
       format: o.format as 'table' | 'jsonl',
       summary: Boolean(o.summary),
       jsonlFile: o.jsonl as string | undefined,

@@ -40,11 +40,11 @@ export {
 } from '../../src/demo/netns.js'
 
 export type TestHost = NetnsHost
-export type TestHostOptions = Pick<NetnsHostOptions, 'name' | 'ip'>
+export type TestHostOptions = Pick<NetnsHostOptions, 'name' | 'ip' | 'vethPrefix'>
 
 /** A namespace podtap-t-<name>-<pid> with a veth pair to the host (see src/demo/netns.ts). */
 export function createTestHost(opts: TestHostOptions): Promise<TestHost> {
-  return createNetnsHost({ name: opts.name, ip: opts.ip })
+  return createNetnsHost({ name: opts.name, ip: opts.ip, vethPrefix: opts.vethPrefix })
 }
 
 let skipReason: string | null | undefined
