@@ -1,18 +1,23 @@
-// Captures follow the pods: one ring per local pod's host veth, attached when the pod is selected and
-// its veth is found, detached when it goes, re-attached when its veth changes; host-network pods on
-// the node's interfaces with the BPF port allow-list; and the packet/record filter that makes
-// same-node traffic count once.
+// Captures follow the pods: every local pod's host veth is watched by ONE packet socket bound to all
+// interfaces (its BPF filter keeps only the ifindexes in its podtap_ifidx map: a pod is added or
+// removed by one map update, microseconds; docs/architecture.md "A node of many pods"), watched
+// when the pod is selected and its veth is found, unwatched when it goes, re-watched when its veth
+// changes; host-network pods on the node's interfaces, one ring each with the BPF port allow-list;
+// and the packet/record filter that makes same-node traffic count once. Which pod a packet belongs
+// to is the ifindex of its frame (sockaddr_ll), as with one ring per veth.
 //
-//   informers (watch.ts) ──pod add/update/delete──> K8sAttachment ──open/close──> MultiSource members
-//                                                    │ VethResolver (veth.ts)
+//   informers (watch.ts) ──pod add/update/delete──> K8sAttachment ──watch/unwatch──> the shared socket
+//                                                    │ VethResolver (veth.ts)       (a MultiSource member,
+//                                                    │                               opened at the first pod)
 //   capture loop: for each packet  accept(p)?  ──> Pipeline ──> exchange(e)? (enrich + NAT dedupe) ──> outputs
 //
 // Same-node traffic (docs/architecture.md "Pods on one node"):
 //   * Pod A to pod B directly: the same packet passes A's veth and B's veth. Both copies are identical
 //     (same 4-tuple, same bytes, microseconds apart), so which one is kept changes nothing in the
-//     records; accept() keeps the copy on the lower ifindex of the two veths and drops the other, with
-//     no per-flow state. A copy is dropped only when the veth it defers to was capturing at the
-//     packet's time (attach time recorded), so nothing is lost while one side attaches.
+//     records; accept() keeps the copy on the listening side's veth (copyVerdict, capture/copies.ts)
+//     and drops the other, with no per-flow state. A copy is dropped only when the veth it defers to
+//     was capturing at the packet's time (attach time recorded), so nothing is lost while one side
+//     attaches.
 //   * Pod A to a Service ClusterIP whose backend is pod B on this node (kube-proxy DNAT in the host
 //     namespace): A's veth shows A->ClusterIP, B's veth A->B; two different 4-tuples, one connection.
 //     The server-side view is kept (it names the pod that answered): when B's veth saw A's SYN from
@@ -20,12 +25,13 @@
 //     dropped by exchange()/link(). Connections already open when capture began (no SYN seen) are
 //     reported from both sides.
 //
-// Lifetime: every ring opened here is closed by detach or close(); nothing else holds one. Pod
-// churn of any length leaves the fd count flat (test/integration/k8s-churn.test.ts).
+// Lifetime: the shared socket and every node ring opened here are closed by close() (a node ring
+// also when its last host-network pod goes); nothing else holds one. Pod churn of any length leaves
+// the fd count flat (test/integration/k8s-churn.test.ts).
 
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
+import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
 import { readInterface } from '../capture/interfaces.js'
 import { BPF_ABI } from '../capture/bpf-abi.js'
 import { type Packet, type PacketSource } from '../capture/source.js'
@@ -39,7 +45,7 @@ import type { Selection } from './selection.js'
 import { VethResolver, type VethMethod } from '../capture/veth.js'
 
 export type PodCaptureState =
-  | 'attached' // a ring on the pod's veth
+  | 'attached' // the pod's veth is watched by the shared socket
   | 'pending' // selected, veth not found yet (retried)
   | 'excluded' // not selected
   | 'host-network' // captured on the node's interfaces by port
@@ -61,15 +67,20 @@ export interface PodView {
 export interface IfaceView {
   name: string
   ifindex: number
-  /** 'pod' (a pod's veth) or 'node' (host-network pods' ports) */
-  role: 'pod' | 'node'
+  /**
+   * 'pod': a pod's veth (packets: those its frames brought, before the same-node filter); 'node': a
+   * node interface with host-network pods' ports (its own ring); 'shared': the socket every pod veth
+   * shares (name 'any', ifindex 0), whose ring's packets and kernel drops cover all pods
+   */
+  role: 'pod' | 'node' | 'shared'
   pods: string[]
   packets: number
-  dropped: number
+  /** kernel drops of the ring (node and shared; a pod's veth has no ring of its own) */
+  dropped?: number
   ports?: number[]
 }
 
-/** The ring a source opener gets asked for; `ports` only for node interfaces. */
+/** A node interface ring (host-network pods) a source opener gets asked for. */
 export interface OpenRequest {
   iface: string
   ports?: readonly number[]
@@ -81,22 +92,32 @@ export type CaptureSource = PacketSource & {
   setPorts?(ports: readonly number[] | null): void
 }
 
+/** The one socket every pod veth shares (AfPacketSource opened with anyInterface has it all). */
+export type SharedSource = PacketSource & {
+  /** keep the packets of this interface from now on (a map update); throws when the map is full */
+  watch(ifindex: number): void
+  /** no more packets of it (those already in the ring are still delivered) */
+  unwatch(ifindex: number): void
+}
+
 export interface K8sAttachmentOptions {
   multi: MultiSource
   index: ClusterIndex
   selection: Selection
   resolver?: VethResolver
-  /** opens a ring (default openAfPacket with RING_DEFAULTS) */
+  /** opens a node interface's ring for host-network pods (default openAfPacket with NODE_RING) */
   open?: (r: OpenRequest) => CaptureSource
+  /** opens the socket the pod veths share, at the first pod (default openAfPacket anyInterface, SHARED_RING) */
+  openShared?: () => SharedSource
   log?: (msg: string) => void
   counters?: Counters
   /** first retry of a pod whose veth is not found yet; doubles to retryMaxMs. Default 100 ms */
   retryInitialMs?: number
   /** default 2000 ms */
   retryMaxMs?: number
-  /** attached pods are re-checked (ring ended? veth replaced?) this often. Default 1000 ms */
+  /** attached pods are re-checked (veth gone or replaced?) this often. Default 1000 ms */
   recheckMs?: number
-  /** a deleted pod's ring is read this long more before it closes (the last block's packets). Default 150 ms */
+  /** a deleted pod's veth is watched this long more (its last packets, the same-node rule's addresses). Default 150 ms */
   detachGraceMs?: number
   /** capture host-network pods on the node's interfaces (default true) */
   hostNetwork?: boolean
@@ -104,8 +125,10 @@ export interface K8sAttachmentOptions {
   nodeIfaces?: readonly string[]
 }
 
-/** Ring per pod veth: 8 blocks of 256 KiB (2 MiB); GSO packets (<= 64 KiB) fit a block. */
-export const RING_DEFAULTS = { blockSize: 1 << 18, blockCount: 8, frameTimeoutMs: 50 } as const
+/** The ring every pod veth shares: 16 blocks of 1 MiB (as `--all-veth`'s). */
+export const SHARED_RING = { blockSize: AF_PACKET_DEFAULTS.blockSize, blockCount: AF_PACKET_DEFAULTS.blockCount, frameTimeoutMs: 50 } as const
+/** Ring per node interface (host-network pods): 8 blocks of 256 KiB (2 MiB); GSO packets (<= 64 KiB) fit a block. */
+export const NODE_RING = { blockSize: 1 << 18, blockCount: 8, frameTimeoutMs: 50 } as const
 
 /** A client SYN to a ClusterIP and the server-side SYN of the same client ip:port closer than this are one connection. */
 const NAT_PAIR_US = 1_000_000
@@ -116,7 +139,10 @@ interface Tracked {
   key: string
   pod: Pod
   state: PodCaptureState
-  source: CaptureSource | null
+  /** the watched veth's ifindex; 0 when none */
+  ifindex: number
+  /** packets its veth brought since it was watched (counted by accept) */
+  packets: number
   ifname?: string
   method?: VethMethod
   error?: string
@@ -125,7 +151,7 @@ interface Tracked {
   attempts: number
   retryTimer: NodeJS.Timeout | null
   busy: boolean
-  /** the address entries its ring put in owner4/owner6 (taken back exactly on detach) */
+  /** the address entries its veth put in owner4/owner6 (taken back exactly on detach) */
   owners: { map: Map<number | string, Owner>; key: number | string; owner: Owner }[]
 }
 
@@ -143,15 +169,17 @@ class BoundedMap<K, V> extends Map<K, V> {
 
 export class K8sAttachment {
   private readonly tracked = new Map<string, Tracked>()
-  /** attached pod rings by ifindex */
+  /** attached pods by the ifindex of their veth */
   private readonly byIfindex = new Map<number, Tracked>()
+  /** the socket the pod veths share; opened at the first pod, closed by close() */
+  private shared: SharedSource | null = null
   /** node-interface rings (host-network pods) by ifindex */
   private readonly nodeRings = new Map<number, CaptureSource>()
   private nodePorts = new Set<number>()
   /** addresses of attached pods -> the veth their packets are captured on */
   private readonly owner4 = new Map<number, Owner>()
   private readonly owner6 = new Map<string, Owner>()
-  /** rings of deleted pods still read for their grace period, by ifindex: closes one now */
+  /** veths of deleted pods still watched for their grace period, by ifindex: ends one now */
   private readonly closing = new Map<number, () => void>()
   private readonly nodeIp4 = new Set<number>()
   private readonly nodeIp6 = new Set<string>()
@@ -164,6 +192,7 @@ export class K8sAttachment {
   private readonly synAtServer = new BoundedMap<number | string, number>(SYN_MEMORY)
   private readonly resolver: VethResolver
   private readonly open: (r: OpenRequest) => CaptureSource
+  private readonly openShared: () => SharedSource
   private readonly log: (msg: string) => void
   private readonly recheck: NodeJS.Timeout
   private closed = false
@@ -183,10 +212,11 @@ export class K8sAttachment {
         openAfPacket({
           iface: r.iface,
           ports: r.ports,
-          blockSize: RING_DEFAULTS.blockSize,
-          blockCount: RING_DEFAULTS.blockCount,
-          frameTimeoutMs: RING_DEFAULTS.frameTimeoutMs,
+          blockSize: NODE_RING.blockSize,
+          blockCount: NODE_RING.blockCount,
+          frameTimeoutMs: NODE_RING.frameTimeoutMs,
         }) as AfPacketSource)
+    this.openShared = o.openShared ?? (() => openAfPacket({ anyInterface: true, ...SHARED_RING }))
     o.selection.onChange(() => this.reconcileAll())
     this.recheck = setInterval(() => this.checkAttached(), o.recheckMs ?? 1000)
     this.recheck.unref()
@@ -200,7 +230,7 @@ export class K8sAttachment {
     const key = keyOf(p)
     let t = this.tracked.get(key)
     if (t === undefined) {
-      t = { key, pod: p, state: 'no-ip', source: null, gen: 0, attempts: 0, retryTimer: null, busy: false, owners: [] }
+      t = { key, pod: p, state: 'no-ip', ifindex: 0, packets: 0, gen: 0, attempts: 0, retryTimer: null, busy: false, owners: [] }
       this.tracked.set(key, t)
     } else {
       t.pod = p
@@ -269,11 +299,11 @@ export class K8sAttachment {
   }
 
   private ownsIps(t: Tracked): boolean {
-    if (t.source === null) return false
+    if (t.ifindex === 0) return false
     return t.pod.status.podIPs.every((ip) => {
       const k = ipKey(ip)
       const o = typeof k === 'number' ? this.owner4.get(k) : this.owner6.get(k)
-      return o !== undefined && o.ifindex === t.source!.ifindex
+      return o !== undefined && o.ifindex === t.ifindex
     })
   }
 
@@ -311,9 +341,16 @@ export class K8sAttachment {
           t.retryTimer.unref()
           return
         }
-        let src: CaptureSource
+        const other = this.byIfindex.get(r.ifindex)
+        if (other !== undefined && other !== t) {
+          // two pods resolved to one veth (an IP reused before the old pod's sandbox went): the
+          // newer claim wins, the other is resolved again
+          this.detach(other, false)
+          other.state = 'pending'
+          void this.resolveAndAttach(other)
+        }
         try {
-          src = this.open({ iface: r.name })
+          this.attachVeth(t, r.ifindex, r.name, r.method)
         } catch (e) {
           t.error = `cannot capture on ${r.name}: ${(e as Error).message}`
           t.attempts++
@@ -325,15 +362,6 @@ export class K8sAttachment {
           t.retryTimer.unref()
           return
         }
-        const other = this.byIfindex.get(src.ifindex)
-        if (other !== undefined && other !== t) {
-          // two pods resolved to one veth (an IP reused before the old pod's sandbox went): the
-          // newer claim wins, the other is resolved again
-          this.detach(other, false)
-          other.state = 'pending'
-          void this.resolveAndAttach(other)
-        }
-        this.attachRing(t, src, r.name, r.method)
         return
       }
     } finally {
@@ -343,38 +371,54 @@ export class K8sAttachment {
     }
   }
 
-  private attachRing(t: Tracked, src: CaptureSource, ifname: string, method: VethMethod): void {
+  /** The shared socket, opened (and added to the MultiSource) at the first pod. Throws when it cannot open. */
+  private sharedSource(): SharedSource {
+    if (this.shared !== null) return this.shared
+    const s = this.openShared()
+    this.shared = s
+    this.o.multi.add(s)
+    this.log('kubernetes: one packet socket for every pod veth (each added and removed by a BPF map update)')
+    return s
+  }
+
+  /** Watches the pod's veth on the shared socket (one map update) and owns its addresses. Throws when it cannot. */
+  private attachVeth(t: Tracked, ifindex: number, ifname: string, method: VethMethod): void {
+    const shared = this.sharedSource()
+    // a deleted pod still watched on the same veth (its IP reused at once) ends its grace now, so
+    // its address entries and its unwatch cannot outlive it into this pod's time
+    this.closing.get(ifindex)?.()
+    shared.watch(ifindex)
     const sinceUs = Date.now() * 1000
-    // a ring of a deleted pod on the same veth (its IP reused at once) closes now: two rings on one
-    // interface would deliver every packet twice
-    this.closing.get(src.ifindex)?.()
-    t.source = src
+    t.ifindex = ifindex
+    t.packets = 0
     t.ifname = ifname
     t.method = method
     t.state = 'attached'
     t.error = undefined
     t.attempts = 0
-    this.byIfindex.set(src.ifindex, t)
+    this.byIfindex.set(ifindex, t)
     t.owners = t.pod.status.podIPs.map((ip) => {
       const key = ipKey(ip)
       const map = (typeof key === 'number' ? this.owner4 : this.owner6) as Map<number | string, Owner>
-      const owner: Owner = { ifindex: src.ifindex, sinceUs }
+      const owner: Owner = { ifindex, sinceUs }
       map.set(key, owner)
       return { map, key, owner }
     })
-    this.o.multi.add(src)
     this.o.counters?.inc('k8s_attached')
-    this.log(`kubernetes: capturing pod ${t.key} on ${ifname} (ifindex ${src.ifindex}, found by ${method})`)
+    this.log(`kubernetes: capturing pod ${t.key} on ${ifname} (ifindex ${ifindex}, found by ${method})`)
   }
 
-  /** Closes the pod's ring (after a grace period when `grace`, so the last block is read). */
+  /**
+   * Stops capturing the pod's veth: one map update (after a grace period when `grace`, so packets
+   * on their way are still taken and the same-node rule still knows its addresses).
+   */
   private detach(t: Tracked, grace: boolean): void {
-    const src = t.source
-    if (src === null) return
-    t.source = null
+    const ifindex = t.ifindex
+    if (ifindex === 0) return
+    t.ifindex = 0
     const owners = t.owners
     t.owners = []
-    if (this.byIfindex.get(src.ifindex) === t) this.byIfindex.delete(src.ifindex)
+    if (this.byIfindex.get(ifindex) === t) this.byIfindex.delete(ifindex)
     const ms = grace ? (this.o.detachGraceMs ?? 150) : 0
     let timer: NodeJS.Timeout | null = null
     let done = false
@@ -382,27 +426,33 @@ export class K8sAttachment {
       if (done) return
       done = true
       if (timer !== null) clearTimeout(timer)
-      if (this.closing.get(src.ifindex) === finish) this.closing.delete(src.ifindex)
-      // only the entries this ring made: a newer pod with the same address keeps its own
+      if (this.closing.get(ifindex) === finish) this.closing.delete(ifindex)
+      // only the entries this veth made: a newer pod with the same address keeps its own
       for (const { map, key, owner } of owners) if (map.get(key) === owner) map.delete(key)
-      this.o.multi.remove(src)
-      src.close()
+      // a pod that took the veth meanwhile keeps it watched
+      if (!this.byIfindex.has(ifindex)) this.shared?.unwatch(ifindex)
       this.o.counters?.inc('k8s_detached')
     }
     if (ms > 0 && !this.closed) {
-      this.closing.get(src.ifindex)?.()
-      this.closing.set(src.ifindex, finish)
+      this.closing.get(ifindex)?.()
+      this.closing.set(ifindex, finish)
       timer = setTimeout(finish, ms)
       timer.unref()
     } else finish()
   }
 
-  /** Attached rings that ended (veth gone) or whose veth was replaced are resolved again. */
+  /** Attached pods whose veth is gone or was replaced are resolved again (all of them if the shared socket ended). */
   private checkAttached(): void {
+    const sharedEnded = this.shared?.ended === true
+    if (sharedEnded) {
+      this.log('kubernetes: the shared packet socket ended; opening it again')
+      this.o.multi.remove(this.shared!)
+      this.shared = null
+    }
     for (const t of this.tracked.values()) {
-      if (t.state !== 'attached' || t.source === null) continue
+      if (t.state !== 'attached' || t.ifindex === 0) continue
       const ifindex = t.ifname !== undefined ? ifindexOf(t.ifname) : 0
-      if (!t.source.ended && ifindex === t.source.ifindex) continue
+      if (!sharedEnded && ifindex === t.ifindex) continue
       this.log(`kubernetes: pod ${t.key}: veth ${t.ifname} ${ifindex === 0 ? 'is gone' : 'was replaced'}; looking for its new one`)
       this.detach(t, false)
       t.state = 'pending'
@@ -508,10 +558,11 @@ export class K8sAttachment {
    * capture order, with the packet borrowed for the call. No allocation for IPv4.
    */
   accept(p: Packet): boolean {
-    const podRing = this.byIfindex.get(p.ifindex)
-    if (podRing === undefined) {
+    const pod = this.byIfindex.get(p.ifindex)
+    if (pod === undefined) {
       return this.nodeRings.has(p.ifindex) ? this.acceptNode(p) : true
     }
+    pod.packets++
     const k = this.pk
     peek(p, k)
     if (k.v === 0) return true
@@ -626,9 +677,9 @@ export class K8sAttachment {
         ips: [...t.pod.status.podIPs],
         state: t.state,
       }
-      if (t.state === 'attached' && t.source !== null) {
+      if (t.state === 'attached' && t.ifindex !== 0) {
         v.iface = t.ifname
-        v.ifindex = t.source.ifindex
+        v.ifindex = t.ifindex
         v.method = t.method
       }
       if (t.state === 'host-network') v.ports = [...this.hostNetPorts()].sort((a, b) => a - b)
@@ -640,10 +691,10 @@ export class K8sAttachment {
 
   interfaces(): IfaceView[] {
     const out: IfaceView[] = []
-    for (const t of this.byIfindex.values()) {
-      if (t.source === null) continue
-      const st = t.source.stats()
-      out.push({ name: t.source.name, ifindex: t.source.ifindex, role: 'pod', pods: [t.key], packets: st.packets, dropped: st.dropped })
+    for (const t of this.byIfindex.values()) out.push({ name: t.ifname ?? '', ifindex: t.ifindex, role: 'pod', pods: [t.key], packets: t.packets })
+    if (this.shared !== null && this.byIfindex.size > 0) {
+      const st = this.shared.stats()
+      out.push({ name: this.shared.name, ifindex: 0, role: 'shared', pods: [...this.byIfindex.values()].map((t) => t.key).sort(), packets: st.packets, dropped: st.dropped })
     }
     const hostPods = [...this.tracked.values()].filter((t) => t.state === 'host-network').map((t) => t.key)
     for (const src of this.nodeRings.values()) {
@@ -653,14 +704,17 @@ export class K8sAttachment {
     return out.sort((a, b) => a.ifindex - b.ifindex)
   }
 
-  /** Rings open right now (pods and node interfaces). */
+  /** Interfaces captured right now: pod veths (on the shared socket) and node interfaces (a ring each). */
   get ringCount(): number {
-    let n = this.nodeRings.size
-    for (const t of this.tracked.values()) if (t.source !== null) n++
-    return n
+    return this.byIfindex.size + this.nodeRings.size
   }
 
-  /** Closes every ring this attachment opened and stops its timers. Idempotent. */
+  /** Pod veths the shared socket's filter keeps now (tests: none left behind). */
+  get watchedVeths(): number {
+    return (this.shared as { watching?: ReadonlySet<number> } | null)?.watching?.size ?? this.byIfindex.size
+  }
+
+  /** Closes the shared socket and every ring this attachment opened and stops its timers. Idempotent. */
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -675,6 +729,8 @@ export class K8sAttachment {
     }
     this.nodeRings.clear()
     for (const f of [...this.closing.values()]) f()
+    if (this.shared !== null) this.o.multi.remove(this.shared) // closes it
+    this.shared = null
     for (const w of this.idleWaiters.splice(0)) w()
   }
 }

@@ -16,7 +16,7 @@ import type { Packet } from '../capture/source.js'
 import type { Counters } from '../counters.js'
 import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
-import { K8sAttachment, type CaptureSource, type OpenRequest } from './attach.js'
+import { K8sAttachment, type CaptureSource, type OpenRequest, type SharedSource } from './attach.js'
 import { ClusterIndex } from './identity.js'
 import type { InformerOptions } from './informers.js'
 import { loadKubeConfig, resolveNodeName } from './kubeconfig.js'
@@ -44,9 +44,11 @@ export interface K8sCaptureOptions {
   log?: (msg: string) => void
   informer?: InformerOptions
   resolver?: VethResolverOptions
-  /** ring opener (tests); default openAfPacket with RING_DEFAULTS */
+  /** node interface ring opener (tests); default openAfPacket with NODE_RING */
   open?: (r: OpenRequest) => CaptureSource
-  /** a deleted pod's ring is read this long more before it closes (default 150 ms) */
+  /** opener of the socket every pod veth shares (tests); default openAfPacket anyInterface with SHARED_RING */
+  openShared?: () => SharedSource
+  /** a deleted pod's veth is captured this long more (default 150 ms) */
   detachGraceMs?: number
   /** in-cluster token path prefix (tests) */
   inClusterPrefix?: string
@@ -84,6 +86,7 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
     selection,
     resolver: new VethResolver(o.resolver),
     open: o.open,
+    openShared: o.openShared,
     log,
     counters: o.counters,
     hostNetwork: o.hostNetwork,
@@ -100,7 +103,8 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
   } else {
     await Promise.race([attachment.idle(), new Promise((r) => setTimeout(r, 2000).unref())])
     const n = watch.pods.list().length
-    log(`kubernetes: ${n} pod${n === 1 ? '' : 's'} on node ${nodeName}, ${attachment.ringCount} capture${attachment.ringCount === 1 ? '' : 's'} open`)
+    const c = attachment.ringCount
+    log(`kubernetes: ${n} pod${n === 1 ? '' : 's'} on node ${nodeName}, capturing on ${c} interface${c === 1 ? '' : 's'}`)
   }
   let podStats: PodStatsSampler | undefined
   if (o.podStats !== undefined) {

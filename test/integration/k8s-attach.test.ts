@@ -4,7 +4,8 @@
 // pod IPs routed to the host veths as Calico does (test/k8s/netpods.ts), live capture through the
 // real socket filter and rings, and the real pipeline.
 //
-// Checks: podtap attaches to exactly the pods' veths (not others, not pods of other nodes); records
+// Checks: podtap captures exactly the pods' veths (not others, not pods of other nodes), all on one
+// packet socket whose BPF map holds their ifindexes; records
 // carry pod/namespace/workload/service/container/node on both ends; same-node pod-to-pod traffic,
 // seen on both veths, is counted once; pods added and deleted during capture are attached and
 // detached; the API server going away and coming back loses nothing; selection by namespace and
@@ -65,6 +66,13 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
     rmSync(dir, { recursive: true, force: true })
   })
 
+  const podIfaces = (s: K8sSession): string[] =>
+    s.attachment
+      .interfaces()
+      .filter((i) => i.role === 'pod')
+      .map((i) => i.name)
+      .sort()
+
   async function session(loop: Loop, extra: Parameters<typeof startK8s>[1] = {}): Promise<K8sSession> {
     const s = await startK8s(loop.multi, { kubeconfig, node: NODE, env: {}, informer: FAST, log: (m) => logs.push(m), counters: loop.counters, ...extra })
     loop.use(s)
@@ -80,7 +88,10 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
       expect(attached['web-7d9f8-abcde']).toMatchObject({ state: 'attached', iface: web.host.hostIf, ifindex: web.host.hostIfindex })
       expect(attached['client-0']).toMatchObject({ state: 'attached', iface: client.host.hostIf, ifindex: client.host.hostIfindex })
       expect(attached.elsewhere).toBeUndefined()
-      expect(s.attachment.interfaces().map((i) => i.name).sort()).toEqual([web.host.hostIf, client.host.hostIf].sort())
+      expect(podIfaces(s)).toEqual([web.host.hostIf, client.host.hostIf].sort())
+      // one socket for both pods: the veths are entries of its filter's map
+      expect(loop.multi.sources.map((m) => m.name)).toEqual(['any'])
+      expect(s.attachment.watchedVeths).toBe(2)
 
       // pod to pod on this node: every packet passes both veths
       const codes = await client.curl(`http://${web.ip}/`, 20)
@@ -126,7 +137,7 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
       // deleted during capture: its ring closes
       const dbIf = db.host.hostIfindex
       api.remove('pods', 'data', 'db-0')
-      await until('db detached', () => !s.attachment.interfaces().some((i) => i.ifindex === dbIf) && !loop.multi.sources.some((m) => (m as { ifindex?: number }).ifindex === dbIf))
+      await until('db detached', () => !s.attachment.interfaces().some((i) => i.ifindex === dbIf) && s.attachment.watchedVeths === 2)
       expect(s.attachment.pods().map((p) => p.name)).not.toContain('db-0')
       expect(logs.some((l) => l.includes('pod data/db-0 deleted'))).toBe(true)
       const before = loop.perIfindex.get(dbIf) ?? 0
@@ -155,7 +166,7 @@ describe.skipIf(skip !== null)('podtap --k8s: informers, veths, identity (stand-
         const st = Object.fromEntries(s.attachment.pods().map((p) => [p.name, p.state]))
         return st['db-0'] === 'attached' && st['web-7d9f8-abcde'] === undefined
       })
-      expect(s.attachment.interfaces().map((i) => i.name).sort()).toEqual([client.host.hostIf, db.host.hostIf].sort())
+      expect(podIfaces(s)).toEqual([client.host.hostIf, db.host.hostIf].sort())
       api.upsert('pods', webPod)
       await until('web back', () => s.attachment.ringCount === 3)
     } finally {

@@ -159,8 +159,10 @@ describe.skipIf(skip !== null)('podtap capture --k8s (the CLI, against a stand-i
     const pods = (await get('/v1/pods')).pods as { name: string; state: string; iface?: string }[]
     expect(Object.fromEntries(pods.map((p) => [p.name, p.state]))).toEqual({ 'web-5c8d7-x2x9q': 'attached', 'db-0': 'attached', client: 'excluded' })
     expect(pods.find((p) => p.name === 'db-0')!.iface).toBe(db.host.hostIf)
-    const ifs = (await get('/v1/interfaces')).interfaces as { name: string }[]
-    expect(ifs.map((i) => i.name).sort()).toEqual([web.host.hostIf, db.host.hostIf].sort())
+    const ifs = (await get('/v1/interfaces')).interfaces as { name: string; role: string; pods: string[] }[]
+    expect(ifs.filter((i) => i.role === 'pod').map((i) => i.name).sort()).toEqual([web.host.hostIf, db.host.hostIf].sort())
+    // both veths on one packet socket
+    expect(ifs.filter((i) => i.role === 'shared')).toMatchObject([{ name: 'any', ifindex: 0, pods: ['data/db-0', 'shop/web-5c8d7-x2x9q'] }])
     const status = await get('/v1/status')
     expect((status.kubernetes as { node: string }).node).toBe(NODE)
 

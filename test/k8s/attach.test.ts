@@ -1,12 +1,13 @@
-// K8sAttachment without root: fake rings and a scripted resolver, real ClusterIndex and Selection.
-// Pod lifecycle -> rings opened/closed; host-network pods -> node rings with the port allow-list;
+// K8sAttachment without root: a fake shared socket, fake node rings and a scripted resolver, real
+// ClusterIndex and Selection. Pod lifecycle -> veths watched/unwatched on the one shared socket;
+// host-network pods -> node rings with the port allow-list;
 // and the same-node filters on crafted packets: one copy of pod-to-pod packets, the server-side view
 // of a ClusterIP connection to a local pod.
 
 import { describe, expect, it } from 'vitest'
 import { MultiSource } from '../../src/capture/af-packet.js'
 import { LinkType, type Packet, type PacketSource } from '../../src/capture/source.js'
-import { K8sAttachment, type CaptureSource, type OpenRequest } from '../../src/k8s/attach.js'
+import { K8sAttachment, type CaptureSource, type OpenRequest, type SharedSource } from '../../src/k8s/attach.js'
 import { ClusterIndex } from '../../src/k8s/identity.js'
 import { trimPod, trimService, type Pod } from '../../src/k8s/objects.js'
 import { Selection } from '../../src/k8s/selection.js'
@@ -43,6 +44,35 @@ class FakeRing implements CaptureSource {
   }
 }
 
+/** the socket every pod veth shares: which ifindexes its filter map holds, and every change in order */
+class FakeShared implements SharedSource {
+  readonly name = 'any'
+  readonly ifindex = 0
+  closed = false
+  ended = false
+  readonly watching = new Set<number>()
+  readonly changes: string[] = []
+  next(): Packet | null {
+    return null
+  }
+  stats() {
+    return { packets: 0, bytes: 0, dropped: 0, truncated: 0 }
+  }
+  close(): void {
+    this.closed = true
+    this.ended = true
+  }
+  watch(ifindex: number): void {
+    if (ifindex === 13) throw new Error('map full')
+    this.watching.add(ifindex)
+    this.changes.push(`+${ifindex}`)
+  }
+  unwatch(ifindex: number): void {
+    this.watching.delete(ifindex)
+    this.changes.push(`-${ifindex}`)
+  }
+}
+
 /** resolves pod IPs from a table; an IP mapped to a string fails with that error */
 class ScriptedResolver extends VethResolver {
   calls = 0
@@ -64,6 +94,7 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
   const index = new ClusterIndex(NODE)
   const selection = opts.selection ?? new Selection()
   const rings: FakeRing[] = []
+  const shareds: FakeShared[] = []
   const resolver = new ScriptedResolver(
     new Map(opts.table ?? [
       ['10.0.0.1', { ifindex: 10, name: 'vethA' }],
@@ -83,6 +114,11 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
       rings.push(ring)
       return ring
     },
+    openShared: () => {
+      const s = new FakeShared()
+      shareds.push(s)
+      return s
+    },
     log: (m) => logs.push(m),
     detachGraceMs: opts.detachGraceMs ?? 0,
     retryInitialMs: 5,
@@ -97,7 +133,8 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
     att.podDeleted(p)
     index.deletePod(p)
   }
-  return { multi, index, selection, att, rings, resolver, logs, add, del }
+  const shared = (): FakeShared => shareds[0]!
+  return { multi, index, selection, att, rings, shareds, shared, resolver, logs, add, del }
 }
 
 const podA = trimPod(pod({ name: 'a', namespace: 'ns', node: NODE, ip: '10.0.0.1', labels: { app: 'a' } }))
@@ -108,79 +145,106 @@ function pkt(ifindex: number, tsUs: number, src: string, sport: number, dst: str
   return { tsUs, ifindex, linkType: LinkType.ETHERNET, data, origLen: data.length }
 }
 
-describe('K8sAttachment: pods to rings', () => {
-  it('attaches a ring per selected pod, closes it when the pod goes, and reports what it does', async () => {
-    const { att, multi, rings, add, del, logs } = setup()
+describe('K8sAttachment: pods to veths on the shared socket', () => {
+  it('watches each selected pod\'s veth on one shared socket, unwatches it when the pod goes, and reports what it does', async () => {
+    const { att, multi, rings, shareds, shared, add, del, logs } = setup()
+    expect(shareds).toHaveLength(0) // opened at the first pod
     add(podA)
     add(podB)
     await att.idle()
-    expect(rings.map((r) => r.name)).toEqual(['vethA', 'vethB'])
-    expect(multi.sources.map((s) => s.name)).toEqual(['vethA', 'vethB'])
+    expect(shareds).toHaveLength(1)
+    expect(rings).toHaveLength(0)
+    expect([...shared().watching]).toEqual([10, 11])
+    expect(multi.sources.map((s) => s.name)).toEqual(['any'])
     expect(att.pods()).toEqual([
       { namespace: 'ns', name: 'a', ips: ['10.0.0.1'], state: 'attached', iface: 'vethA', ifindex: 10, method: 'route' },
       { namespace: 'ns', name: 'b', ips: ['10.0.0.2'], state: 'attached', iface: 'vethB', ifindex: 11, method: 'route' },
     ])
-    // an update that changes nothing that matters keeps the ring
+    // packets per pod veth, counted as they pass the filter; the shared ring's own counts beside them
+    const now = Date.now() * 1000 + 1_000_000
+    att.accept(pkt(10, now, '10.0.0.1', 40000, '10.0.0.9', 80))
+    att.accept(pkt(10, now, '10.0.0.9', 80, '10.0.0.1', 40000))
+    expect(att.interfaces()).toEqual([
+      { name: 'any', ifindex: 0, role: 'shared', pods: ['ns/a', 'ns/b'], packets: 0, dropped: 0 },
+      { name: 'vethA', ifindex: 10, role: 'pod', pods: ['ns/a'], packets: 2 },
+      { name: 'vethB', ifindex: 11, role: 'pod', pods: ['ns/b'], packets: 0 },
+    ])
+    expect(att.ringCount).toBe(2)
+    // an update that changes nothing that matters keeps the veth watched
     add(trimPod(pod({ name: 'a', namespace: 'ns', node: NODE, ip: '10.0.0.1', labels: { app: 'a', v: '2' } })))
     await att.idle()
-    expect(rings).toHaveLength(2)
+    expect(shared().changes).toEqual(['+10', '+11'])
     del(podA)
-    expect(rings[0]!.closed).toBe(true)
-    expect(multi.sources.map((s) => s.name)).toEqual(['vethB'])
+    expect([...shared().watching]).toEqual([11])
+    expect(multi.sources.map((s) => s.name)).toEqual(['any'])
     expect(logs).toContain('kubernetes: pod ns/a deleted: capture on vethA stopped')
+    // the last pod gone: the socket stays open (the next pod is a map update again)
+    del(podB)
+    expect(shared().watching.size).toBe(0)
+    expect(shared().closed).toBe(false)
+    expect(att.interfaces()).toEqual([])
     att.close()
-    expect(rings[1]!.closed).toBe(true)
+    expect(shared().closed).toBe(true)
     expect(multi.sources).toHaveLength(0)
   })
 
-  it('a deleted pod\'s ring is read for a grace period; a new pod on the same veth closes it at once and keeps its own address entries', async () => {
-    const { att, multi, rings, add, del } = setup({ detachGraceMs: 60_000 })
+  it('a veth the shared socket cannot take (its map full) leaves the pod pending with the reason, retried', async () => {
+    const { att, add, shared } = setup({ table: [['10.0.0.1', { ifindex: 13, name: 'veth13' }]] })
+    add(podA)
+    await att.idle()
+    expect(att.pods()[0]).toMatchObject({ state: 'pending', error: 'cannot capture on veth13: map full' })
+    expect(shared().watching.size).toBe(0)
+    att.close()
+  })
+
+  it('a deleted pod\'s veth is watched for a grace period; a new pod on the same veth ends it at once and keeps its own address entries', async () => {
+    const { att, shared, add, del } = setup({ detachGraceMs: 60_000 })
     add(podA)
     add(podB)
     await att.idle()
     del(podA)
-    expect(rings[0]!.closed).toBe(false) // still read: the last block may hold its packets
-    expect(multi.sources.map((s) => s.name)).toEqual(['vethA', 'vethB'])
+    expect([...shared().watching]).toEqual([10, 11]) // still watched: packets on their way
     const podA2 = trimPod(pod({ name: 'a2', namespace: 'ns', node: NODE, ip: '10.0.0.1' }))
     add(podA2)
     await att.idle()
-    expect(rings[0]!.closed).toBe(true)
-    expect(rings[2]!.closed).toBe(false)
-    expect(multi.sources.map((s) => s.name)).toEqual(['vethB', 'vethA'])
+    // the old grace ended (unwatch) before the new pod watched the veth again: it stays watched
+    expect(shared().changes).toEqual(['+10', '+11', '-10', '+10'])
+    expect([...shared().watching].sort()).toEqual([10, 11])
     // the new pod's address still counts as captured on vethA: same-node dedupe goes on working
     const now = Date.now() * 1000 + 1_000_000
     expect(att.accept(pkt(11, now, '10.0.0.1', 40000, '10.0.0.2', 80))).toBe(true)
     expect(att.accept(pkt(10, now, '10.0.0.1', 40000, '10.0.0.2', 80))).toBe(false)
     att.close()
-    expect(rings.every((r) => r.closed)).toBe(true)
+    expect(shared().closed).toBe(true)
   })
 
   it('a pod whose veth is not there yet is retried with backoff until it is', async () => {
-    const { att, rings, add, resolver } = setup({ table: [['10.0.0.1', 'no veth yet']] })
+    const { att, shareds, add, resolver } = setup({ table: [['10.0.0.1', 'no veth yet']] })
     add(podA)
     await until('a few tries', () => resolver.calls >= 3, 2000, 2)
     expect(att.pods()[0]).toMatchObject({ state: 'pending', error: 'no veth yet' })
-    expect(rings).toHaveLength(0)
+    expect(shareds).toHaveLength(0)
     resolver.table.set('10.0.0.1', { ifindex: 10, name: 'vethA' })
     await until('attached', () => att.pods()[0]?.state === 'attached', 2000, 2)
     att.close()
   })
 
-  it('not selected, not running, no IP yet: no ring; selection changes attach and detach at once', async () => {
+  it('not selected, not running, no IP yet: not captured; selection changes attach and detach at once', async () => {
     const sel = new Selection({ excludeNamespaces: ['ns'] })
-    const { att, rings, add } = setup({ selection: sel })
+    const { att, shareds, shared, add } = setup({ selection: sel })
     add(podA)
     add(trimPod(pod({ name: 'done', namespace: 'other', node: NODE, ip: '10.0.0.3', phase: 'Succeeded' })))
     add(trimPod(pod({ name: 'new', namespace: 'other', node: NODE })))
     await att.idle()
     expect(Object.fromEntries(att.pods().map((p) => [p.name, p.state]))).toEqual({ a: 'excluded', done: 'not-running', new: 'no-ip' })
-    expect(rings).toHaveLength(0)
+    expect(shareds).toHaveLength(0)
     sel.addNamespace('ns')
     await att.idle()
     expect(att.pods().find((p) => p.name === 'a')?.state).toBe('attached')
+    expect([...shared().watching]).toEqual([10])
     sel.removePod('ns/a')
     expect(att.pods().find((p) => p.name === 'a')?.state).toBe('excluded')
-    expect(rings[0]!.closed).toBe(true)
+    expect(shared().watching.size).toBe(0)
     att.close()
   })
 
