@@ -3,7 +3,12 @@
 // "podtap: msg (key=value ...)" on a terminal. Per-packet events are counted, never logged
 // (STYLE.md "Count, don't log"): what comes here is rare (start, stop, a fault, a sink going down).
 
-import { pino, type Logger } from 'pino'
+import { createRequire } from 'node:module'
+import type { Logger } from 'pino'
+
+// pino (CommonJS) is required on the first line logged, not at start: a replay that logs nothing
+// starts ~25 ms of CPU lighter
+const requirePino = (): typeof import('pino') => createRequire(import.meta.url)('pino') as typeof import('pino')
 
 export type LogFormat = 'json' | 'human'
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -34,6 +39,7 @@ function humanSink(out: Sink): Sink {
 const stderrSink: Sink = { write: (s) => void process.stderr.write(s) }
 
 function make(format: LogFormat, level: LogLevel, out: Sink): Logger {
+  const { pino } = requirePino()
   return pino(
     {
       level,
@@ -45,20 +51,29 @@ function make(format: LogFormat, level: LogLevel, out: Sink): Logger {
   )
 }
 
-let current: Logger = make(process.stderr.isTTY ? 'human' : 'json', 'info', stderrSink)
+type LogConfig = { format?: LogFormat; level?: LogLevel; out?: Sink }
+let config: LogConfig = {}
+/** made from `config` on the first line logged */
+let current: Logger | null = null
+
+function logger(): Logger {
+  if (current === null) current = make(config.format ?? (process.stderr.isTTY ? 'human' : 'json'), config.level ?? 'info', config.out ?? stderrSink)
+  return current
+}
 
 /**
  * Sets the format (default: human on a terminal, JSON lines otherwise), the level (default info) and,
  * for tests, where lines go.
  */
-export function configureLog(o: { format?: LogFormat; level?: LogLevel; out?: Sink } = {}): void {
-  current = make(o.format ?? (process.stderr.isTTY ? 'human' : 'json'), o.level ?? 'info', o.out ?? stderrSink)
+export function configureLog(o: LogConfig = {}): void {
+  config = o
+  current = null
 }
 
 /** The logger: `log.warn({ flow }, 'parser fault')`. Read it at call time (configureLog replaces it). */
 export const log = {
-  debug: (msg: string, fields?: LogFields): void => current.debug(fields ?? {}, msg),
-  info: (msg: string, fields?: LogFields): void => current.info(fields ?? {}, msg),
-  warn: (msg: string, fields?: LogFields): void => current.warn(fields ?? {}, msg),
-  error: (msg: string, fields?: LogFields): void => current.error(fields ?? {}, msg),
+  debug: (msg: string, fields?: LogFields): void => logger().debug(fields ?? {}, msg),
+  info: (msg: string, fields?: LogFields): void => logger().info(fields ?? {}, msg),
+  warn: (msg: string, fields?: LogFields): void => logger().warn(fields ?? {}, msg),
+  error: (msg: string, fields?: LogFields): void => logger().error(fields ?? {}, msg),
 }

@@ -12,7 +12,8 @@ import { UsageError } from '../errors.js'
 import type { Counters } from '../counters.js'
 import { checkNamespace, parseLabelSelector } from '../k8s/selection.js'
 import { intArg } from './args.js'
-import { parseCgroupContainer, podUidOfCgroup } from '../identity/container-identity.js'
+// container identity (and koffi behind it) loads when the hook runs: `replay` starts without it
+import type * as ContainerIdentity from '../identity/container-identity.js'
 
 export interface K8sCliOptions {
   k8s: boolean
@@ -132,6 +133,7 @@ export interface HookContext {
 export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: MultiSource, log: (msg: string) => void) => Promise<CaptureAttachment>) | undefined {
   if (!cli.k8s && cli.controlPort === undefined) return undefined
   return async (multi, log) => {
+    const { parseCgroupContainer, podUidOfCgroup }: typeof ContainerIdentity = await import('../identity/container-identity.js')
     const state = ctx.state ?? new ControlState(ctx.knownProtocols, ctx.protocols)
     let session: import('../k8s/session.js').K8sSession | undefined
     let server: ControlServer | undefined

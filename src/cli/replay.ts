@@ -1,6 +1,5 @@
 // `podtap replay FILE...`: capture files through the same pipeline live capture uses.
 
-import { SingleBar } from 'cli-progress'
 import { openCaptureFile } from '../capture/pcap-file.js'
 import type { Limits } from '../config.js'
 import { C, Counters } from '../counters.js'
@@ -8,7 +7,7 @@ import type { Summary } from '../metrics/summary.js'
 import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
-import { renderSummary, renderTotals } from './table.js'
+import type * as TableModule from './table.js'
 import type { LinkRecord } from '../records.js'
 import { log } from '../log.js'
 
@@ -38,6 +37,8 @@ export interface ReplayResult {
   seconds: number
   warnings: string[]
   pipeline: Pipeline
+  /** the table renderer (cli-table3), loaded only when a summary is printed */
+  table: typeof TableModule | null
 }
 
 /** packets between yields to the event loop (progress bar, async sinks) */
@@ -45,8 +46,9 @@ const BATCH = 20_000
 
 export async function replay(files: string[], o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now()
-  // the summary (and hdr-histogram-js behind it) only when something prints it
+  // the summary (hdr-histogram-js, cli-table3 behind it) only when something prints it
   const summary = o.format === 'table' || o.summary ? new (await import('../metrics/summary.js')).Summary() : null
+  const table = summary !== null ? await import('./table.js') : null
   const counters = o.counters ?? new Counters()
   const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
   const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile) : null
@@ -72,7 +74,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
   const totalBytes = sources.reduce((a, s) => a + s.bytesTotal, 0)
   const bar =
     o.progress && totalBytes > 8 * 1024 * 1024
-      ? new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} MB | {exchanges} exchanges | eta {eta}s', stream: process.stderr, hideCursor: true, clearOnComplete: true }, undefined)
+      ? new (await import('cli-progress')).SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} MB | {exchanges} exchanges | eta {eta}s', stream: process.stderr, hideCursor: true, clearOnComplete: true }, undefined)
       : null
   bar?.start(Math.ceil(totalBytes / 1e6), 0, { exchanges: 0 })
   let doneBytes = 0
@@ -105,14 +107,14 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
   await stdoutJsonl?.close()
   await fileJsonl?.close()
   const seconds = (performance.now() - t0) / 1000
-  return { summary, counters, packets: pipeline.packets, bytes: pipeline.bytes, seconds, warnings, pipeline }
+  return { summary, counters, packets: pipeline.packets, bytes: pipeline.bytes, seconds, warnings, pipeline, table }
 }
 
 export function printReplayResult(r: ReplayResult, o: ReplayOptions): void {
   const out = o.format === 'table' ? process.stdout : process.stderr
-  if (r.summary !== null && (o.format === 'table' || o.summary)) {
-    out.write(renderSummary(r.summary, { width: process.stdout.columns }))
-    out.write(renderTotals(r.summary, r.counters, r))
+  if (r.summary !== null && r.table !== null && (o.format === 'table' || o.summary)) {
+    out.write(r.table.renderSummary(r.summary, { width: process.stdout.columns }))
+    out.write(r.table.renderTotals(r.summary, r.counters, r))
   }
   for (const w of r.warnings) log.warn(w)
 }

@@ -4,8 +4,8 @@
 // zlib: node:zlib. snappy and zstd are not in Node 20's zlib. zstd: libzstd itself, bounded by the
 // output size given: node:zlib's zstdDecompressSync where the runtime has it (Node >= 22.15 / 23.8),
 // else zstddec (libzstd's decoder compiled to WebAssembly, MIT AND BSD-3-Clause, no dependencies, no
-// install script; the wasm is inlined, instantiated once at module load by the top-level await
-// below). Its ZSTD_decompress writes into a buffer of the announced size and fails on anything
+// install script; the wasm is inlined, instantiated on the first zstd message: see wasmZstd()).
+// Its ZSTD_decompress writes into a buffer of the announced size and fails on anything
 // more; each call's work is bounded by input and output size. fzstd (pure JS) was dropped: the
 // fuzzer found a 44-byte corrupt frame on which it never returns (test/pcaps/mongo/zstd-hang.bin).
 // snappy: the block format decoded here (snappyUncompress below, ~40 lines): snappyjs was
@@ -25,9 +25,45 @@ import { ZSTDDecoder } from 'zstddec'
 type ZstdSync = (b: Buffer, o: { maxOutputLength: number }) => Buffer
 /** node:zlib's libzstd binding where the runtime has one (not Node 20) */
 const nodeZstd = (zlib as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync
-/** zstddec's WebAssembly libzstd: instantiated once here (a few ms), so every importer finds it ready */
-const wasmZstd = nodeZstd === undefined ? new ZSTDDecoder() : null
-if (wasmZstd !== null) await wasmZstd.init()
+/** zstddec's decoder once instantiated; null: it could not be */
+let wasmDecoder: ZSTDDecoder | null | undefined
+
+/**
+ * zstddec's libzstd, instantiated on the first zstd message rather than at every start (where it
+ * cost ~28 ms of CPU and 13 MB of RSS for a codec few captures need). Its init() is asynchronous and
+ * the parsers are not, so for that one call WebAssembly.instantiate is stood in for by the
+ * synchronous Module and Instance constructors (Node puts no size limit on them) and `fetch` is
+ * hidden, which makes zstddec take its Buffer path (its fetch of a data: URL loads undici: most of
+ * the 28 ms); the instance then goes to the decoder's own _init(), as the promise would have.
+ */
+function wasmZstd(): ZSTDDecoder | null {
+  if (wasmDecoder !== undefined) return wasmDecoder
+  wasmDecoder = null
+  const instantiate = WebAssembly.instantiate
+  const fetchProp = Object.getOwnPropertyDescriptor(globalThis, 'fetch')
+  let made: WebAssembly.WebAssemblyInstantiatedSource | undefined
+  try {
+    Object.defineProperty(globalThis, 'fetch', { value: undefined, configurable: true, writable: true })
+    WebAssembly.instantiate = ((bytes: BufferSource, imports?: WebAssembly.Imports) => {
+      const module = new WebAssembly.Module(bytes)
+      made = { module, instance: new WebAssembly.Instance(module, imports) }
+      return Promise.resolve(made)
+    }) as typeof WebAssembly.instantiate
+    const d = new ZSTDDecoder()
+    d.init().catch(() => {}) // settles later with the same instance
+    if (made !== undefined) {
+      d._init(made)
+      wasmDecoder = d
+    }
+  } catch {
+    // no WebAssembly here: zstd messages stay compressed, counted zstd_not_decoded
+  } finally {
+    WebAssembly.instantiate = instantiate
+    if (fetchProp !== undefined) Object.defineProperty(globalThis, 'fetch', fetchProp)
+    else delete (globalThis as { fetch?: unknown }).fetch
+  }
+  return wasmDecoder
+}
 
 export const enum Compressor {
   Noop = 0,
@@ -110,8 +146,9 @@ export function snappyUncompress(b: Buffer, size: number): Buffer | null {
 function zstdDecode(body: Buffer, size: number): Buffer | null {
   if (size === 0) return null // zstddec reads 0 as "size unknown: take the frame's"
   if (nodeZstd !== undefined) return nodeZstd(body, { maxOutputLength: size })
-  if (wasmZstd === null) return null
-  const u = wasmZstd.decode(body, size)
+  const z = wasmZstd()
+  if (z === null) return null
+  const u = z.decode(body, size)
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }
 

@@ -242,9 +242,12 @@ describe('mongodb: legacy OP_QUERY / OP_REPLY', () => {
   })
 
   it('OP_COMPRESSED with zstd (libzstd: node:zlib or zstddec wasm) is read: command, collection, status', () => {
+    const [fetchBefore, instantiateBefore] = [globalThis.fetch, WebAssembly.instantiate]
     const res = runAll([c(opCompressed(cmd(1, 'app', { find: 'users' }), 3), 1), s(opCompressed(reply(2, 1, { ok: 0, code: 13, errmsg: 'no' }), 3), 2)])
     expect(res.exchanges.map((e) => [e.method, e.resource, e.status, e.error, e.attrs?.compressor])).toEqual([['find', 'app.users', 13, true, 'zstd']])
     expect(res.counts).toEqual({})
+    // the wasm decoder is made on the first zstd message, synchronously; what it borrowed is put back
+    expect([globalThis.fetch, WebAssembly.instantiate]).toEqual([fetchBefore, instantiateBefore])
   })
 
   it('OP_COMPRESSED with a corrupt zstd frame (the 44 bytes on which fzstd never returned): counted, not a hang', () => {
