@@ -166,6 +166,22 @@ function sameText(last: string, b: Buffer, s: number, e: number, max: number): s
   return text(b, s, e, max)
 }
 
+/**
+ * Host and User-Agent texts decoded before, shared by every connection: connections send the same few
+ * values again and again, so each is decoded once and every request (and no stream) holds the one
+ * string. Direct-mapped by a hash of the length and three bytes; a miss decodes and takes the slot.
+ */
+const SHARED_TEXTS: string[] = new Array<string>(256).fill('')
+
+function sharedText(b: Buffer, s: number, e: number, max: number): string {
+  const n = e - s
+  if (n === 0) return ''
+  const h = (n * 31 + b[s] * 7 + b[s + (n >> 1)] * 3 + b[e - 1]) & 255
+  const t = sameText(SHARED_TEXTS[h], b, s, e, max)
+  SHARED_TEXTS[h] = t
+  return t
+}
+
 /** field name equality, ASCII case-insensitive; `lit` is lower case */
 function eqName(b: Buffer, s: number, lit: Buffer): boolean {
   for (let k = 0; k < lit.length; k++) {
@@ -265,6 +281,10 @@ const CL_BAD = 2
 const TE_SEEN = 4
 /** ... with chunked last */
 const IS_CHUNKED = 8
+/** RequestStream: the request has an Upgrade field */
+const UPGRADE_SEEN = 16
+/** ResponseStream: the response in progress has been matched to its request (maybe to none) */
+const MATCHED = 32
 
 /** no carried resync candidate: one shared, frozen empty list (a stream gets its own when it carries one) */
 const NO_MARKS: number[] = Object.freeze([]) as unknown as number[]
@@ -287,6 +307,50 @@ function streamLimits(limits: ParserContext['limits']): StreamLimits {
 }
 
 /**
+ * The chunk being parsed and its current line. They only mean something while a feed() runs, so every
+ * stream of the module shares this one scratch (nine fields, two of them boxed doubles, were ~90 B per
+ * idle stream). `owner` is the stream whose chunk it is (null between feeds).
+ */
+interface Scratch {
+  owner: MessageStream | null
+  /** the chunk: borrowed for the feed() call */
+  buf: Buffer
+  off: number
+  end: number
+  /** the current line: a view into buf, or into the owner's tail when it spanned chunks */
+  line: Buffer
+  ls: number
+  le: number
+  /** bytes the line took, its CRLF included */
+  lineBytes: number
+  tsUs: number
+  peerAcked: number
+}
+const F: Scratch = { owner: null, buf: EMPTY, off: 0, end: 0, line: EMPTY, ls: 0, le: 0, lineBytes: 0, tsUs: 0, peerAcked: -1 }
+/** scratch states of feeds that were interrupted by a nested one, 10 values each */
+const saved: unknown[] = []
+
+function releaseScratch(): void {
+  F.owner = null
+  F.buf = EMPTY
+  F.line = EMPTY
+  F.off = F.end = 0
+}
+
+function restoreScratch(): void {
+  F.peerAcked = saved.pop() as number
+  F.tsUs = saved.pop() as number
+  F.lineBytes = saved.pop() as number
+  F.le = saved.pop() as number
+  F.ls = saved.pop() as number
+  F.line = saved.pop() as Buffer
+  F.end = saved.pop() as number
+  F.off = saved.pop() as number
+  F.buf = saved.pop() as Buffer
+  F.owner = saved.pop() as MessageStream
+}
+
+/**
  * One direction of a connection: lines, fields, body framing, resync. The request and response
  * sides add what their start lines mean and what to do when a message is done.
  */
@@ -294,24 +358,14 @@ abstract class MessageStream {
   state: State = S.Start
   protected abstract get isRequest(): boolean
 
-  // the chunk being parsed: borrowed, valid only during feed()
-  protected buf: Buffer = EMPTY
-  protected off = 0
-  protected end = 0
-  /** stream offset of buf[0] (gaps included); outside feed() the offset of the next byte */
+  // the chunk being parsed and its current line are in the shared scratch F (valid while this stream
+  // is F.owner); the stream keeps only what lasts between chunks
+  /** stream offset of F.buf[0] (gaps included); outside feed() the offset of the next byte */
   protected base = 0
-  protected tsUs = 0
-  protected peerAcked = -1
   lastDataUs = 0
   /** last byte of the previous chunk, -1 after a gap or before any data */
   private lastByte = -1
 
-  // the current line: a view into buf, or into tail when it spanned chunks
-  protected line: Buffer = EMPTY
-  protected ls = 0
-  protected le = 0
-  /** bytes the line took, its CRLF included */
-  private lineBytes = 0
   /** an incomplete line carried to the next chunk (at most maxLineBytes) */
   private tail: Buffer = EMPTY
   private tailLen = 0
@@ -337,11 +391,12 @@ abstract class MessageStream {
   /** yes/no state as bits of one integer (SAW_DATA, CL_BAD, TE_SEEN, IS_CHUNKED): four boolean fields cost 24 B more per stream */
   protected bits = 0
 
-  /** shared by the streams of every connection with the same limits (no copy per stream) */
-  protected readonly lim: StreamLimits
+  /** the connection: its ParserContext and limits are read through it (two fields less per stream) */
+  constructor(protected readonly conn: Http1Handler) {}
 
-  constructor(protected readonly ctx: ParserContext) {
-    this.lim = streamLimits(ctx.limits)
+  /** shared by the streams of every connection with the same limits (no copy per stream) */
+  protected get lim(): StreamLimits {
+    return this.conn.lim
   }
 
   /** a start line has been read into line/ls/le: parse it, set the next state */
@@ -362,7 +417,7 @@ abstract class MessageStream {
 
   /** stream offset of the next unparsed byte */
   pos(): number {
-    return this.base + this.off
+    return F.owner === this ? this.base + F.off : this.base
   }
 
   /** bytes held between calls (an incomplete line or resync candidate) */
@@ -372,18 +427,22 @@ abstract class MessageStream {
 
   feed(chunk: Buffer, tsUs: number, peerAcked: number): void {
     if (chunk.length === 0) return
-    this.buf = chunk
-    this.off = 0
-    this.end = chunk.length
-    this.tsUs = tsUs
+    // a feed inside another stream's feed (nothing does this today) gets the scratch back as it was
+    const outer = F.owner
+    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked)
+    F.owner = this
+    F.buf = chunk
+    F.off = 0
+    F.end = chunk.length
+    F.tsUs = tsUs
     this.lastDataUs = tsUs
-    this.peerAcked = peerAcked
+    F.peerAcked = peerAcked
     this.bits |= SAW_DATA
     try {
       this.run()
     } catch {
       // a bug, not bad input (bad input is counted and skipped); never let it escape to capture
-      this.ctx.count('parser_exception')
+      this.conn.ctx.count('parser_exception')
       try {
         this.abandon()
       } catch {
@@ -392,11 +451,27 @@ abstract class MessageStream {
       this.resetMessage()
       this.enterResync(-1)
     }
-    this.lastByte = this.end > 0 ? this.buf[this.end - 1] : this.lastByte
-    this.base += this.end
-    this.off = this.end = 0
-    this.buf = EMPTY
-    this.line = EMPTY
+    this.lastByte = F.end > 0 ? F.buf[F.end - 1] : this.lastByte
+    this.base += F.end
+    if (outer !== null) restoreScratch()
+    else releaseScratch()
+  }
+
+  /** done() outside feed (a gap ate a body's last byte, the connection ended): no chunk, time tsUs */
+  protected doneAt(tsUs: number): void {
+    const outer = F.owner
+    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked)
+    F.owner = this
+    F.buf = EMPTY
+    F.off = F.end = 0
+    F.tsUs = tsUs
+    F.peerAcked = -1
+    try {
+      this.done()
+    } finally {
+      if (outer !== null) restoreScratch()
+      else releaseScratch()
+    }
   }
 
   private run(): void {
@@ -425,28 +500,28 @@ abstract class MessageStream {
           r = this.stepTrailers()
           break
         case S.BodyClose:
-          this.off = this.end
+          F.off = F.end
           r = NEED_MORE
           break
         case S.Resync:
           r = this.stepResync()
           break
         default: // S.Dead
-          this.off = this.end
+          F.off = F.end
           r = NEED_MORE
       }
       if (r === NEED_MORE) return
       if (r === BAD) {
         this.abandon()
         this.resetMessage()
-        this.enterResync(this.off > 0 ? this.buf[this.off - 1] : this.lastByte)
+        this.enterResync(F.off > 0 ? F.buf[F.off - 1] : this.lastByte)
       }
     }
   }
 
   /** counts `reason` and fails the step; run() then salvages the message and resyncs */
   protected bad(reason: string): Step {
-    this.ctx.count(reason)
+    this.conn.ctx.count(reason)
     return BAD
   }
 
@@ -457,9 +532,9 @@ abstract class MessageStream {
    * 1: a line; 0: need more (the partial line is kept in `tail`); -1: longer than maxLineBytes.
    */
   private readLine(): number {
-    const buf = this.buf
-    const off = this.off
-    const end = this.end
+    const buf = F.buf
+    const off = F.off
+    const end = F.end
     const room = this.lim.maxLineBytes - this.tailLen
     const stop = end - off > room + 1 ? off + room + 1 : end
     let i = buf.indexOf(LF, off)
@@ -467,28 +542,28 @@ abstract class MessageStream {
     if (i === stop) {
       if (stop < end || i - off > room) {
         this.tailLen = 0
-        this.off = stop
+        F.off = stop
         return -1
       }
       this.stash(buf, off, end)
-      this.off = end
+      F.off = end
       return 0
     }
     if (this.tailLen > 0) {
       this.stash(buf, off, i)
-      this.line = this.tail
-      this.ls = 0
-      this.le = this.tailLen
-      this.lineBytes = this.tailLen + 1
+      F.line = this.tail
+      F.ls = 0
+      F.le = this.tailLen
+      F.lineBytes = this.tailLen + 1
       this.tailLen = 0
     } else {
-      this.line = buf
-      this.ls = off
-      this.le = i
-      this.lineBytes = i + 1 - off
+      F.line = buf
+      F.ls = off
+      F.le = i
+      F.lineBytes = i + 1 - off
     }
-    if (this.le > this.ls && this.line[this.le - 1] === CR) this.le--
-    this.off = i + 1
+    if (F.le > F.ls && F.line[F.le - 1] === CR) F.le--
+    F.off = i + 1
     return 1
   }
 
@@ -504,9 +579,9 @@ abstract class MessageStream {
   }
 
   private mark(): void {
-    this.msgStartOff = this.base + this.off
-    this.msgStartUs = this.tsUs
-    this.msgPeerAcked = this.peerAcked
+    this.msgStartOff = this.base + F.off
+    this.msgStartUs = F.tsUs
+    this.msgPeerAcked = F.peerAcked
   }
 
   // ---- states
@@ -514,18 +589,18 @@ abstract class MessageStream {
   private stepStart(): Step {
     for (;;) {
       if (this.tailLen === 0) {
-        if (this.off === this.end) return NEED_MORE
+        if (F.off === F.end) return NEED_MORE
         if (this.msgStartOff < 0) this.mark()
       }
       const r = this.readLine()
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
-      if (this.le === this.ls) {
+      if (F.le === F.ls) {
         // an empty line between messages (RFC 9112 §2.2): not part of either
         this.msgStartOff = -1
         continue
       }
-      this.hdrBytes = this.lineBytes
+      this.hdrBytes = F.lineBytes
       return this.startLine()
     }
   }
@@ -535,21 +610,21 @@ abstract class MessageStream {
       const r = this.readLine()
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
-      this.hdrBytes += this.lineBytes
+      this.hdrBytes += F.lineBytes
       if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
-      if (this.le === this.ls) return this.headersDone()
+      if (F.le === F.ls) return this.headersDone()
       if (!this.field()) return this.bad('bad_header')
     }
   }
 
   private stepBodyLength(): Step {
-    const avail = this.end - this.off
+    const avail = F.end - F.off
     if (avail < this.remaining) {
       this.remaining -= avail
-      this.off = this.end
+      F.off = F.end
       return NEED_MORE
     }
-    this.off += this.remaining
+    F.off += this.remaining
     this.remaining = 0
     return this.done()
   }
@@ -558,12 +633,12 @@ abstract class MessageStream {
     const r = this.readLine()
     if (r === 0) return NEED_MORE
     if (r < 0) return this.bad('line_too_long')
-    const b = this.line
-    const le = this.le
-    let i = this.ls
+    const b = F.line
+    const le = F.le
+    let i = F.ls
     let size = 0
     while (i < le && HEX[b[i]] >= 0) size = size * 16 + HEX[b[i++]]
-    const digits = i - this.ls
+    const digits = i - F.ls
     if (digits === 0 || digits > MAX_CHUNK_SIZE_DIGITS) return this.bad('bad_chunk')
     // BWS before a chunk-ext (RFC 9112 §7.1.1); the extension itself is ignored
     while (i < le && (b[i] === SP || b[i] === HT)) i++
@@ -579,13 +654,13 @@ abstract class MessageStream {
   }
 
   private stepChunkData(): Step {
-    const avail = this.end - this.off
+    const avail = F.end - F.off
     if (avail < this.remaining) {
       this.remaining -= avail
-      this.off = this.end
+      F.off = F.end
       return NEED_MORE
     }
-    this.off += this.remaining
+    F.off += this.remaining
     this.remaining = 0
     this.state = S.ChunkEnd
     return CONTINUE
@@ -593,14 +668,14 @@ abstract class MessageStream {
 
   private stepChunkEnd(): Step {
     // fast path: CRLF right there
-    if (this.end - this.off >= 2 && this.buf[this.off] === CR && this.buf[this.off + 1] === LF && this.tailLen === 0) {
-      this.off += 2
+    if (F.end - F.off >= 2 && F.buf[F.off] === CR && F.buf[F.off + 1] === LF && this.tailLen === 0) {
+      F.off += 2
       this.state = S.ChunkSize
       return CONTINUE
     }
     const r = this.readLine()
     if (r === 0) return NEED_MORE
-    if (r < 0 || this.le !== this.ls) return this.bad('bad_chunk')
+    if (r < 0 || F.le !== F.ls) return this.bad('bad_chunk')
     this.state = S.ChunkSize
     return CONTINUE
   }
@@ -610,10 +685,10 @@ abstract class MessageStream {
       const r = this.readLine()
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
-      this.hdrBytes += this.lineBytes
+      this.hdrBytes += F.lineBytes
       if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
       // trailer fields (grpc-status, checksums...) carry nothing the records need
-      if (this.le === this.ls) return this.done()
+      if (F.le === F.ls) return this.done()
     }
   }
 
@@ -625,9 +700,9 @@ abstract class MessageStream {
    * byte that cannot be part of one ("}POST /x HTTP/1.1").
    */
   private stepResync(): Step {
-    let buf = this.buf
-    let p = this.off
-    let end = this.end
+    let buf = F.buf
+    let p = F.off
+    let end = F.end
     if (p === end) return NEED_MORE
     let marks: number[] | null = null
     if (this.carryLen > 0) {
@@ -638,11 +713,11 @@ abstract class MessageStream {
       buf.copy(joined, carried, p, end)
       marks = this.carryMarks
       this.carryMarks = NO_MARKS
-      marks.push(carried, this.tsUs, this.peerAcked)
+      marks.push(carried, F.tsUs, F.peerAcked)
       this.base += p - carried
-      this.buf = buf = joined
-      this.off = p = 0
-      this.end = end = joined.length
+      F.buf = buf = joined
+      F.off = p = 0
+      F.end = end = joined.length
       this.carryLen = 0
     }
     let prev = this.prevByte
@@ -661,10 +736,10 @@ abstract class MessageStream {
       if (r === Look.NO) continue
       const k = marks === null ? -1 : markAt(marks, p)
       if (r === Look.YES) {
-        this.off = p
+        F.off = p
         this.msgStartOff = this.base + p
-        this.msgStartUs = k < 0 ? this.tsUs : marks![k + 1]
-        this.msgPeerAcked = k < 0 ? this.peerAcked : marks![k + 2]
+        this.msgStartUs = k < 0 ? F.tsUs : marks![k + 1]
+        this.msgPeerAcked = k < 0 ? F.peerAcked : marks![k + 2]
         this.state = S.Start
         return CONTINUE
       }
@@ -673,18 +748,18 @@ abstract class MessageStream {
       if (end - p > this.carry.length) this.carry = Buffer.allocUnsafe(Math.max(end - p, 64))
       buf.copy(this.carry, 0, p, end)
       this.carryLen = end - p
-      if (k < 0) this.carryMarks = [0, this.tsUs, this.peerAcked]
+      if (k < 0) this.carryMarks = [0, F.tsUs, F.peerAcked]
       else {
         const nm = [0, marks![k + 1], marks![k + 2]]
         for (let j = k + 3; j < marks!.length; j += 3) nm.push(marks![j] - p, marks![j + 1], marks![j + 2])
         this.carryMarks = nm
       }
       this.prevByte = prev
-      this.off = end
+      F.off = end
       return NEED_MORE
     }
     this.prevByte = prev
-    this.off = end
+    F.off = end
     return NEED_MORE
   }
 
@@ -692,12 +767,12 @@ abstract class MessageStream {
 
   /** one field line: framing fields are read here, the few others go to onField */
   private field(): boolean {
-    const b = this.line
-    const ls = this.ls
-    const le = this.le
+    const b = F.line
+    const ls = F.ls
+    const le = F.le
     if (b[ls] === SP || b[ls] === HT) {
       // obs-fold (RFC 9112 §5.2): continues a field we do not need
-      this.ctx.count('obs_fold')
+      this.conn.ctx.count('obs_fold')
       return true
     }
     let c = ls
@@ -756,7 +831,7 @@ abstract class MessageStream {
 
   /** Transfer-Encoding beside Content-Length: a smuggling sign (RFC 9112 §6.3 rule 3), counted */
   protected checkTeAndCl(): void {
-    if (this.contentLength >= 0 || (this.bits & CL_BAD) !== 0) this.ctx.count('te_and_cl')
+    if (this.contentLength >= 0 || (this.bits & CL_BAD) !== 0) this.conn.ctx.count('te_and_cl')
   }
 
   protected bodyByLength(n: number): Step {
@@ -822,8 +897,7 @@ abstract class MessageStream {
           if (this.state === S.ChunkData) this.state = S.ChunkEnd
           else {
             // the body's last byte was lost: it was sent before tsUs
-            this.tsUs = tsUs
-            this.done()
+            this.doneAt(tsUs)
           }
         }
         return false
@@ -839,7 +913,7 @@ abstract class MessageStream {
       this.enterResync(-1)
       return false
     }
-    this.ctx.count('gap_resync')
+    this.conn.ctx.count('gap_resync')
     this.abandon()
     this.resetMessage()
     if (n > 0) this.base += n
@@ -856,22 +930,11 @@ class RequestStream extends MessageStream {
   }
   /** the request being parsed, from its start line until its last byte */
   cur: Req | null = null
-  private upgradeSeen = false
-  /** a connection sends the same Host and User-Agent again and again: decode each once (sameText) */
-  private lastHost = ''
-  private lastUserAgent = ''
-
-  constructor(
-    ctx: ParserContext,
-    private readonly conn: Http1Handler,
-  ) {
-    super(ctx)
-  }
 
   protected startLine(): Step {
-    const b = this.line
-    const ls = this.ls
-    const le = this.le
+    const b = F.line
+    const ls = F.ls
+    const le = F.le
     let i = ls
     while (i < le && TCHAR[b[i]] === 1) i++
     const mEnd = i
@@ -899,7 +962,7 @@ class RequestStream extends MessageStream {
       }
       while (ts < te && b[ts] === SP) ts++
       if (ts === te || (b[ts] !== 0x2f && b[ts] !== 0x2a)) return this.bad('bad_request_line')
-      this.ctx.count('bad_version')
+      this.conn.ctx.count('bad_version')
     }
     while (ts < te && b[ts] === SP) ts++
     while (te > ts && b[te - 1] === SP) te--
@@ -911,7 +974,7 @@ class RequestStream extends MessageStream {
     req.startUs = this.msgStartUs
     req.startOff = this.msgStartOff
     this.cur = req
-    this.upgradeSeen = false
+    this.bits &= ~UPGRADE_SEEN
     this.state = S.Headers
     return CONTINUE
   }
@@ -950,16 +1013,16 @@ class RequestStream extends MessageStream {
     const req = this.cur!
     switch (id) {
       case Field.Host:
-        if (req.host === undefined) req.host = this.lastHost = sameText(this.lastHost, b, vs, ve, this.lim.maxTextBytes)
+        if (req.host === undefined) req.host = sharedText(b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.UserAgent:
-        if (req.userAgent === undefined) req.userAgent = this.lastUserAgent = sameText(this.lastUserAgent, b, vs, ve, this.lim.maxTextBytes)
+        if (req.userAgent === undefined) req.userAgent = sharedText(b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.Expect:
         req.expect = text(b, vs, ve, this.lim.maxTextBytes)
         break
       case Field.Upgrade:
-        this.upgradeSeen = true
+        this.bits |= UPGRADE_SEEN
         break
     }
   }
@@ -975,7 +1038,7 @@ class RequestStream extends MessageStream {
 
   protected headersDone(): Step {
     const req = this.cur!
-    req.upgrade = this.upgradeSeen || req.method === 'CONNECT'
+    req.upgrade = (this.bits & UPGRADE_SEEN) !== 0 || req.method === 'CONNECT'
     // in the matcher from now on: a server may answer before the body is in (100-continue, 413)
     this.conn.push(req)
     if ((this.bits & TE_SEEN) !== 0) {
@@ -1026,20 +1089,12 @@ class ResponseStream extends MessageStream {
   }
   private status = 0
   private req: Req | null = null
-  private matched = false
   private upgradeTo: string | undefined = undefined
 
-  constructor(
-    ctx: ParserContext,
-    private readonly conn: Http1Handler,
-  ) {
-    super(ctx)
-  }
-
   protected startLine(): Step {
-    const b = this.line
-    const ls = this.ls
-    const le = this.le
+    const b = F.line
+    const ls = F.ls
+    const le = F.le
     // "HTTP/1.x NNN" then SP reason-phrase, or nothing (the SP is often missing in the wild)
     if (le - ls < 12 || lookStatusLine(b, ls, le) !== Look.YES || (le - ls > 12 && b[ls + 12] !== SP)) {
       return this.bad('bad_status_line')
@@ -1048,7 +1103,7 @@ class ResponseStream extends MessageStream {
     if (st < 100) return this.bad('bad_status_line')
     this.status = st
     this.req = null
-    this.matched = false
+    this.bits &= ~MATCHED
     this.upgradeTo = undefined
     this.state = S.Headers
     return CONTINUE
@@ -1065,10 +1120,10 @@ class ResponseStream extends MessageStream {
 
   /** the request this response answers, decided once per response */
   private match(): Req | null {
-    if (!this.matched) {
-      this.matched = true
+    if ((this.bits & MATCHED) === 0) {
+      this.bits |= MATCHED
       this.req = this.conn.selectRequest(this.msgPeerAcked, this.msgStartUs)
-      if (this.req === null) this.ctx.unmatchedResponse()
+      if (this.req === null) this.conn.ctx.unmatchedResponse()
     }
     return this.req
   }
@@ -1095,7 +1150,7 @@ class ResponseStream extends MessageStream {
     const bytes = this.pos() - this.msgStartOff
     this.status = 0
     this.req = null
-    this.matched = false
+    this.bits &= ~MATCHED
     if (st < 200 && st !== 101) {
       // 1xx is not final (RFC 9110 §15.2): the request keeps waiting for its answer
       if (req !== null) {
@@ -1105,8 +1160,8 @@ class ResponseStream extends MessageStream {
       return
     }
     // h2c (RFC 9113 §3.2): the 101 is not the answer; the request's response comes as HTTP/2 stream 1
-    if (st === 101 && req !== null && isH2c(this.upgradeTo) && this.conn.handOver(req, bytes, this.off)) return
-    this.conn.answer(req, st, bytes, this.tsUs, false, this.upgradeTo)
+    if (st === 101 && req !== null && isH2c(this.upgradeTo) && this.conn.handOver(req, bytes, F.off)) return
+    this.conn.answer(req, st, bytes, F.tsUs, false, this.upgradeTo)
     // 101 Switching Protocols, or a tunnel after CONNECT: what follows is not HTTP/1.x
     if (st === 101 || (req !== null && req.method === 'CONNECT' && st < 300)) this.conn.kill()
   }
@@ -1117,21 +1172,20 @@ class ResponseStream extends MessageStream {
     this.status = 0
     if (st < 200 && st !== 101) {
       this.req = null
-      this.matched = false
+      this.bits &= ~MATCHED
       return
     }
     // the status is known: "partial" is not "failed"
     const req = this.match()
     this.req = null
-    this.matched = false
+    this.bits &= ~MATCHED
     this.conn.answer(req, st, this.pos() - this.msgStartOff, this.lastDataUs, true, this.upgradeTo)
   }
 
   /** the connection ended: a close-delimited body is complete, anything else is cut short */
   finishAtEnd(): void {
     if (this.state === S.BodyClose) {
-      this.tsUs = this.lastDataUs
-      this.done()
+      this.doneAt(this.lastDataUs)
     } else if (this.state !== S.Dead) {
       this.abandon()
     }
@@ -1139,21 +1193,30 @@ class ResponseStream extends MessageStream {
 }
 
 /** One connection: both directions, the pending requests, and what is emitted. */
+// Http1Handler.flags
+/** a gap in the responses, not yet resolved by the next response start */
+const S2C_GAP = 1
+/** c2s stream offsets cannot be trusted for peerAcked pairing (after an unknown-size gap) */
+const C2S_OFFSETS_UNKNOWN = 2
+/** switched protocols (101, CONNECT tunnel): nothing more is parsed */
+const DEAD = 4
+const ENDED = 8
+
 export class Http1Handler implements StreamHandler {
   private readonly reqSide: RequestStream
   private readonly respSide: ResponseStream
   private readonly pending: FifoMatcher<Req, Http1Handler>
-  /** a gap in the responses, not yet resolved by the next response start */
-  private s2cGap = false
-  /** c2s stream offsets are trustworthy for peerAcked pairing (false after an unknown-size gap) */
-  private c2sOffsetsKnown = true
-  private dead = false
-  private ended = false
+  /** S2C_GAP | C2S_OFFSETS_UNKNOWN | DEAD | ENDED (four boolean fields cost 24 B more per connection) */
+  private flags = 0
   private nowUs = 0
 
-  constructor(private readonly ctx: ParserContext) {
-    this.reqSide = new RequestStream(ctx, this)
-    this.respSide = new ResponseStream(ctx, this)
+  /** the limits its message streams read */
+  readonly lim: StreamLimits
+
+  constructor(readonly ctx: ParserContext) {
+    this.lim = streamLimits(ctx.limits)
+    this.reqSide = new RequestStream(this)
+    this.respSide = new ResponseStream(this)
     this.pending = new FifoMatcher<Req, Http1Handler>(Math.max(1, ctx.limits.maxPendingRequests), Http1Handler.evicted, this)
   }
 
@@ -1188,7 +1251,7 @@ export class Http1Handler implements StreamHandler {
   }
 
   data(dir: Dir, chunk: Buffer, tsUs: number, peerAcked: number): void {
-    if (this.dead || this.ended) return
+    if ((this.flags & (DEAD | ENDED)) !== 0) return
     if (tsUs > this.nowUs) this.nowUs = tsUs
     if (dir === 'c2s') this.reqSide.feed(chunk, tsUs, peerAcked)
     else {
@@ -1229,30 +1292,30 @@ export class Http1Handler implements StreamHandler {
     // requests behind it cannot exist (a client waits for the 101); any there were get no answer here
     for (const r of this.pending.drain()) this.emitUnanswered(r, this.nowUs)
     this.kill()
-    this.ended = true
+    this.flags |= ENDED
     this.successor = next
     this.successorOff = offInChunk
     return true
   }
 
   gap(dir: Dir, lostBytes: number, tsUs: number): void {
-    if (this.dead || this.ended) return
+    if ((this.flags & (DEAD | ENDED)) !== 0) return
     if (tsUs > this.nowUs) this.nowUs = tsUs
     if (dir === 'c2s') {
-      if (lostBytes < 0 && this.reqSide.pos() > 0) this.c2sOffsetsKnown = false
+      if (lostBytes < 0 && this.reqSide.pos() > 0) this.flags |= C2S_OFFSETS_UNKNOWN
       this.reqSide.gap(lostBytes, tsUs)
     } else if (this.respSide.gap(lostBytes, tsUs)) {
-      this.s2cGap = true
+      this.flags |= S2C_GAP
     }
   }
 
   end(_reason: EndReason, tsUs: number): void {
-    if (this.ended) return
-    if (!this.dead) {
+    if ((this.flags & ENDED) !== 0) return
+    if ((this.flags & DEAD) === 0) {
       this.respSide.finishAtEnd()
       this.reqSide.finishAtEnd()
     }
-    this.ended = true
+    this.flags |= ENDED
     for (const r of this.pending.drain()) this.emitUnanswered(r, tsUs)
   }
 
@@ -1268,9 +1331,9 @@ export class Http1Handler implements StreamHandler {
    * lost their responses in the gap. null: no request is waiting (counted as an unmatched response).
    */
   selectRequest(peerAcked: number, respStartUs: number): Req | null {
-    if (this.s2cGap) {
-      this.s2cGap = false
-      if (peerAcked >= 0 && this.c2sOffsetsKnown) {
+    if ((this.flags & S2C_GAP) !== 0) {
+      this.flags &= ~S2C_GAP
+      if (peerAcked >= 0 && (this.flags & C2S_OFFSETS_UNKNOWN) === 0) {
         let k = -1
         for (let i = 0; i < this.pending.size; i++) {
           if (this.pending.at(i)!.endOff <= peerAcked) k = i
@@ -1301,7 +1364,7 @@ export class Http1Handler implements StreamHandler {
   }
 
   kill(): void {
-    this.dead = true
+    this.flags |= DEAD
     this.reqSide.kill()
     this.respSide.kill()
   }
