@@ -79,7 +79,8 @@ export const C = {
   sinkDropped: 'sink_dropped_points', // labels: sink
   // TCP health (tcp/health.ts), all ports; per endpoint in the podtap_tcp_* metrics
   tcpConnects: 'tcp_connect_results', // labels: result (ok, refused, unanswered)
-  tcpResets: 'tcp_resets_seen', // labels: sender (client, server)
+  tcpResets: 'tcp_resets_seen', // labels: sender (client, server); connections ended by a RST
+  tcpRstSegments: 'tcp_rst_segments_seen', // labels: sender (client, server); every RST segment
   tcpRetransmitsSeen: 'tcp_retransmits_seen', // labels: direction (c2s, s2c)
   tcpZeroWindows: 'tcp_zero_windows_seen', // labels: direction (c2s, s2c)
   tcpSynsUntracked: 'tcp_syns_untracked', // SYNs left out because the half-open list was full

@@ -67,6 +67,7 @@ describe('TCP health outputs', () => {
       expect(sumMetric(text, 'podtap_tcp_connects_total', { result: 'ok' })).toBe(ok)
       expect(sumMetric(text, 'podtap_tcp_retransmits_total')).toBe(retrans)
       expect(sumMetric(text, 'podtap_tcp_resets_total')).toBe(counters.total(C.tcpResets))
+      expect(sumMetric(text, 'podtap_tcp_rst_segments_total')).toBe(counters.total(C.tcpRstSegments))
       // every ok connect with a SYN seen has a duration; the histogram's count says so
       const withTime = lines.filter((l) => l.connect_ms !== null).length
       expect(sumMetric(text, 'podtap_tcp_connect_duration_seconds_count')).toBe(withTime)

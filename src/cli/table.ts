@@ -65,6 +65,7 @@ export function tcpTotalsLine(counters: Counters): string {
   return (
     `TCP: ${ok + refused + unanswered} connects (${ok} ok, ${refused} refused, ${unanswered} unanswered)` +
     `, ${counters.total(C.tcpResets)} resets (${by(C.tcpResets, 'sender', 'client')} by clients, ${by(C.tcpResets, 'sender', 'server')} by servers)` +
+    `, ${counters.total(C.tcpRstSegments)} RST segments` +
     `, ${counters.total(C.tcpRetransmitsSeen)} retransmits (${by(C.tcpRetransmitsSeen, 'direction', 'c2s')} client to server, ${by(C.tcpRetransmitsSeen, 'direction', 's2c')} back)` +
     `, ${counters.total(C.tcpZeroWindows)} zero windows` +
     (untracked > 0 ? `, ${untracked} SYNs not tracked (half-open cap)` : '')

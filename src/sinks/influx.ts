@@ -30,7 +30,8 @@
 //   l7_tcp     time = window start: TCP health per server endpoint and client ip, every port (also
 //              protocols podtap cannot parse). tags: server..., client_ip... as l7_rpc. fields (counts
 //              in the window): connects_ok, connects_refused, connects_unanswered, resets_client,
-//              resets_server, retransmits_c2s, retransmits_s2c, zero_windows_c2s, zero_windows_s2c;
+//              resets_server (connections ended by a RST), rst_segments_client/_server (every RST
+//              segment, tshark's count), retransmits_c2s, retransmits_s2c, zero_windows_c2s, zero_windows_s2c;
 //              active (established connections open at the window's end); connect_ms/connect_max_ms
 //              (mean/max of SYN -> SYN/ACK); rtt_client_* and rtt_server_* _samples, _ms (mean),
 //              _min_ms, _max_ms (round trip capture point <-> that side; the sum is the path's RTT).
@@ -633,6 +634,8 @@ function tcpPoint(r: TcpSeriesRow, ts: string, api: WriteApi): string | undefine
     .intField('active', r.active)
     .intField('resets_client', r.resets.client)
     .intField('resets_server', r.resets.server)
+    .intField('rst_segments_client', r.rstSegments.client)
+    .intField('rst_segments_server', r.rstSegments.server)
     .intField('retransmits_c2s', r.retransmits.c2s)
     .intField('retransmits_s2c', r.retransmits.s2c)
     .intField('zero_windows_c2s', r.zeroWindows.c2s)

@@ -4,7 +4,8 @@
 //   podtap_tcp_connects_total{result="ok|refused|unanswered"}
 //   podtap_tcp_connect_duration_seconds      histogram, client's first SYN to the server's SYN/ACK
 //   podtap_tcp_active_connections            gauge, established connections open at the window's end
-//   podtap_tcp_resets_total{sender="client|server"}
+//   podtap_tcp_resets_total{sender="client|server"}        connections ended by a RST (once each)
+//   podtap_tcp_rst_segments_total{sender="client|server"}  every RST segment (tshark's count)
 //   podtap_tcp_retransmits_total{direction="c2s|s2c"}
 //   podtap_tcp_zero_windows_total{direction="c2s|s2c"}
 //   podtap_tcp_rtt_seconds{side="client|server"}  histogram, round trip capture point <-> that side
@@ -67,6 +68,7 @@ class BucketHistogram {
 export class TcpMetrics {
   private readonly connects: Counter<string>
   private readonly resets: Counter<string>
+  private readonly rstSegments: Counter<string>
   private readonly retransmits: Counter<string>
   private readonly zeroWindows: Counter<string>
   private readonly active: Gauge<string>
@@ -85,7 +87,8 @@ export class TcpMetrics {
     const labelNames = ['server', 'namespace', 'pod', 'service', 'client', 'client_namespace']
     const registers = [r]
     this.connects = new Counter({ name: 'podtap_tcp_connects_total', help: 'TCP connection attempts by result: ok (handshake completed), refused (RST answering the SYN), unanswered (no answer within the SYN timeout, or SYN retransmitted and given up).', labelNames: [...labelNames, 'result'], registers })
-    this.resets = new Counter({ name: 'podtap_tcp_resets_total', help: 'RSTs after the handshake (or on connections joined mid-stream), by who sent them.', labelNames: [...labelNames, 'sender'], registers })
+    this.resets = new Counter({ name: 'podtap_tcp_resets_total', help: 'Connections ended by a RST after the handshake (or joined mid-stream), once per connection, by who sent it.', labelNames: [...labelNames, 'sender'], registers })
+    this.rstSegments = new Counter({ name: 'podtap_tcp_rst_segments_total', help: 'RST segments, every one (answering a SYN, after the first, after the close), by who sent them.', labelNames: [...labelNames, 'sender'], registers })
     this.retransmits = new Counter({ name: 'podtap_tcp_retransmits_total', help: 'TCP segments seen again (sequence space already sent), by direction (c2s: sent by the client).', labelNames: [...labelNames, 'direction'], registers })
     this.zeroWindows = new Counter({ name: 'podtap_tcp_zero_windows_total', help: 'Segments advertising a zero receive window, by direction (c2s: the client cannot take more).', labelNames: [...labelNames, 'direction'], registers })
     this.active = new Gauge({ name: 'podtap_tcp_active_connections', help: 'Established TCP connections open (at the end of the last window).', labelNames, registers })
@@ -106,6 +109,8 @@ export class TcpMetrics {
       add(this.connects, { result: 'unanswered' }, row.connects.unanswered)
       add(this.resets, { sender: 'client' }, row.resets.client)
       add(this.resets, { sender: 'server' }, row.resets.server)
+      add(this.rstSegments, { sender: 'client' }, row.rstSegments.client)
+      add(this.rstSegments, { sender: 'server' }, row.rstSegments.server)
       add(this.retransmits, { direction: 'c2s' }, row.retransmits.c2s)
       add(this.retransmits, { direction: 's2c' }, row.retransmits.s2c)
       add(this.zeroWindows, { direction: 'c2s' }, row.zeroWindows.c2s)

@@ -251,13 +251,20 @@ export class FlowTable {
     if (flow === null || !sameFlow(flow, f)) {
       flow = this.lookup(f)
       if (flow === null) {
-        // a lone RST on an unknown 4-tuple carries nothing to report; trailing packets of a closed
-        // connection are swallowed; a SYN reopens a closed 4-tuple
-        if (rst && !syn) return
-        if (syn && !ack && this.health !== null && !this.health.admit()) return
+        // trailing packets of a closed connection are swallowed (the health hook still counts them:
+        // a FIN sent again, RSTs after the first); a lone RST on an unknown 4-tuple carries nothing
+        // to report; a SYN reopens a closed 4-tuple
         if (!syn) {
-          if (this.closed.has(f.src, f.srcPort, f.dst, f.dstPort)) return
-        } else this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
+          const t = this.closed.get(f.src, f.srcPort, f.dst, f.dstPort)
+          if (t !== null) {
+            if (this.health !== null) this.health.afterClose(t, f)
+            return
+          }
+          if (rst) return
+        } else {
+          if (!ack && this.health !== null && !this.health.admit()) return
+          this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
+        }
         flow = this.create(f)
       }
       this.last = flow
@@ -402,7 +409,10 @@ export class FlowTable {
     this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
-    if (reason === 'fin' || reason === 'rst') this.closed.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
+    if (reason === 'fin' || reason === 'rst') {
+      const t = this.closed.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
+      if (this.health !== null) this.health.closed(flow, t)
+    }
     const ended = (this.count[reason] ??= this.counters.handle(C.flowsEnded, END_LABELS[reason]))
     ended.value++
     this.setActive()

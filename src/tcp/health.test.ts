@@ -158,6 +158,66 @@ describe('TcpHealth', () => {
     expect(h.ended.map((s) => s.connect)).toEqual(['ok', 'unknown'])
   })
 
+  it('after the close: a FIN sent again is a retransmission, every RST a RST segment, on the connection series even once it was dropped', () => {
+    const h = health(
+      [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(1) },
+        { from: 'c', seq: 101, ack: 901, data: 'hi', tsUs: ms(2) },
+        { from: 's', seq: 901, ack: 103, flags: 'FA', tsUs: ms(3) },
+        { from: 'c', seq: 103, ack: 902, flags: 'FA', tsUs: ms(4) }, // both FINs: the flow is over
+      ],
+      { windowUs: 1_000_000 },
+    )
+    expect(h.ended).toHaveLength(1)
+    h.tcp.advance(ms(1500))
+    h.tcp.advance(ms(2500)) // the series had no flow left: dropped
+    expect(h.tcp.seriesCount).toBe(0)
+    h.r.feed([
+      { from: 'c', seq: 103, ack: 902, flags: 'FA', tsUs: ms(2600) }, // the client's FIN again
+      { from: 'c', seq: 103, ack: 902, flags: 'FA', tsUs: ms(2700) }, // and again
+      { from: 'c', seq: 104, ack: 902, tsUs: ms(2701) }, // a pure ACK: nothing
+      { from: 's', seq: 902, flags: 'R', tsUs: ms(2800) },
+      { from: 's', seq: 902, flags: 'R', tsUs: ms(2801) },
+    ])
+    h.tcp.advance(ms(3500))
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 'c2s' })).toBe(2)
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 's2c' })).toBe(0)
+    expect(h.counters.get(C.tcpRstSegments, { sender: 'server' })).toBe(2)
+    expect(h.counters.total(C.tcpResets)).toBe(0) // the connection had ended with its FINs, not reset
+    const row = h.windows.at(-1)!.rows[0]!
+    expect(row.server).toEqual(SERVER)
+    expect(row.client).toEqual({ ip: CLIENT.ip, port: 0 })
+    expect(row.retransmits).toEqual({ c2s: 2, s2c: 0 })
+    expect(row.rstSegments).toEqual({ client: 0, server: 2 })
+    expect(row.resets).toEqual({ client: 0, server: 0 })
+    expect(h.ended[0]!.retransmits).toEqual({ c2s: 0, s2c: 0 }) // its link was written at the close
+  })
+
+  it('RSTs after the first: one connection reset, every RST segment counted by sender; data in flight after it is new', () => {
+    const h = health([
+      { from: 'c', seq: 100, flags: 'S' },
+      { from: 's', seq: 900, flags: 'SA', ack: 101 },
+      { from: 'c', seq: 101, ack: 901, data: 'abcd' },
+      { from: 'c', seq: 105, flags: 'R' }, // the client aborts
+      { from: 'c', seq: 105, flags: 'R' },
+      { from: 's', seq: 901, ack: 105, data: 'late' }, // the server's answer was in flight: new bytes
+      { from: 's', seq: 901, ack: 105, data: 'late' }, // sent again: a retransmission
+      { from: 'c', seq: 101, ack: 901, data: 'abcd' }, // the client's data again, after its RST
+      { from: 's', seq: 905, flags: 'R' },
+    ])
+    h.close()
+    expect(h.counters.get(C.tcpResets, { sender: 'client' })).toBe(1)
+    expect(h.counters.get(C.tcpResets, { sender: 'server' })).toBe(0)
+    expect(h.counters.get(C.tcpRstSegments, { sender: 'client' })).toBe(2)
+    expect(h.counters.get(C.tcpRstSegments, { sender: 'server' })).toBe(1)
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 's2c' })).toBe(1)
+    expect(h.counters.get(C.tcpRetransmitsSeen, { direction: 'c2s' })).toBe(1)
+    const row = h.windows.flatMap((w) => w.rows)[0]!
+    expect(row.rstSegments).toEqual({ client: 2, server: 1 })
+    expect(row.retransmits).toEqual({ c2s: 1, s2c: 1 })
+  })
+
   it('retransmissions per direction; Karn: a probe sent twice gives no RTT sample; keep-alives are not retransmissions', () => {
     const h = health([
       { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },

@@ -21,11 +21,16 @@
 //                       earlier when the flow ends (idle, evicted, end of input) after the client had
 //                       retransmitted its SYN. A single SYN cut short by the end of the capture is
 //                       not counted (connect 'unknown' on its link).
-//   reset               a RST after the handshake (or on a connection joined mid-stream), by sender
+//   reset               a connection ended by a RST after the handshake (or joined mid-stream), by
+//                       sender: once per connection
+//   RST segment         every RST segment, by sender, whatever it answered (a SYN, a closed
+//                       connection): tshark's count of RST frames
 //   retransmit          a segment seen again, by direction: data whose bytes the reassembler had
 //                       already seen (delivered or buffered; a reordered segment filling a hole is
 //                       not one, nor a keep-alive probe one byte below the highest number sent), or a
-//                       SYN or FIN whose sequence number was already sent
+//                       SYN or FIN whose sequence number was already sent; also after the close
+//                       (a FIN sent again after both FINs: the tombstone keeps each direction's
+//                       highest number, ClosedFlow.end0/end1, and the count lands on the series)
 //   zero window         a segment advertising window 0 (not SYN, FIN or RST), by direction of the
 //                       segment (c2s: the client's receive buffer is full)
 //   rtt                 per side, the round trip between the capture point and that end: the server
@@ -40,7 +45,7 @@ import type { Frame } from '../capture/frame.js'
 import { TcpFlag } from '../capture/frame.js'
 import { C, type CounterSample, type Counters } from '../counters.js'
 import { seqDiff } from './seq.js'
-import type { Endpoint, FlowInfo, SegmentHook } from './types.js'
+import type { ClosedFlow, Endpoint, FlowInfo, SegmentHook } from './types.js'
 
 /** Bucket upper bounds (seconds) of the connect-time and RTT histograms: 100 µs (veth) to 10 s. */
 export const TCP_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
@@ -83,7 +88,10 @@ export interface TcpSeriesRow {
   connectMaxUs: number
   /** established connections open at the window's end */
   active: number
+  /** connections ended by a RST, by sender (once per connection) */
   resets: { client: number; server: number }
+  /** RST segments, by sender: every one (answering a SYN, after the first, after the close) */
+  rstSegments: { client: number; server: number }
   retransmits: { c2s: number; s2c: number }
   zeroWindows: { c2s: number; s2c: number }
   /** RTT samples per side: bucket counts, sum, min, max (µs) */
@@ -192,6 +200,8 @@ class Series {
   unanswered = 0
   resetsClient = 0
   resetsServer = 0
+  rstClient = 0
+  rstServer = 0
   retrans0 = 0
   retrans1 = 0
   zw0 = 0
@@ -246,6 +256,8 @@ export class TcpHealth implements SegmentHook {
   private readonly cUnanswered: CounterSample
   private readonly cResetClient: CounterSample
   private readonly cResetServer: CounterSample
+  private readonly cRstClient: CounterSample
+  private readonly cRstServer: CounterSample
   private readonly cRetrans0: CounterSample
   private readonly cRetrans1: CounterSample
   private readonly cZw0: CounterSample
@@ -260,6 +272,8 @@ export class TcpHealth implements SegmentHook {
     this.cUnanswered = c.handle(C.tcpConnects, { result: 'unanswered' })
     this.cResetClient = c.handle(C.tcpResets, { sender: 'client' })
     this.cResetServer = c.handle(C.tcpResets, { sender: 'server' })
+    this.cRstClient = c.handle(C.tcpRstSegments, { sender: 'client' })
+    this.cRstServer = c.handle(C.tcpRstSegments, { sender: 'server' })
     this.cRetrans0 = c.handle(C.tcpRetransmitsSeen, { direction: 'c2s' })
     this.cRetrans1 = c.handle(C.tcpRetransmitsSeen, { direction: 's2c' })
     this.cZw0 = c.handle(C.tcpZeroWindows, { direction: 'c2s' })
@@ -309,6 +323,7 @@ export class TcpHealth implements SegmentHook {
     s[b + F.LastDir] = d
 
     if ((flags & RST) !== 0) {
+      this.rstSegment(this.seriesOf(b), fromClient)
       if ((bits & (Bit.SynAck | Bit.ClientSyn)) === Bit.ClientSyn) {
         // no SYN/ACK yet: a RST from the server answers the SYN (refused); one from the client is
         // the client giving up, decided at the end like any unanswered attempt
@@ -420,14 +435,7 @@ export class TcpHealth implements SegmentHook {
 
     if (f.window === 0 && (flags & (SYN | FIN)) === 0) {
       s[b + F.Zw0 + d]++
-      const sr = this.seriesOf(b)
-      if (d === 0) this.cZw0.value++
-      else this.cZw1.value++
-      if (sr !== null) {
-        if (d === 0) sr.zw0++
-        else sr.zw1++
-        sr.dirty = true
-      }
+      this.zeroWindowOn(this.seriesOf(b), d)
     }
     s[b + F.Bits] = bits
   }
@@ -479,6 +487,52 @@ export class TcpHealth implements SegmentHook {
     s.fill(0, b, b + F.STRIDE)
     flow.tcpSlot = -1
     this.free.push(slot)
+  }
+
+  /** The flow closed (FIN/RST) leaving tombstone `t`: each direction's highest sequence number goes in it. */
+  closed(flow: FlowInfo, t: ClosedFlow): void {
+    const slot = flow.tcpSlot
+    if (slot === undefined || slot < 0) return
+    const b = this.base(slot)
+    const s = this.s
+    if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
+    const bits = s[b + F.Bits] as number
+    t.end0 = (bits & Bit.MaxEnd0) !== 0 ? (s[b + F.MaxEnd0] as number) : -1
+    t.end1 = (bits & Bit.MaxEnd1) !== 0 ? (s[b + F.MaxEnd1] as number) : -1
+  }
+
+  /**
+   * A segment of a connection that is over (its tombstone `t` swallowed it): a FIN or data sent again
+   * is a retransmission, a RST one more RST segment, as on the live connection. They count on the
+   * connection's series (looked up again: the flow's slot is gone) and globally; its l7_link record
+   * was already written.
+   */
+  afterClose(t: ClosedFlow, f: Frame): void {
+    const fromClient = f.srcPort === t.aPort && f.src === t.aIp
+    const flags = f.flags
+    const si = this.seriesAt(t.bIp, t.bPort, t.aIp)
+    const sr = si < 0 ? null : (this.series[si] as Series)
+    if ((flags & RST) !== 0) {
+      this.rstSegment(sr, fromClient)
+      return
+    }
+    const d = fromClient ? 0 : 1
+    const payloadLen = f.payloadLen
+    const fin = (flags & FIN) !== 0
+    const len = payloadLen + (fin ? 1 : 0)
+    if (len > 0) {
+      const end = d === 0 ? t.end0 : t.end1
+      const endSeq = (f.seq + len) >>> 0
+      if (end >= 0 && seqDiff(f.seq, end) < 0) {
+        // sent before; a keep-alive probe (one byte below the highest number) is not a retransmission
+        if (!(payloadLen <= 1 && !fin && endSeq === end)) this.retransmittedOn(sr, d, 1)
+      }
+      if (end < 0 || seqDiff(endSeq, end) > 0) {
+        if (d === 0) t.end0 = endSeq
+        else t.end1 = endSeq
+      }
+    }
+    if (f.window === 0 && (flags & (SYN | FIN)) === 0) this.zeroWindowOn(sr, d)
   }
 
   /**
@@ -538,12 +592,19 @@ export class TcpHealth implements SegmentHook {
     return slot
   }
 
-  /** the series of a server endpoint and client address (created when missing); -1 past the cap */
+  /** the series of a server endpoint and client address (created when missing), one more flow on it; -1 past the cap */
   private attach(server: Endpoint, clientIp: string): number {
-    let byIp = this.seriesIndex.get(server.port)
-    if (byIp === undefined) this.seriesIndex.set(server.port, (byIp = new Map()))
-    let byClient = byIp.get(server.ip)
-    if (byClient === undefined) byIp.set(server.ip, (byClient = new Map()))
+    const i = this.seriesAt(server.ip, server.port, clientIp)
+    if (i >= 0) (this.series[i] as Series).refs++
+    return i
+  }
+
+  /** the series' index (created when missing, with no flow on it yet); -1 past the cap */
+  private seriesAt(serverIp: string, serverPort: number, clientIp: string): number {
+    let byIp = this.seriesIndex.get(serverPort)
+    if (byIp === undefined) this.seriesIndex.set(serverPort, (byIp = new Map()))
+    let byClient = byIp.get(serverIp)
+    if (byClient === undefined) byIp.set(serverIp, (byClient = new Map()))
     let i = byClient.get(clientIp)
     if (i === undefined) {
       if (this.seriesN >= this.maxSeries) {
@@ -551,11 +612,10 @@ export class TcpHealth implements SegmentHook {
         return -1
       }
       i = this.freeSeries.pop() ?? this.series.length
-      this.series[i] = new Series(server.ip, server.port, clientIp)
+      this.series[i] = new Series(serverIp, serverPort, clientIp)
       byClient.set(clientIp, i)
       this.seriesN++
     }
-    ;(this.series[i] as Series).refs++
     return i
   }
 
@@ -578,12 +638,38 @@ export class TcpHealth implements SegmentHook {
 
   private retransmitted(b: number, d: number, n: number): void {
     this.s[b + F.Retrans0 + d] += n
-    const sr = this.seriesOf(b)
+    this.retransmittedOn(this.seriesOf(b), d, n)
+  }
+
+  /** n retransmissions of direction d, globally and on series sr */
+  private retransmittedOn(sr: Series | null, d: number, n: number): void {
     if (d === 0) this.cRetrans0.value += n
     else this.cRetrans1.value += n
     if (sr !== null) {
       if (d === 0) sr.retrans0 += n
       else sr.retrans1 += n
+      sr.dirty = true
+    }
+  }
+
+  /** a zero-window segment of direction d, globally and on series sr */
+  private zeroWindowOn(sr: Series | null, d: number): void {
+    if (d === 0) this.cZw0.value++
+    else this.cZw1.value++
+    if (sr !== null) {
+      if (d === 0) sr.zw0++
+      else sr.zw1++
+      sr.dirty = true
+    }
+  }
+
+  /** one RST segment, globally and on series sr */
+  private rstSegment(sr: Series | null, fromClient: boolean): void {
+    if (fromClient) this.cRstClient.value++
+    else this.cRstServer.value++
+    if (sr !== null) {
+      if (fromClient) sr.rstClient++
+      else sr.rstServer++
       sr.dirty = true
     }
   }
@@ -759,6 +845,7 @@ function rowOf(sr: Series): TcpSeriesRow {
     connectMaxUs: sr.connectMaxUs,
     active: sr.active,
     resets: { client: sr.resetsClient, server: sr.resetsServer },
+    rstSegments: { client: sr.rstClient, server: sr.rstServer },
     retransmits: { c2s: sr.retrans0, s2c: sr.retrans1 },
     zeroWindows: { c2s: sr.zw0, s2c: sr.zw1 },
     rttServer: rttRow(sr.h, 0),
@@ -774,6 +861,7 @@ function rttRow(h: Float64Array, side: number): RttRow {
 function reset(sr: Series): void {
   sr.ok = sr.refused = sr.unanswered = 0
   sr.resetsClient = sr.resetsServer = 0
+  sr.rstClient = sr.rstServer = 0
   sr.retrans0 = sr.retrans1 = sr.zw0 = sr.zw1 = 0
   sr.h.fill(0)
   sr.connectSumUs = sr.connectMaxUs = 0

@@ -9,8 +9,12 @@
 // earlier deletes left: 300k short connections took 6x the time of 100k. lru-cache did the job in
 // linear time but cost 15% of a short-connection replay; string keys in a Map with a ring, 16%.)
 // A record deleted or closed again is marked dead and skipped when it reaches the ring's head.
+// The TCP health hook keeps each direction's highest sequence number in the record (end0, end1), so
+// that a FIN sent again after the close still counts as a retransmission of its connection.
 
-interface Tomb {
+import type { ClosedFlow } from './types.js'
+
+interface Tomb extends ClosedFlow {
   aIp: string
   aPort: number
   bIp: string
@@ -50,6 +54,11 @@ export class Tombstones {
     return this.live > 0 && this.find(srcIp, srcPort, dstIp, dstPort) !== null
   }
 
+  /** the 4-tuple's record (either direction), null when it is not closed */
+  get(srcIp: string, srcPort: number, dstIp: string, dstPort: number): ClosedFlow | null {
+    return this.live > 0 ? this.find(srcIp, srcPort, dstIp, dstPort) : null
+  }
+
   /** forgets the 4-tuple (a SYN opens it again) */
   delete(srcIp: string, srcPort: number, dstIp: string, dstPort: number): void {
     if (this.live === 0) return
@@ -58,17 +67,18 @@ export class Tombstones {
   }
 
   /** the connection between these endpoints closed at `tsUs` (the newest close so far, or close to it) */
-  add(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number): void {
+  add(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number): ClosedFlow {
     const old = this.find(aIp, aPort, bIp, bPort)
     if (old !== null) this.unindex(old)
     const h = portsHash(aPort, bPort)
-    const t: Tomb = { aIp, aPort, bIp, bPort, closedUs: tsUs, next: this.index.get(h) ?? null, dead: false }
+    const t: Tomb = { aIp, aPort, bIp, bPort, end0: -1, end1: -1, closedUs: tsUs, next: this.index.get(h) ?? null, dead: false }
     this.index.set(h, t)
     this.live++
     if (this.count === this.ring.length) this.grow()
     this.ring[(this.head + this.count) & (this.ring.length - 1)] = t
     this.count++
     while (this.live > this.max) this.pop()
+    return t
   }
 
   /** forgets 4-tuples closed more than lingerUs before `nowUs` */

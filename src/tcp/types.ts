@@ -88,4 +88,19 @@ export interface SegmentHook {
   /** a bare SYN is about to open a new flow: false leaves it out (a cap on half-open attempts) */
   admit(): boolean
   segment(flow: FlowInfo, fromClient: boolean, f: Frame): void
+  /** the flow closed (FIN or RST) and left tombstone `t`: the hook may note what it needs in it */
+  closed(flow: FlowInfo, t: ClosedFlow): void
+  /** a segment of a closed 4-tuple (retransmitted FIN, RST after RST), swallowed by tombstone `t` */
+  afterClose(t: ClosedFlow, f: Frame): void
+}
+
+/** A closed connection's tombstone (tombstones.ts) as the SegmentHook sees it: a = client, b = server. */
+export interface ClosedFlow {
+  readonly aIp: string
+  readonly aPort: number
+  readonly bIp: string
+  readonly bPort: number
+  /** highest sequence number sent + 1, client -> server / server -> client; -1 unknown (SegmentHook's to keep) */
+  end0: number
+  end1: number
 }
