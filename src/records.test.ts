@@ -25,7 +25,7 @@ describe('records', () => {
 })
 
 import fc from 'fast-check'
-import { traceJson } from './records.js'
+import { encodeTrace, traceJson, type Exchange } from './records.js'
 
 describe('traceJson', () => {
   it('is byte for byte JSON.stringify(toTraceRecord(e))', () => {
@@ -49,5 +49,52 @@ describe('traceJson', () => {
       ),
       { numRuns: 2000 },
     )
+  })
+})
+
+describe('encodeTrace', () => {
+  // any text: ASCII, escapes, non-ASCII, lone surrogates
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.constantFrom('/', 'GET', '/a"b\\c', 'x\u0000\u001f\u007f', 'é', '\ud800'))
+  const num = fc.oneof(fc.nat(), fc.integer({ min: -1e6, max: 1e6 }), fc.double(), fc.constant(-0), fc.constant(2 ** 60), fc.constant(1e15))
+  const peer = fc.record({ ip: fc.oneof(fc.ipV4(), fc.ipV6(), text), port: num }, { requiredKeys: ['ip', 'port'] })
+  const richPeer = fc.tuple(peer, fc.option(text, { nil: undefined }), fc.option(fc.nat(), { nil: undefined })).map(([p, pod, pid]) => ({ ...p, ...(pod === undefined ? {} : { pod, namespace: 'ns"\\' }), ...(pid === undefined ? {} : { pid }) }))
+  const exchange = fc
+    .record({
+      protocol: fc.constantFrom('http' as const, 'redis' as const, 'mysql' as const),
+      tls: fc.boolean(), flowId: fc.nat(), client: richPeer, server: richPeer,
+      method: text, resource: fc.option(text, { nil: undefined }),
+      status: fc.oneof(fc.constant(null), fc.integer({ min: 100, max: 599 }), num, text),
+      error: fc.oneof(fc.boolean(), fc.constant(null)), startUs: fc.oneof(fc.integer({ min: 0, max: 4e15 }), fc.double({ min: 0, max: 4e15, noNaN: true })),
+      dur: fc.oneof(fc.integer({ min: -5, max: 1e9 }), fc.double({ min: -5, max: 1e12, noNaN: true }), fc.constant(1e18)),
+      reqBytes: num, respBytes: num,
+    })
+    .map(({ dur, resource, ...rest }) => ({ ...rest, endUs: rest.startUs + dur, ...(resource === undefined ? {} : { resource }) }) as unknown as Exchange)
+
+  it('writes the bytes of traceJson(e) and a newline, wherever in the buffer it starts', () => {
+    const b = Buffer.alloc(1 << 16)
+    fc.assert(
+      fc.property(exchange, fc.nat(4096), (e, at) => {
+        const end = encodeTrace(e, b, at)
+        expect(end).toBeGreaterThan(at)
+        expect(b.toString('utf8', at, end)).toBe(JSON.stringify(toTraceRecord(e)) + '\n')
+      }),
+      { numRuns: 5000 },
+    )
+  })
+
+  it('declines (-1) a line that may not fit what is left of the buffer, writing nothing past it', () => {
+    const e = { protocol: 'http', tls: false, flowId: 1, client: { ip: '10.0.0.1', port: 1 }, server: { ip: '10.0.0.2', port: 80 }, method: 'GET', resource: '/'.repeat(5000), status: 200, error: false, startUs: 1, endUs: 2, reqBytes: 1, respBytes: 2 } as Exchange
+    const b = Buffer.alloc(8192)
+    expect(encodeTrace(e, b, 0)).toBe(-1)
+    expect(b.every((x) => x === 0)).toBe(true)
+    const big = Buffer.alloc(1 << 16)
+    const end = encodeTrace(e, big, 10)
+    expect(big.toString('utf8', 10, end)).toBe(traceJson(e) + '\n')
+  })
+
+  it('throws where traceJson throws: a time no Date can hold', () => {
+    const e = { protocol: 'http', tls: false, flowId: 1, client: { ip: '10.0.0.1', port: 1 }, server: { ip: '10.0.0.2', port: 80 }, method: 'GET', status: 200, error: false, startUs: NaN, endUs: 2, reqBytes: 1, respBytes: 2 } as Exchange
+    expect(() => traceJson(e)).toThrow(RangeError)
+    expect(() => encodeTrace(e, Buffer.alloc(4096), 0)).toThrow(RangeError)
   })
 })

@@ -62,18 +62,25 @@ export interface TraceRecord {
   response_bytes: number
 }
 
-/** ISO-8601 UTC with microsecond precision: 2024-01-02T03:04:05.123456Z */
 let isoSecond = NaN
 let isoPrefix = ''
-export function isoMicros(tsUs: number): string {
-  const sec = Math.floor(tsUs / 1e6)
+
+/** 'YYYY-MM-DDTHH:MM:SS.' of a second since the epoch (throws a RangeError for a time Date cannot hold) */
+function isoSecondPrefix(sec: number): string {
   if (sec !== isoSecond) {
     // one Date per second of capture time: records come in time order, so this is nearly free
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20)
     isoSecond = sec
-    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20) // 'YYYY-MM-DDTHH:MM:SS.'
   }
+  return isoPrefix
+}
+
+/** ISO-8601 UTC with microsecond precision: 2024-01-02T03:04:05.123456Z */
+export function isoMicros(tsUs: number): string {
+  const sec = Math.floor(tsUs / 1e6)
+  const prefix = isoSecondPrefix(sec)
   const frac = Math.floor(tsUs - sec * 1e6)
-  return isoPrefix + (frac < 100000 ? String(frac).padStart(6, '0') : String(frac)) + 'Z'
+  return prefix + (frac < 100000 ? String(frac).padStart(6, '0') : String(frac)) + 'Z'
 }
 
 /** Latency in ms with µs resolution (captures carry µs timestamps; more digits would be noise). */
@@ -106,20 +113,160 @@ export function toTraceRecord(e: Exchange): TraceRecord {
   return r
 }
 
-function peerJson(p: Peer): string {
-  // the common case, address only, without a generic stringify (addresses need no escaping)
-  for (const k in p) if (k !== 'ip' && k !== 'port') return JSON.stringify(p)
-  return `{"ip":"${p.ip}","port":${p.port}}`
+/** the common case: a peer with an address only, no identity */
+function addressOnly(p: Peer): boolean {
+  for (const k in p) if (k !== 'ip' && k !== 'port') return false
+  return true
 }
 
-/** JSON.stringify(toTraceRecord(e)), byte for byte, without building the record (the JSONL hot path). */
+function peerJson(p: Peer): string {
+  // the common case without a generic stringify
+  return addressOnly(p) ? `{"ip":${JSON.stringify(p.ip)},"port":${jsonNumber(p.port)}}` : JSON.stringify(p)
+}
+
+/** a number as JSON.stringify writes it (NaN and the infinities are null) */
+const jsonNumber = (n: number): string => (Number.isFinite(n) ? String(n) : 'null')
+
+/** JSON.stringify(toTraceRecord(e)), byte for byte, without building the record. */
 export function traceJson(e: Exchange): string {
-  const status = e.status === null ? 'null' : typeof e.status === 'number' ? String(e.status) : JSON.stringify(e.status)
+  const status = e.status === null ? 'null' : typeof e.status === 'number' ? jsonNumber(e.status) : JSON.stringify(e.status)
   return (
     `{"time":"${isoMicros(e.startUs)}","protocol":"${e.protocol}","tls":${e.tls},"client":${peerJson(e.client)},"server":${peerJson(e.server)},"method":${JSON.stringify(e.method)}` +
     (e.resource !== undefined ? `,"resource":${JSON.stringify(e.resource)}` : '') +
-    `,"status":${status},"error":${e.error},"latency_ms":${latencyMs(e)},"request_bytes":${e.reqBytes},"response_bytes":${e.respBytes}}`
+    `,"status":${status},"error":${e.error},"latency_ms":${jsonNumber(latencyMs(e))},"request_bytes":${jsonNumber(e.reqBytes)},"response_bytes":${jsonNumber(e.respBytes)}}`
   )
+}
+
+// ---- the l7_trace line as UTF-8 bytes (the JSONL hot path) ----
+// encodeTrace writes what traceJson returns, byte for byte, straight into an output buffer: no
+// string is built per record in the common case (ASCII text, integer counts, address-only peers);
+// anything else (escapes, non-ASCII text, identity on a peer, odd numbers) goes through the same
+// JSON.stringify/String the string form uses, for that field only.
+
+type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
+
+/** ASCII text as it is (names, protocol ids); anything else as UTF-8 */
+function putText(b: Buffer, o: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 0x7f) return o - i + (b as Utf8Writable).utf8Write(s, o - i)
+    b[o++] = c
+  }
+  return o
+}
+
+/** JSON.stringify(s) for a string: written as is when nothing in it needs an escape or UTF-8 */
+function putJsonString(b: Buffer, o: number, s: string): number {
+  const start = o
+  b[o++] = 0x22
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7f) return start + (b as Utf8Writable).utf8Write(JSON.stringify(s), start)
+    b[o++] = c
+  }
+  b[o++] = 0x22
+  return o
+}
+
+/** the decimal digits of an integer 0 <= n < 1e15 */
+function putUint(b: Buffer, o: number, n: number): number {
+  let end = o + 1
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) end++
+  let p = end
+  while (n >= 10) {
+    const q = Math.floor(n / 10)
+    b[--p] = 0x30 + n - q * 10
+    n = q
+  }
+  b[--p] = 0x30 + n
+  return end
+}
+
+/** a number as JSON.stringify writes it */
+function putNumber(b: Buffer, o: number, n: number): number {
+  return Number.isInteger(n) && n >= 0 && n < 1e15 ? putUint(b, o, n) : putText(b, o, jsonNumber(n))
+}
+
+function putPeer(b: Buffer, o: number, p: Peer, json: string | null): number {
+  if (json !== null) return putText(b, o, json)
+  o = putText(b, o, '{"ip":')
+  o = putJsonString(b, o, p.ip)
+  o = putText(b, o, ',"port":')
+  o = putNumber(b, o, p.port)
+  b[o] = 0x7d // }
+  return o + 1
+}
+
+/** bytes a JSON string of s takes at most: 6 per UTF-16 unit (\uXXXX; UTF-8 needs at most 3) */
+const jsonBound = (s: string): number => 6 * s.length + 2
+
+/**
+ * traceJson(e) and a newline, UTF-8, written into b at `at`. Returns the offset after the newline, or
+ * -1 when the line might not fit in b.length - at, or when a field is not of its declared type (the
+ * caller then writes traceJson(e) itself). Throws where traceJson throws (a time Date cannot hold).
+ */
+export function encodeTrace(e: Exchange, b: Buffer, at: number): number {
+  const { method, resource, status } = e
+  if (typeof method !== 'string' || (resource !== undefined && typeof resource !== 'string')) return -1
+  if (status !== null && typeof status !== 'number' && typeof status !== 'string') return -1
+  const cj = addressOnly(e.client) ? null : JSON.stringify(e.client)
+  const sj = addressOnly(e.server) ? null : JSON.stringify(e.server)
+  const need =
+    512 + // the names, punctuation, time, booleans and numbers (about 370 bytes at most)
+    3 * (e.protocol.length + (cj?.length ?? 0) + (sj?.length ?? 0)) +
+    (cj === null ? jsonBound(e.client.ip) : 0) + (sj === null ? jsonBound(e.server.ip) : 0) +
+    jsonBound(method) + (resource !== undefined ? jsonBound(resource) : 0) + (typeof status === 'string' ? jsonBound(status) : 0)
+  if (at + need > b.length) return -1
+  const sec = Math.floor(e.startUs / 1e6)
+  const frac = Math.floor(e.startUs - sec * 1e6)
+  let o = putText(b, at, '{"time":"')
+  if (frac >= 0 && frac < 1e6) {
+    o = putText(b, o, isoSecondPrefix(sec))
+    for (let d = 100_000, f = frac; d >= 1; d /= 10) {
+      const q = Math.floor(f / d)
+      b[o++] = 0x30 + q
+      f -= q * d
+    }
+    b[o++] = 0x5a // Z
+  } else o = putText(b, o, isoMicros(e.startUs))
+  o = putText(b, o, '","protocol":"')
+  o = putText(b, o, e.protocol)
+  o = putText(b, o, e.tls ? '","tls":true,"client":' : e.tls === false ? '","tls":false,"client":' : `","tls":${e.tls},"client":`)
+  o = putPeer(b, o, e.client, cj)
+  o = putText(b, o, ',"server":')
+  o = putPeer(b, o, e.server, sj)
+  o = putText(b, o, ',"method":')
+  o = putJsonString(b, o, method)
+  if (resource !== undefined) {
+    o = putText(b, o, ',"resource":')
+    o = putJsonString(b, o, resource)
+  }
+  o = putText(b, o, ',"status":')
+  o = status === null ? putText(b, o, 'null') : typeof status === 'number' ? putNumber(b, o, status) : putJsonString(b, o, status)
+  o = putText(b, o, e.error === true ? ',"error":true,"latency_ms":' : e.error === false ? ',"error":false,"latency_ms":' : `,"error":${e.error},"latency_ms":`)
+  // latencyMs(e): k/1000 for an integer k of µs, whose shortest form is k's digits with the point
+  // moved three places (exact below 1e15: fewer than 16 significant digits)
+  const k = Math.round(Math.max(0, e.endUs - e.startUs))
+  if (Number.isInteger(k) && k < 1e15) {
+    const ms = Math.floor(k / 1000)
+    let f = k - ms * 1000
+    o = putUint(b, o, ms)
+    if (f !== 0) {
+      b[o++] = 0x2e // .
+      for (let d = 100; f !== 0; d /= 10) {
+        const q = Math.floor(f / d)
+        b[o++] = 0x30 + q
+        f -= q * d
+      }
+    }
+  } else o = putText(b, o, jsonNumber(k / 1000))
+  o = putText(b, o, ',"request_bytes":')
+  o = putNumber(b, o, e.reqBytes)
+  o = putText(b, o, ',"response_bytes":')
+  o = putNumber(b, o, e.respBytes)
+  b[o++] = 0x7d // }
+  b[o++] = 0x0a
+  return o
 }
 
 /** l7_link: one per connection, at its end (DESIGN.md "The records"). Roles as seen from the client. */

@@ -1,10 +1,11 @@
 // JSON Lines output of l7_trace records: one Exchange per line, encoded straight into a 1 MiB buffer
-// and written in large blocks with fs.writeSync (no string joins on the hot path). stdout as a terminal
-// goes through process.stdout; a reader that goes away (EPIPE: `| head`) ends output quietly.
+// as UTF-8 bytes (records.ts encodeTrace: no string per record) and written in large blocks with
+// fs.writeSync. stdout as a terminal goes through process.stdout; a reader that goes away (EPIPE:
+// `| head`) ends output quietly.
 
 import * as fs from 'node:fs'
 import { SinkError } from '../errors.js'
-import { traceJson, type Exchange } from '../records.js'
+import { encodeTrace, traceJson, type Exchange } from '../records.js'
 
 const BUF_BYTES = 1 << 20
 const sleeper = new Int32Array(new SharedArrayBuffer(4))
@@ -42,7 +43,17 @@ export class JsonlWriter {
 
   write(e: Exchange): void {
     if (this.broken || this.closed) return
-    this.writeLine(traceJson(e))
+    // encoded in place; a line that does not fit what is left is tried again after a flush, and one
+    // that never fits (or has fields of odd types) goes through its string form
+    let end = encodeTrace(e, this.buf, this.used)
+    if (end < 0 && this.used > 0) {
+      this.flush()
+      if (this.broken) return
+      end = encodeTrace(e, this.buf, 0)
+    }
+    if (end < 0) return this.writeLine(traceJson(e))
+    this.used = end
+    this.lines++
   }
 
   /** one line of any JSON (other records: --links) */
