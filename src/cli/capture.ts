@@ -32,6 +32,8 @@ import { UsageError } from '../errors.js'
 import { C, Counters } from '../counters.js'
 import { Summary } from '../metrics/summary.js'
 import type { LinkRecord, Peer, TlsCoverageRow } from '../records.js'
+import type { FlowView } from '../tcp/health.js'
+import type { Endpoint } from '../tcp/types.js'
 import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
@@ -175,6 +177,8 @@ export interface CaptureAttachment {
   link?(l: LinkRecord): boolean
   /** fills identity of a client and a server in place (TCP health rows) */
   peers?(client: Peer, server: Peer): void
+  /** TCP health's one-copy rule: whether a flow is a second view of a connection counted on another veth */
+  tcpView?(client: Endpoint, serverIp: string, tsUs: number): FlowView
   /** the pod and container of a process from its cgroup path (--k8s), for records of the TLS tap */
   identifyProcess?(cgroupPath: string): ProcessIdentity | undefined
   /** --k8s: UIDs of the node's selected pods; the Go TLS tap reads only their processes (by cgroup) */
@@ -620,6 +624,7 @@ function containerOnly(name: string | undefined): ProcessIdentity | undefined {
 
 /** the TCP health options with every row's client and server named like links are (exported for tests) */
 export function tcpEnriched(tcp: CaptureOptions['tcp'], hook: CaptureAttachment | null, ids: ContainerIdentities | null): CaptureOptions['tcp'] {
+  if (hook?.tcpView !== undefined) tcp = { ...tcp, view: hook.tcpView.bind(hook) }
   const onWindow = tcp?.onWindow
   if (onWindow === undefined || (hook?.peers === undefined && ids === null)) return tcp
   return {

@@ -184,6 +184,7 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
       exchange: (e) => state.keepExchange(e) && (s === undefined || s.exchange(e)),
       link: (l) => state.keepLink(l) && (s === undefined || s.link(l)),
       peers: s !== undefined ? (c, sv) => s.index.enrichPair(c, sv) : undefined,
+      tcpView: s !== undefined ? (c, serverIp, tsUs) => s.attachment.tcpView(c, serverIp, tsUs) : undefined,
       identifyProcess:
         s !== undefined
           ? (cgroupPath) => {

@@ -37,6 +37,8 @@ import { BPF_ABI } from '../capture/bpf-abi.js'
 import { type Packet, type PacketSource } from '../capture/source.js'
 import { copyVerdict, endpointKey, ipKey, newPeek, peek, TCP_ACK, TCP_SYN, type Owner, type Peek } from '../capture/copies.js'
 import type { Counters } from '../counters.js'
+import type { FlowView } from '../tcp/health.js'
+import type { Endpoint } from '../tcp/types.js'
 import type { LinkRecord } from '../records.js'
 import type { Exchange } from '../records.js'
 import type { ClusterIndex } from './identity.js'
@@ -132,6 +134,8 @@ export const NODE_RING = { blockSize: 1 << 18, blockCount: 8, frameTimeoutMs: 50
 
 /** A client SYN to a ClusterIP and the server-side SYN of the same client ip:port closer than this are one connection. */
 const NAT_PAIR_US = 1_000_000
+/** how much later than its pair a SYN's other view may be read (rings are read in turns, in blocks) */
+const NAT_VIEW_SLACK_US = 1_000_000
 /** SYNs remembered for the ClusterIP pairing (per map); the oldest go first. */
 const SYN_MEMORY = 65_536
 
@@ -654,6 +658,23 @@ export class K8sAttachment {
     }
     this.o.index.enrichLink(l)
     return true
+  }
+
+  /**
+   * TCP health's view of a flow (src/tcp/health.ts FlowView), by the rule of exchange()/link():
+   * 'copy' when it is the client side of a ClusterIP connection whose server side is captured too;
+   * 'maybe' while that cannot be known yet (a SYN to a ClusterIP seen, its backend's SYN not yet, for
+   * up to NAT_PAIR_US + NAT_VIEW_SLACK_US: the other ring may be read later); else 'own'.
+   */
+  tcpView(client: Endpoint, serverIp: string, tsUs: number): FlowView {
+    if (this.synToVip.size === 0) return 'own'
+    const ip = ipKey(client.ip)
+    const key = typeof ip === 'number' ? ip * 65536 + client.port : `${ip}:${client.port}`
+    const a = this.synToVip.get(key)
+    if (a === undefined || this.o.index.serviceOfClusterIp(serverIp) === undefined) return 'own'
+    const b = this.synAtServer.get(key)
+    if (b !== undefined && Math.abs(a - b) <= NAT_PAIR_US) return 'copy'
+    return tsUs - a <= NAT_PAIR_US + NAT_VIEW_SLACK_US ? 'maybe' : 'own'
   }
 
   private isNatClientView(clientIp: string, clientPort: number, serverIp: string): boolean {

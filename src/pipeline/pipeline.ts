@@ -12,7 +12,7 @@ import { parsersFor } from '../protocols/registry.js'
 import type { ProtocolParser } from '../protocols/types.js'
 import type { Exchange } from '../records.js'
 import { FlowTable } from '../tcp/flow-table.js'
-import { TcpHealth, type TcpWindow } from '../tcp/health.js'
+import { TcpHealth, type TcpHealthOptions, type TcpWindow } from '../tcp/health.js'
 import type { FlowInfo, StreamHandler } from '../tcp/types.js'
 import { Connection, type ConnectionDeps } from './connection.js'
 import type { LinkRecord } from '../records.js'
@@ -46,6 +46,8 @@ export interface PipelineOptions {
     synTimeoutUs?: number
     /** half-open attempts tracked at once (default 16 384) */
     maxHalfOpen?: number
+    /** the one-copy rule for TCP health (a ClusterIP connection's client side is a copy): TcpHealthOptions.view */
+    view?: TcpHealthOptions['view']
   }
   /**
    * A TLS tap feeds plaintext through openStream(): a connection seen both ways is counted once
@@ -121,6 +123,7 @@ export class Pipeline {
       synTimeoutUs: o.tcp?.synTimeoutUs,
       windowUs: o.tcp?.windowUs,
       onWindow: o.tcp?.onWindow,
+      view: o.tcp?.view,
     })
     this.tcp = tcp
     const deps = {

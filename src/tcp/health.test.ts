@@ -218,6 +218,58 @@ describe('TcpHealth', () => {
     expect(row.retransmits).toEqual({ c2s: 1, s2c: 1 })
   })
 
+  it('the one-copy rule: a copy counts nowhere; a flow not known yet counts aside, then is dropped or added whole', () => {
+    // per client port: what view() says before and after ms(500) (after its flow ended: 'maybe' is own)
+    const rule: Record<number, [string, string]> = { 40001: ['copy', 'copy'], 40002: ['maybe', 'copy'], 40003: ['maybe', 'own'], 40004: ['maybe', 'maybe'], 40005: ['own', 'own'] }
+    const asked: number[] = []
+    const conn = (port: number, t0: number): Seg[] => {
+      const client = { ip: CLIENT.ip, port }
+      return [
+        { from: 'c', seq: 100, flags: 'S', tsUs: ms(t0), client },
+        { from: 's', seq: 900, flags: 'SA', ack: 101, tsUs: ms(t0 + 1), client },
+        { from: 'c', seq: 101, ack: 901, data: 'abcd', tsUs: ms(t0 + 2), client },
+        { from: 'c', seq: 101, ack: 901, data: 'abcd', tsUs: ms(t0 + 300), client }, // sent again
+        { from: 's', seq: 901, ack: 105, tsUs: ms(t0 + 301), client },
+        { from: 's', seq: 901, flags: 'R', tsUs: ms(t0 + 302), client },
+      ]
+    }
+    const segs: Seg[] = []
+    for (const port of [40001, 40002, 40003, 40004, 40005]) segs.push(...conn(port, 0))
+    segs.sort((a, b) => (a.tsUs as number) - (b.tsUs as number))
+    // 40002 and 40003 stay open past ms(500): one more segment each then
+    for (const s of segs) if (s.flags === 'R' && (s.client!.port === 40002 || s.client!.port === 40003)) s.tsUs = ms(700) + s.client!.port
+    segs.sort((a, b) => (a.tsUs as number) - (b.tsUs as number))
+    const h = health(segs, {
+      view: (c, serverIp, tsUs) => {
+        expect(serverIp).toBe(SERVER.ip)
+        asked.push(c.port)
+        const r = rule[c.port]!
+        return (tsUs < ms(500) ? r[0] : r[1]) as 'own' | 'copy' | 'maybe'
+      },
+    })
+    h.close()
+    // own: 40003 (known late), 40004 (never known: own at its end), 40005; each 1 ok, 1 retransmit, 1 reset, 1 RST, 2 RTT samples
+    expect(h.connects('ok')).toBe(3)
+    expect(h.counters.total(C.tcpRetransmitsSeen)).toBe(3)
+    expect(h.counters.total(C.tcpResets)).toBe(3)
+    expect(h.counters.total(C.tcpRstSegments)).toBe(3)
+    const rows = h.windows.flatMap((w) => w.rows)
+    expect(rows).toHaveLength(1)
+    const row = rows[0]!
+    expect(row.connects.ok).toBe(3)
+    expect(row.retransmits).toEqual({ c2s: 3, s2c: 0 })
+    expect(row.resets).toEqual({ client: 0, server: 3 })
+    expect(row.rstSegments).toEqual({ client: 0, server: 3 })
+    expect(row.rttServer.hist.reduce((a, x) => a + x, 0)).toBe(3) // the handshake's (the data probe was sent twice)
+    expect(row.rttClient.hist.reduce((a, x) => a + x, 0)).toBe(3)
+    expect(row.connectHist.reduce((a, x) => a + x, 0)).toBe(3)
+    expect(row.active).toBe(0)
+    // a copy is asked once; 'own' once; 'maybe' again on each segment until known
+    expect(asked.filter((p) => p === 40001)).toHaveLength(1)
+    expect(asked.filter((p) => p === 40005)).toHaveLength(1)
+    expect(h.tcp.seriesCount).toBe(0)
+  })
+
   it('retransmissions per direction; Karn: a probe sent twice gives no RTT sample; keep-alives are not retransmissions', () => {
     const h = health([
       { from: 'c', seq: 100, flags: 'S', tsUs: ms(0) },

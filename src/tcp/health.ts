@@ -124,9 +124,22 @@ export interface TcpHealthOptions {
   windowUs?: number
   /** a closed window's rows; absent = no per-series aggregation */
   onWindow?: (w: TcpWindow) => void
+  /**
+   * Asked when a flow opens (and again on its segments while 'maybe', last when it ends: 'maybe' is
+   * then 'own'): a 'copy' counts nowhere; a 'maybe' counts aside until it is known. Absent: all own.
+   */
+  view?: (client: Endpoint, serverIp: string, tsUs: number) => FlowView
 }
 
 export const DEFAULT_SYN_TIMEOUT_US = 10_000_000
+
+/**
+ * Whether a flow is a connection's own view or a second view of one counted elsewhere (the one-copy
+ * rule, src/capture/copies.ts): a Kubernetes pod reaching a ClusterIP whose backend is on this node
+ * passes its own veth as pod -> ClusterIP and the backend's veth as pod -> backend, two 4-tuples of
+ * one connection. 'maybe': not known yet (the backend's side of the pairing may still come).
+ */
+export type FlowView = 'own' | 'copy' | 'maybe'
 
 // ---- per-flow state: STRIDE numbers per slot
 
@@ -179,7 +192,11 @@ const enum Bit {
   ResetServer = 2048,
   Refused = 4096,
   Unanswered = 8192,
+  Pending = 16384, // the view is 'maybe': counted in a shadow series (see FlowView)
 }
+
+/** F.Series of a flow that is a copy (counted nowhere); -1 is a flow past the series cap */
+const COPY = -2
 
 /** slots per chunk of the per-flow table (4096 x 232 B = 950 KB) */
 const CHUNK_BITS = 12
@@ -213,13 +230,14 @@ class Series {
   readonly h = new Float64Array(3 * NB + 6)
   connectSumUs = 0
   connectMaxUs = 0
-  /** per side (0 server, 1 client): hist, sum, min, max */
   /** anything counted this window */
   dirty = false
   constructor(
     readonly serverIp: string,
     readonly serverPort: number,
     readonly clientIp: string,
+    /** counts of flows whose view is not known yet (or copies): not global, not emitted, merged or dropped */
+    readonly shadow = false,
   ) {
     this.h[3 * NB + 1] = Infinity
     this.h[3 * NB + 4] = Infinity
@@ -264,6 +282,9 @@ export class TcpHealth implements SegmentHook {
   private readonly cZw1: CounterSample
   private readonly cUntracked: CounterSample
   private readonly cSeriesCap: CounterSample
+  /** where copies count: never emitted, never global */
+  private readonly sink = new Series('', 0, '', true)
+  private readonly view: TcpHealthOptions['view']
 
   constructor(private readonly o: TcpHealthOptions) {
     const c = o.counters
@@ -285,6 +306,7 @@ export class TcpHealth implements SegmentHook {
     this.synTimeoutUs = o.synTimeoutUs ?? DEFAULT_SYN_TIMEOUT_US
     this.windowUs = o.windowUs ?? 15_000_000
     this.onWindow = o.onWindow
+    this.view = o.view
     this.s = new Float64Array(0)
   }
 
@@ -311,10 +333,11 @@ export class TcpHealth implements SegmentHook {
    */
   segment(flow: FlowInfo, fromClient: boolean, f: Frame): void {
     let slot = flow.tcpSlot as number
-    if (slot < 0) slot = this.open(flow)
+    if (slot < 0) slot = this.open(flow, f.tsUs)
     const b = this.base(slot)
     const s = this.s
     if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
+    if (((s[b + F.Bits] as number) & Bit.Pending) !== 0) this.resolve(flow, b, f.tsUs, false)
     if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
     const flags = f.flags
     const tsUs = f.tsUs
@@ -331,14 +354,15 @@ export class TcpHealth implements SegmentHook {
       } else if ((bits & (Bit.ResetClient | Bit.ResetServer)) === 0) {
         bits |= fromClient ? Bit.ResetClient : Bit.ResetServer
         const sr = this.seriesOf(b)
-        if (fromClient) {
-          this.cResetClient.value++
-          if (sr !== null) sr.resetsClient++
-        } else {
-          this.cResetServer.value++
-          if (sr !== null) sr.resetsServer++
+        if (sr === null || !sr.shadow) {
+          if (fromClient) this.cResetClient.value++
+          else this.cResetServer.value++
         }
-        if (sr !== null) sr.dirty = true
+        if (sr !== null) {
+          if (fromClient) sr.resetsClient++
+          else sr.resetsServer++
+          sr.dirty = true
+        }
       }
       s[b + F.Bits] = bits
       return
@@ -474,10 +498,11 @@ export class TcpHealth implements SegmentHook {
     this.finalize(b)
     const s = this.s
     if (flow.retransmits !== s[b + F.LastRetrans]) this.dataRetransmits(flow, b)
+    if (((s[b + F.Bits] as number) & Bit.Pending) !== 0) this.resolve(flow, b, flow.lastUs, true)
     const bits = s[b + F.Bits] as number
     this.dropHalfOpen(b)
     const sr = this.seriesOf(b)
-    if (sr !== null) {
+    if (sr !== null && !sr.shadow) {
       if ((bits & Bit.Active) !== 0) {
         sr.active--
         sr.dirty = true
@@ -496,6 +521,11 @@ export class TcpHealth implements SegmentHook {
     const b = this.base(slot)
     const s = this.s
     if (s[b + F.ClientPort] !== flow.client.port) this.swapped(flow, b)
+    if (((s[b + F.Bits] as number) & Bit.Pending) !== 0) this.resolve(flow, b, flow.lastUs, true)
+    if (s[b + F.Series] === COPY) {
+      t.end0 = t.end1 = COPY // its trailing segments count nowhere either
+      return
+    }
     const bits = s[b + F.Bits] as number
     t.end0 = (bits & Bit.MaxEnd0) !== 0 ? (s[b + F.MaxEnd0] as number) : -1
     t.end1 = (bits & Bit.MaxEnd1) !== 0 ? (s[b + F.MaxEnd1] as number) : -1
@@ -508,6 +538,7 @@ export class TcpHealth implements SegmentHook {
    * was already written.
    */
   afterClose(t: ClosedFlow, f: Frame): void {
+    if (t.end0 === COPY) return
     const fromClient = f.srcPort === t.aPort && f.src === t.aIp
     const flags = f.flags
     const si = this.seriesAt(t.bIp, t.bPort, t.aIp)
@@ -572,7 +603,7 @@ export class TcpHealth implements SegmentHook {
     return (slot & (CHUNK - 1)) * F.STRIDE
   }
 
-  private open(flow: FlowInfo): number {
+  private open(flow: FlowInfo, tsUs: number): number {
     let slot = this.free.pop()
     if (slot === undefined) {
       slot = this.slots++
@@ -587,7 +618,17 @@ export class TcpHealth implements SegmentHook {
     s[b + F.LastRetrans] = flow.retransmits
     s[b + F.RttMin0] = Infinity
     s[b + F.RttMin1] = Infinity
-    s[b + F.Series] = this.attach(flow.server, flow.client.ip)
+    const v = this.view === undefined ? 'own' : this.view(flow.client, flow.server.ip, tsUs)
+    if (v === 'own') s[b + F.Series] = this.attach(flow.server, flow.client.ip)
+    else if (v === 'copy') s[b + F.Series] = COPY
+    else {
+      // counted aside until the view is known (a shadow: no index entry, not emitted, not capped:
+      // at most one per flow)
+      const i = this.freeSeries.pop() ?? this.series.length
+      this.series[i] = new Series('', 0, '', true)
+      s[b + F.Series] = i
+      s[b + F.Bits] = Bit.Used | Bit.Pending
+    }
     flow.tcpSlot = slot
     return slot
   }
@@ -621,7 +662,69 @@ export class TcpHealth implements SegmentHook {
 
   private seriesOf(b: number): Series | null {
     const i = this.s[b + F.Series] as number
-    return i < 0 ? null : (this.series[i] as Series)
+    return i >= 0 ? (this.series[i] as Series) : i === COPY ? this.sink : null
+  }
+
+  /**
+   * A flow counted aside (view 'maybe') asks again: a copy's counts are dropped; its own are added to
+   * its series and the global counters. `final` (the flow ends): 'maybe' is 'own'.
+   */
+  private resolve(flow: FlowInfo, b: number, tsUs: number, final: boolean): void {
+    const v = (this.view as NonNullable<TcpHealthOptions['view']>)(flow.client, flow.server.ip, tsUs)
+    if (v === 'maybe' && !final) return
+    const s = this.s
+    const si = s[b + F.Series] as number
+    const sh = this.series[si] as Series
+    s[b + F.Bits] = (s[b + F.Bits] as number) & ~Bit.Pending
+    this.series[si] = null
+    this.freeSeries.push(si)
+    if (v === 'copy') {
+      s[b + F.Series] = COPY
+      return
+    }
+    const ri = this.attach(flow.server, flow.client.ip)
+    s[b + F.Series] = ri
+    this.merge(sh, ri < 0 ? null : (this.series[ri] as Series))
+  }
+
+  /** a shadow series' counts into the global counters and series `to` */
+  private merge(sh: Series, to: Series | null): void {
+    this.cOk.value += sh.ok
+    this.cRefused.value += sh.refused
+    this.cUnanswered.value += sh.unanswered
+    this.cResetClient.value += sh.resetsClient
+    this.cResetServer.value += sh.resetsServer
+    this.cRstClient.value += sh.rstClient
+    this.cRstServer.value += sh.rstServer
+    this.cRetrans0.value += sh.retrans0
+    this.cRetrans1.value += sh.retrans1
+    this.cZw0.value += sh.zw0
+    this.cZw1.value += sh.zw1
+    if (to === null) return
+    to.active += sh.active
+    to.ok += sh.ok
+    to.refused += sh.refused
+    to.unanswered += sh.unanswered
+    to.resetsClient += sh.resetsClient
+    to.resetsServer += sh.resetsServer
+    to.rstClient += sh.rstClient
+    to.rstServer += sh.rstServer
+    to.retrans0 += sh.retrans0
+    to.retrans1 += sh.retrans1
+    to.zw0 += sh.zw0
+    to.zw1 += sh.zw1
+    to.connectSumUs += sh.connectSumUs
+    if (sh.connectMaxUs > to.connectMaxUs) to.connectMaxUs = sh.connectMaxUs
+    const a = to.h
+    const h = sh.h
+    for (let i = 0; i < 3 * NB; i++) (a[i] as number) += h[i] as number
+    for (let side = 0; side < 2; side++) {
+      const at = 3 * NB + 3 * side
+      ;(a[at] as number) += h[at] as number
+      if ((h[at + 1] as number) < (a[at + 1] as number)) a[at + 1] = h[at + 1] as number
+      if ((h[at + 2] as number) > (a[at + 2] as number)) a[at + 2] = h[at + 2] as number
+    }
+    to.dirty = true
   }
 
   /**
@@ -643,8 +746,10 @@ export class TcpHealth implements SegmentHook {
 
   /** n retransmissions of direction d, globally and on series sr */
   private retransmittedOn(sr: Series | null, d: number, n: number): void {
-    if (d === 0) this.cRetrans0.value += n
-    else this.cRetrans1.value += n
+    if (sr === null || !sr.shadow) {
+      if (d === 0) this.cRetrans0.value += n
+      else this.cRetrans1.value += n
+    }
     if (sr !== null) {
       if (d === 0) sr.retrans0 += n
       else sr.retrans1 += n
@@ -654,8 +759,10 @@ export class TcpHealth implements SegmentHook {
 
   /** a zero-window segment of direction d, globally and on series sr */
   private zeroWindowOn(sr: Series | null, d: number): void {
-    if (d === 0) this.cZw0.value++
-    else this.cZw1.value++
+    if (sr === null || !sr.shadow) {
+      if (d === 0) this.cZw0.value++
+      else this.cZw1.value++
+    }
     if (sr !== null) {
       if (d === 0) sr.zw0++
       else sr.zw1++
@@ -665,8 +772,10 @@ export class TcpHealth implements SegmentHook {
 
   /** one RST segment, globally and on series sr */
   private rstSegment(sr: Series | null, fromClient: boolean): void {
-    if (fromClient) this.cRstClient.value++
-    else this.cRstServer.value++
+    if (sr === null || !sr.shadow) {
+      if (fromClient) this.cRstClient.value++
+      else this.cRstServer.value++
+    }
     if (sr !== null) {
       if (fromClient) sr.rstClient++
       else sr.rstServer++
@@ -696,6 +805,11 @@ export class TcpHealth implements SegmentHook {
     s[b + F.ClientPort] = flow.client.port
     if ((s[b + F.LastDir] as number) < 2) s[b + F.LastDir] = 1 - (s[b + F.LastDir] as number)
     const old = this.seriesOf(b)
+    if (old !== null && old.shadow) {
+      // a copy or a flow counted aside: its series is chosen (by the new roles) when it is resolved
+      s[b + F.Bits] = bits
+      return
+    }
     if (old !== null) {
       old.refs--
       if ((bits & Bit.Active) !== 0) old.active--
@@ -719,14 +833,15 @@ export class TcpHealth implements SegmentHook {
   /** counts the connect result (0 = ok) once; returns the new bits */
   private decide(b: number, bits: number, result: number, _tsUs: number): number {
     const sr = this.seriesOf(b)
+    const global = sr === null || !sr.shadow
     if (result === Bit.Refused) {
-      this.cRefused.value++
+      if (global) this.cRefused.value++
       if (sr !== null) sr.refused++
     } else if (result === Bit.Unanswered) {
-      this.cUnanswered.value++
+      if (global) this.cUnanswered.value++
       if (sr !== null) sr.unanswered++
     } else {
-      this.cOk.value++
+      if (global) this.cOk.value++
       if (sr !== null) {
         sr.ok++
         const cu = this.s[b + F.ConnectUs] as number
@@ -802,7 +917,7 @@ export class TcpHealth implements SegmentHook {
     const rows: TcpSeriesRow[] = []
     for (let i = 0; i < this.series.length; i++) {
       const sr = this.series[i]
-      if (sr === null || sr === undefined) continue
+      if (sr === null || sr === undefined || sr.shadow) continue
       if (sr.dirty || sr.active > 0) rows.push(rowOf(sr))
       reset(sr)
       if (sr.refs === 0 && sr.active === 0) {
@@ -811,6 +926,7 @@ export class TcpHealth implements SegmentHook {
         this.freeSeries.push(i)
       }
     }
+    reset(this.sink)
     const w: TcpWindow = { windowStartUs: this.windowStartUs, windowUs: this.windowUs, rows }
     this.windowStartUs += this.windowUs
     if (rows.length > 0) (this.onWindow as (w: TcpWindow) => void)(w)
