@@ -23,6 +23,7 @@ import { ContainerIdentities } from '../identity/container-identity.js'
 import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, type AfPacketStats } from '../capture/af-packet.js'
 import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
 import { vethMatcher } from '../capture/veth-match.js'
+import { VethCopies } from '../capture/copies.js'
 import { probeBpf } from '../capture/libbpf.js'
 import { PcapWriter } from '../capture/pcap-writer.js'
 import { preflight, preflightError } from '../capture/privileges.js'
@@ -266,6 +267,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   // see docs/architecture.md "A node of many pods"
   let shared: AfPacketSource | null = null
   const vethNames = new Map<number, string>()
+  /** --all-veth: when each veth entered the filter's map (capture time, µs) */
+  const vethSince = new Map<number, number>()
   const everAttached: string[] = []
   let moreAttached = 0
   let stopReason: StopReason | null = null
@@ -347,7 +350,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   // which tap reads each TLS-using process, or why none can (src/tls/coverage.ts)
   let coverage: TlsCoverage | null = null
   let coverageRows: TlsCoverageRow[] = []
-  const ids = o.allVeth ? new ContainerIdentities({ log, graceMs: (o.orderHorizonUs ?? ORDER_HORIZON_US) / 1000 + 1000 }) : null
+  // and one copy kept of each packet between two of them (vethCopies below)
+  let copies = null as VethCopies | null
+  const ids = o.allVeth ? new ContainerIdentities({ log, graceMs: (o.orderHorizonUs ?? ORDER_HORIZON_US) / 1000 + 1000, onChange: () => (copies = vethCopies(vethSince, ids!, copies)) }) : null
 
   const summary = new Summary()
   const counters = o.counters ?? new Counters()
@@ -425,6 +430,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         try {
           // one map update: no ring, socket or program per veth
           sh.watch(i.ifindex)
+          vethSince.set(i.ifindex, Date.now() * 1000)
           vethNames.set(i.ifindex, i.name)
           named(i.name)
           // logged once the process/container behind it has been looked for
@@ -435,6 +441,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       },
       (i: NetInterface) => {
         if (!vethNames.delete(i.ifindex)) return
+        vethSince.delete(i.ifindex)
+        copies = vethCopies(vethSince, ids!, copies) // its address may come back on another veth
         ids?.removed(i.ifindex)
         // its packets already in the ring are still read; the device is gone, so none follow
         sh.unwatch(i.ifindex)
@@ -485,6 +493,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     tlsCounters()
     counters.set(C.packets, pipeline.packets)
     counters.set(C.captureDropped, liveStats().kernelDrops)
+    if (copies !== null) counters.set('veth_second_copies', copies.dropped)
     if (coverage !== null) {
       coverageRows = coverage.rows()
       o.onTlsCoverage?.(coverageRows)
@@ -509,7 +518,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       let n = 0
       let p: Packet | null
       while (n < BATCH && (p = multi.next()) !== null) {
-        if (hook?.accept !== undefined && !hook.accept(p)) {
+        if ((hook?.accept !== undefined && !hook.accept(p)) || (copies !== null && !copies.accept(p))) {
           n++
           continue
         }
@@ -546,6 +555,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     multi.close()
     for (const s of members) retired(s)
     pipeline.finish()
+    if (copies !== null) counters.set('veth_second_copies', copies.dropped)
     pcap?.close()
     await stdoutJsonl?.close()
     await fileJsonl?.close()
@@ -637,6 +647,25 @@ export function tcpEnriched(tcp: CaptureOptions['tcp'], hook: CaptureAttachment 
       onWindow(w)
     },
   }
+}
+
+/**
+ * --all-veth: one copy of each packet between two captured veths (pods of one node: the same packet
+ * passes both), by the rule of src/capture/copies.ts that --k8s and the demo apply, with the
+ * addresses ContainerIdentities found behind each veth. Rebuilt when they change or a veth goes
+ * (a few entries per veth, no per-flow state to carry over). An address two veths claim is left
+ * out: both copies of its packets pass, as without the rule. Until a new veth's namespace is
+ * identified (about a second) its packets to other captured pods pass twice too.
+ */
+function vethCopies(since: ReadonlyMap<number, number>, ids: ContainerIdentities, old: VethCopies | null): VethCopies {
+  const owner = new Map<string, number | null>()
+  for (const ifindex of since.keys()) {
+    for (const ip of ids.identityOf(ifindex)?.ips ?? []) owner.set(ip, owner.has(ip) && owner.get(ip) !== ifindex ? null : ifindex)
+  }
+  const c = new VethCopies()
+  c.dropped = old?.dropped ?? 0
+  for (const [ip, ifindex] of owner) if (ifindex !== null) c.own(ip, ifindex, since.get(ifindex))
+  return c
 }
 
 /** One line with the capture's own totals, e.g. for the test that compares with tshark. */

@@ -155,6 +155,8 @@ export interface ContainerIdentitiesOptions {
   graceMs?: number
   /** default: a VethResolver with the namespace method only */
   resolver?: NetnsToVeth
+  /** called when the addresses behind the veths changed (a veth identified, or gone past graceMs) */
+  onChange?: () => void
 }
 
 /** 1 s * 2^5: a veth that stays unknown is looked for again every 32 s at most */
@@ -395,6 +397,7 @@ export class ContainerIdentities {
       }
     }
     this.byIp = m
+    this.o.onChange?.()
   }
 
   private nsOf(pid: number | string): string {
