@@ -25,6 +25,10 @@ describe('libc bindings', () => {
     expect(c.mmap(null, 0, 3, 0x22, -1, 0)).toBe(MAP_FAILED) // length 0: EINVAL
     expect(c.if_nametoindex('lo')).toBe(1)
     expect(c.if_nametoindex('nosuchif0')).toBe(0)
+    const name = Buffer.alloc(16)
+    expect(c.if_indextoname(1, name)).not.toBe(0)
+    expect(name.toString('latin1', 0, name.indexOf(0))).toBe('lo')
+    expect(c.if_indextoname(0x7fffffff, name)).toBe(0)
   })
 })
 

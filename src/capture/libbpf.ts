@@ -32,6 +32,8 @@ export interface Libc {
   write: Fn<[fd: number, buf: Buffer, len: number], number>
   eventfd: Fn<[initval: number, flags: number], number>
   if_nametoindex: Fn<[name: string], number>
+  /** fills buf (IF_NAMESIZE, 16 bytes) with the name; returns 0 (null) when there is no such interface */
+  if_indextoname: Fn<[ifindex: number, buf: Buffer], number>
   strerror: Fn<[errno: number], string>
   /** ioctl with one pointer argument (SIOCETHTOOL and friends) */
   ioctlPtr(fd: number, request: number, arg: Buffer): number
@@ -98,6 +100,7 @@ export function libc(): Libc {
     write: lib.func('intptr_t write(int fd, const void *buf, size_t len)'),
     eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
     if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
+    if_indextoname: lib.func('uintptr_t if_indextoname(unsigned int ifindex, void *name)'),
     strerror: lib.func('const char *strerror(int errnum)'),
     ioctlPtr: (fd: number, request: number, arg: Buffer) => ioctl(fd, request, 'void *', arg) as number,
   } as unknown as Libc
