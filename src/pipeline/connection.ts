@@ -101,8 +101,40 @@ function exchangeSample(counters: Counters, protocol: string): CounterSample {
 const MID_C2S = 1
 const MID_S2C = 2
 
-/** what a connection holds once it no longer detects (never pushed to) */
-const NOTHING_HELD: Held[] = []
+// Connection.flags
+/** its records say tls: true (a TLS tap's plaintext, or encrypted) */
+const TLS = 1
+/** the flow's endpoints are the exchanges' peers (plain {ip, port} when the first exchange came) */
+const SHARED_PEERS = 2
+
+/** an endpoint that says nothing of who it is (a packet flow's): {ip, port} */
+function isPlain(e: Endpoint & Omit<Peer, 'ip' | 'port'>): boolean {
+  return (
+    e.pod === undefined &&
+    e.namespace === undefined &&
+    e.workload === undefined &&
+    e.service === undefined &&
+    e.node === undefined &&
+    e.container === undefined &&
+    e.pid === undefined &&
+    e.comm === undefined
+  )
+}
+
+/** what a connection keeps while it detects its protocol */
+class Detection {
+  held: Held[] = []
+  heldBytes = 0
+  /** per direction: bytes seen while detecting */
+  seenC2s = 0
+  seenS2c = 0
+  /** the directions that started mid-stream: MID_C2S | MID_S2C */
+  mid = 0
+  /** a match held back until the other side speaks (see shouldDefer) */
+  deferred: { p: ProtocolParser; swap: boolean } | null = null
+
+  constructor(readonly order: Order) {}
+}
 
 /**
  * One connection. It is also its parser's ParserContext (emit, count, ...): methods on the class, not
@@ -112,20 +144,11 @@ export class Connection implements StreamHandler, ParserContext {
   private state = State.Detecting
   private parser: ProtocolParser | null = null
   private inner: StreamHandler | null = null
-  private held: Held[] = []
-  private heldBytes = 0
-  /** per direction: bytes seen while detecting (fields, not a {c2s, s2c} object per connection) */
-  private seenC2s = 0
-  private seenS2c = 0
-  /** the directions that started mid-stream: MID_C2S | MID_S2C */
-  private mid = 0
-  private readonly order: Order
-  /** a match held back until the other side speaks (see shouldDefer) */
-  private deferred: { p: ProtocolParser; swap: boolean } | null = null
-  private tls = false
+  /** what detection keeps, while the state is Detecting (null after: an idle parsed connection keeps none of it) */
+  private dt: Detection | null
+  /** TLS | SHARED_PEERS */
+  private flags = 0
   private exchangeCounter: CounterSample | null = null
-  private clientPeer: Peer | null = null
-  private serverPeer: Peer | null = null
   /** State.Tls: what the handshake shows */
   private tlsObserver: TlsObserver | null = null
 
@@ -135,9 +158,9 @@ export class Connection implements StreamHandler, ParserContext {
     opts: { tls?: boolean } = {},
   ) {
     // plaintext from a TLS tap: its records say tls: true
-    this.tls = opts.tls === true
+    if (opts.tls === true) this.flags |= TLS
     // port hint: parsers that usually live on the server's port are asked first
-    this.order = orderFor(d.parsers, flow.server.port)
+    this.dt = new Detection(orderFor(d.parsers, flow.server.port))
   }
 
   // ---- ParserContext: what the parser reports through ----
@@ -155,7 +178,7 @@ export class Connection implements StreamHandler, ParserContext {
   }
 
   encrypted(kind: 'tls' | 'gssenc'): void {
-    this.tls = true
+    this.flags |= TLS
     this.d.counters.inc(C.flowsEncrypted, { protocol: this.parser?.id ?? 'unknown', kind })
     // what follows is a TLS handshake (PostgreSQL SSLRequest, MySQL SSL request): read what it shows;
     // the parser has nothing more to parse (the connection keeps its protocol)
@@ -198,7 +221,7 @@ export class Connection implements StreamHandler, ParserContext {
         }
       case State.Detecting: {
         let t = Infinity
-        for (const h of this.held) if (h.tsUs < t) t = h.tsUs
+        for (const h of this.dt!.held) if (h.tsUs < t) t = h.tsUs
         return t
       }
       default:
@@ -258,21 +281,22 @@ export class Connection implements StreamHandler, ParserContext {
     if (this.state !== State.Detecting) return
     if (lostBytes < 0 || this.seenOf(dir) > 0) {
       // joined mid-stream, or a hole before detection: what came before is useless for detection
-      this.mid |= dir === 'c2s' ? MID_C2S : MID_S2C
+      this.dt!.mid |= dir === 'c2s' ? MID_C2S : MID_S2C
       this.dropHeld(dir)
     }
-    this.held.push({ kind: 'gap', dir, n: lostBytes, tsUs })
+    this.dt!.held.push({ kind: 'gap', dir, n: lostBytes, tsUs })
   }
 
   end(reason: EndReason, tsUs: number): void {
     this.d.onEnd?.(this)
     try {
-      if (this.deferred) this.start(this.deferred.p, this.deferred.swap)
+      const deferred = this.dt?.deferred
+      if (deferred) this.start(deferred.p, deferred.swap)
       if (this.state === State.Parsing) this.inner!.end(reason, tsUs)
       else if (this.state === State.Detecting) {
-        if (this.seenC2s + this.seenS2c > 0) this.d.counters.inc(C.detectUnknown)
+        if (this.dt!.seenC2s + this.dt!.seenS2c > 0) this.d.counters.inc(C.detectUnknown)
         this.state = State.Unknown
-        this.held = NOTHING_HELD
+        this.dt = null
       }
     } catch (e) {
       this.fail(e)
@@ -289,9 +313,7 @@ export class Connection implements StreamHandler, ParserContext {
     const protocol = this.parser?.id ?? (this.state === State.Tls ? 'tls' : 'unknown')
     this.state = State.Failed
     this.inner = null
-    this.held = NOTHING_HELD
-    this.heldBytes = 0
-    this.deferred = null
+    this.dt = null
     this.d.counters.inc(C.parseErrors, { protocol, reason: 'internal' })
     faultsSeen++
     if (faultsSeen <= FAULT_LOG_FIRST || faultsSeen % FAULT_LOG_EVERY === 0) {
@@ -309,12 +331,12 @@ export class Connection implements StreamHandler, ParserContext {
   private detectOn(dir: Dir, chunk: Buffer, tsUs: number, acked: number): void {
     const lim = this.d.limits.maxDetectBytes
     const firstOfDir = this.seenOf(dir) === 0
-    if (dir === 'c2s') this.seenC2s += chunk.length
-    else this.seenS2c += chunk.length
+    if (dir === 'c2s') this.dt!.seenC2s += chunk.length
+    else this.dt!.seenS2c += chunk.length
     // A clean start: the direction's head is everything held so far. Mid-stream: every chunk start is
     // a chance of a message start (segments usually begin with one), so each is tried alone.
     const head = this.midStreamOn(dir) || firstOfDir ? chunk : this.headOf(dir, chunk)
-    if (!this.midStreamOn(dir) && !this.deferred && (looksLikeTlsHandshake(head) || looksLikeSslv2Hello(head))) {
+    if (!this.midStreamOn(dir) && !this.dt!.deferred && (looksLikeTlsHandshake(head) || looksLikeSslv2Hello(head))) {
       // a ClientHello (or, when its direction was missed, a ServerHello): encrypted from the start
       this.startTls(dir, head, tsUs, false)
       return
@@ -325,22 +347,22 @@ export class Connection implements StreamHandler, ParserContext {
       // held back past this call needs its own copy
       this.holdMatched(dir, chunk, tsUs, acked, head === chunk, true)
       if (this.shouldDefer(m.p, dir)) {
-        const last = this.held[this.held.length - 1] as Held & { kind: 'data' }
+        const last = this.dt!.held[this.dt!.held.length - 1] as Held & { kind: 'data' }
         last.buf = Buffer.from(chunk)
-        this.deferred = m
+        this.dt!.deferred = m
         return
       }
       this.start(m.p, m.swap)
       return
     }
-    if (this.deferred) {
+    if (this.dt!.deferred) {
       if (firstOfDir && !this.midStreamOn(dir)) {
         // the other side's clean first bytes contradict the earlier match: neither protocol
-        this.deferred = null
+        this.dt!.deferred = null
       } else {
         // nothing clean to judge by (mid-stream): take the earlier match
         this.holdMatched(dir, chunk, tsUs, acked, false, true) // started at once: borrowed
-        const d = this.deferred
+        const d = this.dt!.deferred
         this.start(d.p, d.swap)
         return
       }
@@ -351,17 +373,17 @@ export class Connection implements StreamHandler, ParserContext {
       return
     }
     // not recognised yet: hold a copy (the chunk is borrowed for this call only)
-    if (this.midStreamOn(dir) || this.heldBytes + chunk.length > lim) {
+    if (this.midStreamOn(dir) || this.dt!.heldBytes + chunk.length > lim) {
       // the head of this direction was not a message start: forget it, the parser will resync
       this.dropHeld(dir)
-      this.held.push({ kind: 'gap', dir, n: -1, tsUs })
+      this.dt!.held.push({ kind: 'gap', dir, n: -1, tsUs })
     } else {
-      this.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
-      this.heldBytes += chunk.length
+      this.dt!.held.push({ kind: 'data', dir, buf: Buffer.from(chunk), tsUs, acked })
+      this.dt!.heldBytes += chunk.length
     }
-    if (this.seenC2s + this.seenS2c >= lim * 4 || this.heldBytes >= lim) {
+    if (this.dt!.seenC2s + this.dt!.seenS2c >= lim * 4 || this.dt!.heldBytes >= lim) {
       this.state = State.Unknown
-      this.held = NOTHING_HELD
+      this.dt = null
       this.d.counters.inc(C.detectUnknown)
     }
   }
@@ -372,11 +394,11 @@ export class Connection implements StreamHandler, ParserContext {
    * guessed to be the server proves the guess wrong.
    */
   private seenOf(dir: Dir): number {
-    return dir === 'c2s' ? this.seenC2s : this.seenS2c
+    return dir === 'c2s' ? this.dt!.seenC2s : this.dt!.seenS2c
   }
 
   private midStreamOn(dir: Dir): boolean {
-    return (this.mid & (dir === 'c2s' ? MID_C2S : MID_S2C)) !== 0
+    return (this.dt!.mid & (dir === 'c2s' ? MID_C2S : MID_S2C)) !== 0
   }
 
   private startTls(dir: Dir, head: Buffer, tsUs: number, midStream: boolean): void {
@@ -390,13 +412,12 @@ export class Connection implements StreamHandler, ParserContext {
       dir = 'c2s'
     } else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
     this.state = State.Tls
-    this.tls = true
+    this.flags |= TLS
     const other = flip(dir)
     const obs = this.newTlsObserver()
     this.tlsObserver = obs
     if (otherSpoke) obs.gap(other, -1)
-    this.held = NOTHING_HELD
-    this.heldBytes = 0
+    this.dt = null
     obs.data(dir, head, tsUs)
     this.d.onEncrypted?.(this, this.flow)
   }
@@ -409,7 +430,7 @@ export class Connection implements StreamHandler, ParserContext {
   /** the first candidate that recognises `head`, in its direction or (roles only guessed) the other */
   private match(head: Buffer, dir: Dir): { p: ProtocolParser; swap: boolean } | null {
     const roleKnown = this.flow.roleSource === 'syn' || this.flow.roleSource === 'synack'
-    for (const p of this.order.candidates) {
+    for (const p of this.dt!.order.candidates) {
       if (p.detect(head, dir) && this.confirmed(p, dir, false)) return { p, swap: false }
       if (!roleKnown && p.detect(head, flip(dir)) && this.confirmed(p, dir, true)) return { p, swap: true }
     }
@@ -422,11 +443,11 @@ export class Connection implements StreamHandler, ParserContext {
    * answered with HTML first.
    */
   private confirmed(p: ProtocolParser, dir: Dir, swap: boolean): boolean {
-    if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return true
+    if (this.dt!.order.hinted.length === 0 || this.dt!.order.hinted.includes(p)) return true
     const other = flip(dir)
     if (this.midStreamOn(other)) return true
     let otherHead: Buffer | null = null
-    for (const h of this.held) if (h.kind === 'data' && h.dir === other) { otherHead = h.buf; break }
+    for (const h of this.dt!.held) if (h.kind === 'data' && h.dir === other) { otherHead = h.buf; break }
     if (otherHead === null) return true
     return p.detect(otherHead, swap ? dir : other)
   }
@@ -437,25 +458,25 @@ export class Connection implements StreamHandler, ParserContext {
    * to port 80 is not a Redis inline command when the server answers "HTTP/1.0 400").
    */
   private shouldDefer(p: ProtocolParser, dir: Dir): boolean {
-    if (this.order.hinted.length === 0 || this.order.hinted.includes(p)) return false
+    if (this.dt!.order.hinted.length === 0 || this.dt!.order.hinted.includes(p)) return false
     // `dir` spoke and matched; wait while the other side has said nothing
-    return this.seenOf(flip(dir)) === 0 && this.heldBytes < this.d.limits.maxDetectBytes
+    return this.seenOf(flip(dir)) === 0 && this.dt!.heldBytes < this.d.limits.maxDetectBytes
   }
 
   /** holds `chunk` (copied) for replay into the parser; a mid-stream head drops what came before it */
   private holdMatched(dir: Dir, chunk: Buffer, tsUs: number, acked: number, headIsChunk: boolean, borrow = false): void {
     if (headIsChunk && (this.seenOf(dir) > chunk.length || this.midStreamOn(dir))) {
       this.dropHeld(dir)
-      this.held.push({ kind: 'gap', dir, n: -1, tsUs })
+      this.dt!.held.push({ kind: 'gap', dir, n: -1, tsUs })
     }
-    this.held.push({ kind: 'data', dir, buf: borrow ? chunk : Buffer.from(chunk), tsUs, acked })
-    this.heldBytes += chunk.length
+    this.dt!.held.push({ kind: 'data', dir, buf: borrow ? chunk : Buffer.from(chunk), tsUs, acked })
+    this.dt!.heldBytes += chunk.length
   }
 
   /** everything held for `dir` since its last gap, then `chunk` */
   private headOf(dir: Dir, chunk: Buffer): Buffer {
     const parts: Buffer[] = []
-    for (const h of this.held) if (h.kind === 'data' && h.dir === dir) parts.push(h.buf)
+    for (const h of this.dt!.held) if (h.kind === 'data' && h.dir === dir) parts.push(h.buf)
     if (parts.length === 0) return chunk
     parts.push(chunk)
     return Buffer.concat(parts)
@@ -463,11 +484,11 @@ export class Connection implements StreamHandler, ParserContext {
 
   private dropHeld(dir: Dir): void {
     const keep: Held[] = []
-    for (const h of this.held) {
+    for (const h of this.dt!.held) {
       if (h.dir !== dir) keep.push(h)
-      else if (h.kind === 'data') this.heldBytes -= h.buf.length
+      else if (h.kind === 'data') this.dt!.heldBytes -= h.buf.length
     }
-    this.held = keep
+    this.dt!.held = keep
   }
 
   private start(p: ProtocolParser, swap: boolean): void {
@@ -476,10 +497,8 @@ export class Connection implements StreamHandler, ParserContext {
     this.parser = p
     this.inner = p.create(this)
     this.state = State.Parsing
-    this.deferred = null
-    const events = this.held
-    this.held = NOTHING_HELD
-    this.heldBytes = 0
+    const events = this.dt!.held
+    this.dt = null
     for (const h of events) {
       const dir = swap ? flip(h.dir) : h.dir
       if (h.kind === 'data') {
@@ -501,16 +520,20 @@ export class Connection implements StreamHandler, ParserContext {
     // packet times can step back (rings merged, a clock adjusted): a latency is never negative
     if (x.endUs < x.startUs) x.endUs = x.startUs
     x.protocol = protocol
-    x.tls = this.tls
-    // one Peer pair per connection, shared by its exchanges (consumers treat peers as read-only;
-    // enrichment fills them once per connection); new ones if the roles were swapped since
+    x.tls = (this.flags & TLS) !== 0
+    // the flow's own endpoints are the exchanges' peers (no Peer pair per connection): a packet flow's
+    // endpoints are plain {ip, port}, and enrichment filling them in place is harmless (the flow table
+    // reads ip and port only; link() copies just those two). Endpoints that already carry who they are
+    // (the TLS tap's) get Peers in Peer's field order, per exchange.
     const f = this.flow
-    let c = this.clientPeer
-    if (c === null || c.ip !== f.client.ip || c.port !== f.client.port) c = this.clientPeer = peerOf(f.client)
-    let s = this.serverPeer
-    if (s === null || s.ip !== f.server.ip || s.port !== f.server.port) s = this.serverPeer = peerOf(f.server)
-    x.client = c
-    x.server = s
+    if ((this.flags & SHARED_PEERS) === 0 && isPlain(f.client) && isPlain(f.server)) this.flags |= SHARED_PEERS
+    if ((this.flags & SHARED_PEERS) !== 0) {
+      x.client = f.client
+      x.server = f.server
+    } else {
+      x.client = peerOf(f.client)
+      x.server = peerOf(f.server)
+    }
     x.flowId = this.flow.id
     this.d.onExchange(x)
   }
@@ -520,10 +543,10 @@ export class Connection implements StreamHandler, ParserContext {
     const tcp = this.d.tcpStats?.(f)
     const l: LinkRecord = {
       flowId: f.id,
-      client: { ...f.client },
-      server: { ...f.server },
+      client: (this.flags & SHARED_PEERS) !== 0 ? { ip: f.client.ip, port: f.client.port } : { ...f.client },
+      server: (this.flags & SHARED_PEERS) !== 0 ? { ip: f.server.ip, port: f.server.port } : { ...f.server },
       protocol: this.protocol ?? 'unknown',
-      tls: this.tls,
+      tls: (this.flags & TLS) !== 0,
       startUs: f.startUs,
       endUs: Math.max(f.lastUs, f.startUs),
       bytesSent: f.bytes.c2s,

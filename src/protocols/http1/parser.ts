@@ -20,7 +20,6 @@
 
 import { truncateText } from '../text.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
-import { FifoMatcher } from '../match.js'
 import type { ParsedExchange, ParserContext, ProtocolParser } from '../types.js'
 import { addTraceHeader, traceHeaderKey, TRACE_HEADER_NAMES, type TraceHeaders } from '../trace-headers.js'
 import * as detect from './detect.js'
@@ -140,6 +139,8 @@ class Req {
   emitted = false
   /** trace context headers, when the request carried any */
   trace: TraceHeaders | undefined = undefined
+  /** the next request in its connection's pending queue */
+  nextPending: Req | null = null
 }
 
 /** a header value or path as text, cut to `max` UTF-16 units and marked '…' (records.ts truncateText) */
@@ -294,13 +295,20 @@ interface StreamLimits {
   readonly maxLineBytes: number
   readonly maxHeaderBytes: number
   readonly maxTextBytes: number
+  /** requests waiting for a response, per connection; past it the oldest is given up (unanswered) */
+  readonly maxPending: number
 }
 const streamLimitsOf = new WeakMap<ParserContext['limits'], StreamLimits>()
 function streamLimits(limits: ParserContext['limits']): StreamLimits {
   let l = streamLimitsOf.get(limits)
   if (l === undefined) {
     const maxLineBytes = Math.max(64, limits.maxLineBytes)
-    l = { maxLineBytes, maxHeaderBytes: Math.max(maxLineBytes, limits.maxHeaderBytes), maxTextBytes: Math.max(1, limits.maxTextBytes) }
+    l = {
+      maxLineBytes,
+      maxHeaderBytes: Math.max(maxLineBytes, limits.maxHeaderBytes),
+      maxTextBytes: Math.max(1, limits.maxTextBytes),
+      maxPending: Math.max(1, limits.maxPendingRequests),
+    }
     streamLimitsOf.set(limits, l)
   }
   return l
@@ -362,7 +370,6 @@ abstract class MessageStream {
   // is F.owner); the stream keeps only what lasts between chunks
   /** stream offset of F.buf[0] (gaps included); outside feed() the offset of the next byte */
   protected base = 0
-  lastDataUs = 0
   /** last byte of the previous chunk, -1 after a gap or before any data */
   private lastByte = -1
 
@@ -435,7 +442,6 @@ abstract class MessageStream {
     F.off = 0
     F.end = chunk.length
     F.tsUs = tsUs
-    this.lastDataUs = tsUs
     F.peerAcked = peerAcked
     this.bits |= SAW_DATA
     try {
@@ -1090,6 +1096,8 @@ class ResponseStream extends MessageStream {
   private status = 0
   private req: Req | null = null
   private upgradeTo: string | undefined = undefined
+  /** time of the last chunk fed (the request side keeps none: only a response is finished at the end) */
+  lastDataUs = 0
 
   protected startLine(): Step {
     const b = F.line
@@ -1205,7 +1213,14 @@ const ENDED = 8
 export class Http1Handler implements StreamHandler {
   private readonly reqSide: RequestStream
   private readonly respSide: ResponseStream
-  private readonly pending: FifoMatcher<Req, Http1Handler>
+  /**
+   * Requests waiting for their response, oldest first: a list linked through Req.nextPending (HTTP/1.x
+   * answers in order), capped at lim.maxPending. Three fields instead of a FifoMatcher and its ring
+   * (~145 B per idle connection).
+   */
+  private first: Req | null = null
+  private last: Req | null = null
+  private pendingN = 0
   /** S2C_GAP | C2S_OFFSETS_UNKNOWN | DEAD | ENDED (four boolean fields cost 24 B more per connection) */
   private flags = 0
   private nowUs = 0
@@ -1217,13 +1232,23 @@ export class Http1Handler implements StreamHandler {
     this.lim = streamLimits(ctx.limits)
     this.reqSide = new RequestStream(this)
     this.respSide = new ResponseStream(this)
-    this.pending = new FifoMatcher<Req, Http1Handler>(Math.max(1, ctx.limits.maxPendingRequests), Http1Handler.evicted, this)
   }
 
-  /** a request pushed out of the full pending queue (FifoMatcher calls it with the handler as `this`) */
-  private static evicted(this: Http1Handler, r: Req): void {
-    this.ctx.count('pending_evicted')
-    this.emitUnanswered(r, this.nowUs)
+  /** the oldest pending request, taken out of the queue */
+  private shift(): Req | null {
+    const r = this.first
+    if (r !== null) {
+      this.first = r.nextPending
+      if (this.first === null) this.last = null
+      r.nextPending = null
+      this.pendingN--
+    }
+    return r
+  }
+
+  /** every pending request is reported unanswered, oldest first */
+  private drainUnanswered(tsUs: number): void {
+    for (let r = this.shift(); r !== null; r = this.shift()) this.emitUnanswered(r, tsUs)
   }
 
   /**
@@ -1233,8 +1258,8 @@ export class Http1Handler implements StreamHandler {
   oldestPendingUs(): number {
     const a = this.respSide.answering
     if (a !== null && !a.emitted) return a.startUs
-    const q = this.pending.peek()
-    if (q !== undefined) return q.startUs
+    const q = this.first
+    if (q !== null) return q.startUs
     const c = this.reqSide.cur
     if (c !== null && !c.emitted) return c.startUs
     return Infinity
@@ -1242,7 +1267,7 @@ export class Http1Handler implements StreamHandler {
 
   /** requests waiting for a response, for tests and health */
   get pendingRequests(): number {
-    return this.pending.size
+    return this.pendingN
   }
 
   /** bytes held between calls, both directions */
@@ -1255,6 +1280,7 @@ export class Http1Handler implements StreamHandler {
     if (tsUs > this.nowUs) this.nowUs = tsUs
     if (dir === 'c2s') this.reqSide.feed(chunk, tsUs, peerAcked)
     else {
+      if (chunk.length > 0) this.respSide.lastDataUs = tsUs
       this.respSide.feed(chunk, tsUs, peerAcked)
       // switched in this chunk: what followed the 101 is the new protocol's
       const next = this.successor
@@ -1287,10 +1313,10 @@ export class Http1Handler implements StreamHandler {
       respBytes: req.interimBytes + bytes,
     })
     if (next === null) return false
-    if (this.pending.peek() === req) this.pending.shift()
+    if (this.first === req) this.shift()
     req.emitted = true // reported by the new parser
     // requests behind it cannot exist (a client waits for the 101); any there were get no answer here
-    for (const r of this.pending.drain()) this.emitUnanswered(r, this.nowUs)
+    this.drainUnanswered(this.nowUs)
     this.kill()
     this.flags |= ENDED
     this.successor = next
@@ -1316,12 +1342,20 @@ export class Http1Handler implements StreamHandler {
       this.reqSide.finishAtEnd()
     }
     this.flags |= ENDED
-    for (const r of this.pending.drain()) this.emitUnanswered(r, tsUs)
+    this.drainUnanswered(tsUs)
   }
 
   push(req: Req): void {
     req.pushed = true
-    this.pending.push(req)
+    if (this.pendingN >= this.lim.maxPending) {
+      // the oldest is given up on: reported unanswered
+      this.ctx.count('pending_evicted')
+      this.emitUnanswered(this.shift()!, this.nowUs)
+    }
+    if (this.last === null) this.first = req
+    else this.last.nextPending = req
+    this.last = req
+    this.pendingN++
   }
 
   /**
@@ -1335,23 +1369,20 @@ export class Http1Handler implements StreamHandler {
       this.flags &= ~S2C_GAP
       if (peerAcked >= 0 && (this.flags & C2S_OFFSETS_UNKNOWN) === 0) {
         let k = -1
-        for (let i = 0; i < this.pending.size; i++) {
-          if (this.pending.at(i)!.endOff <= peerAcked) k = i
-          else break
-        }
+        for (let r = this.first, i = 0; r !== null && r.endOff <= peerAcked; r = r.nextPending, i++) k = i
         // answered inside the gap (the server went on past them): status unknown, not unanswered
-        for (let i = 0; i < k; i++) this.emitUnanswered(this.pending.shift()!, this.nowUs, true)
+        for (let i = 0; i < k; i++) this.emitUnanswered(this.shift()!, this.nowUs, true)
       }
     }
-    const req = this.pending.peek()
+    const req = this.first
     // a response cannot answer a request that began after it did
-    return req === undefined || req.startUs > respStartUs ? null : req
+    return req === null || req.startUs > respStartUs ? null : req
   }
 
   /** a final response (or what is known of it) for `req`; null when no request was pending */
   answer(req: Req | null, status: number, bytes: number, endUs: number, partial: boolean, upgradeTo: string | undefined): void {
     if (req === null) return
-    if (this.pending.peek() === req) this.pending.shift()
+    if (this.first === req) this.shift()
     if (req.emitted) return // given up on as unanswered meanwhile (pending cap)
     req.answered = true
     req.status = status
