@@ -37,6 +37,9 @@
 #define PODTAP_TLS_PROG_FREE tls_free
 /* raw_tp/sched_process_exit: a thread that dies inside an SSL_* call leaves nothing behind */
 #define PODTAP_TLS_PROG_EXIT tls_exit
+/* raw_tp/sched_process_exec: a record (dir TLS_DIR_EXEC) for every exec, so user space looks at a
+ * new executable at once instead of at its next /proc scan (src/tls/processes.ts) */
+#define PODTAP_TLS_PROG_EXEC tls_exec
 
 /* tls_events: BPF_MAP_TYPE_RINGBUF of this many bytes (a power of 2, a multiple of the page size). */
 #define PODTAP_TLS_RINGBUF_BYTES 8388608
@@ -82,6 +85,8 @@
 #define PODTAP_TLS_DIR_READ 1
 /* SSL_free: the connection (pid, ssl) ended; len and cap_len 0 */
 #define PODTAP_TLS_DIR_CLOSE 2
+/* not a connection's: process pid has just exec'd (comm is the new one); ssl, len, cap_len 0 */
+#define PODTAP_TLS_DIR_EXEC 3
 
 /* 16 KiB: the largest TLS record's plaintext (RFC 8446 §5.1), so one SSL_read is one record */
 #define PODTAP_TLS_CHUNK_BYTES 16384

@@ -25,6 +25,7 @@
  *   SSL_read returns n > 0 -------- armed: (pid, ssl) -> that socket (LEARN_READ); disarm
  *   SSL_* returns, ssl unknown ---- the thread's pending ssl (the handshake or data it produced is
  *                                   written to the socket right after)
+ *   SSL_* returns, ssl known ------ no pending ssl (the next send is this one's)
  *   send on the socket (ret > 0) -- pending ssl -> that socket (LEARN_WRITE); a recv between cancels
  *   SSL_free(ssl) ----------------- (pid, ssl) forgotten, a close record sent: malloc reuses SSL *
  *
@@ -254,6 +255,9 @@ static __always_inline void learn_around(__u64 id, __u64 ssl, int read, int ok)
 	if (bpf_map_lookup_elem(&tls_conns, &key)) {
 		if (read)
 			th->rd_armed = 0;
+		/* the send that follows carries this (known) SSL's output: an SSL * left pending by an
+		 * earlier call that wrote nothing must not take that socket */
+		th->wr_ssl = 0;
 		return;
 	}
 	if (read && ok && th->rd_armed) {
@@ -412,6 +416,27 @@ int BPF_PROG(PODTAP_TLS_PROG_TCP_RECV, struct sock *sk)
 
 /* --- end of a connection, end of a thread --- */
 
+/* a record without data (close, exec): header only, no socket */
+static __always_inline void emit_mark(__u8 dir, __u64 id, __u64 ssl)
+{
+	__u32 zero = 0;
+	struct tls_event *ev = bpf_map_lookup_elem(&tls_scratch, &zero);
+
+	if (!ev)
+		return;
+	__builtin_memset(ev, 0, PODTAP_TLS_EV_HDR_SIZE);
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->ssl = ssl;
+	ev->dir = dir;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE, 0) < 0)
+		count(PODTAP_TLS_CNT_DROP_FULL, 1);
+	else
+		count(PODTAP_TLS_CNT_EVENTS, 1);
+}
+
 /* SSL_free(SSL *ssl): node and others free an SSL object when its connection closes; the next
  * SSL_new may get the same address for another connection */
 SEC("uprobe")
@@ -419,27 +444,25 @@ int PODTAP_TLS_PROG_FREE(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_conn_key key = { .pid = id >> 32, .ssl = PT_REGS_PARM1(ctx) };
-	struct tls_event *ev;
-	__u32 zero = 0;
 
 	if (key.ssl == 0 || !watched(key.pid))
 		return 0;
 	bpf_map_delete_elem(&tls_conns, &key);
 	count(PODTAP_TLS_CNT_FREES, 1);
-	ev = bpf_map_lookup_elem(&tls_scratch, &zero);
-	if (!ev)
-		return 0;
-	__builtin_memset(ev, 0, PODTAP_TLS_EV_HDR_SIZE);
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->pid = key.pid;
-	ev->tid = (__u32)id;
-	ev->ssl = key.ssl;
-	ev->dir = PODTAP_TLS_DIR_CLOSE;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE, 0) < 0)
-		count(PODTAP_TLS_CNT_DROP_FULL, 1);
-	else
-		count(PODTAP_TLS_CNT_EVENTS, 1);
+	emit_mark(PODTAP_TLS_DIR_CLOSE, id, key.ssl);
+	return 0;
+}
+
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) runs in the
+ * process that has just exec'd (its only thread now, so pid == tgid; /proc/PID/exe is the new file):
+ * user space looks at it at once (ProcessWatcher.check) and probes a new node or Go executable
+ * before the program is far into its start, instead of at the next /proc scan up to 0.5 s later.
+ * Every exec on the host is one record: the pid filter is user space's (a --k8s pod's new process is
+ * not in tls_pids yet). */
+SEC("raw_tp/sched_process_exec")
+int PODTAP_TLS_PROG_EXEC(struct bpf_raw_tracepoint_args *ctx)
+{
+	emit_mark(PODTAP_TLS_DIR_EXEC, bpf_get_current_pid_tgid(), 0);
 	return 0;
 }
 

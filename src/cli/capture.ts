@@ -39,6 +39,7 @@ import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js'
 import type { Exchange } from '../records.js'
 import { JsonlWriter } from '../sinks/jsonl.js'
 import { TlsSessions, type ProcessIdentity } from '../tls/sessions.js'
+import { ListeningSockets } from '../tls/listeners.js'
 import { openTlsTap, type TlsChunk, type TlsTap } from '../tls/tap.js'
 import { SslBinaryFinder } from '../tls/binaries.js'
 import { coverageLine, TlsCoverage, type TlsCoverageSource } from '../tls/coverage.js'
@@ -144,7 +145,7 @@ function watchGoProcesses(
   goTap: GoTlsTap,
   pids: readonly number[] | undefined,
   podUids: (() => ReadonlySet<string>) | undefined,
-): { tick(): void; close(): void } {
+): { tick(): void; check(pid: number): void; close(): void } {
   let uids: ReadonlySet<string> = podUids?.() ?? new Set()
   const inPods = (cg: string): boolean => {
     const uid = podUidOfCgroup(cg)
@@ -165,6 +166,7 @@ function watchGoProcesses(
       uids = now
       w.setCgroupFilter(inPods)
     },
+    check: (pid) => w.check(pid),
     close: () => w.close(),
   }
 }
@@ -318,6 +320,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   let tap: TlsTap | null = null
   let goTap: GoTlsTap | null = null
   let sessions: TlsSessions | null = null
+  /** told of every exec by the TLS tap (ProcessWatcher.check) */
+  const execWatchers: { check(pid: number): void }[] = []
   try {
     // every named interface opens before any output exists: a bad name fails with nothing written
     for (const name of ifaces) attach(name)
@@ -335,7 +339,12 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
         sessions!.chunk(c)
         coverage!.tapped(c.pid, c.comm, c.tap ?? 'openssl')
       }
-      tap = openTlsTap({ onChunk, libssl: o.tls.libssl, pids: o.tls.pids })
+      // every exec on the host, at once: the process watchers (made below) look at that pid
+      // without waiting for their next /proc scan (a short-lived Go or node client is probed in time)
+      const onExec = (pid: number): void => {
+        for (const w of execWatchers) w.check(pid)
+      }
+      tap = openTlsTap({ onChunk, onExec, libssl: o.tls.libssl, pids: o.tls.pids })
       goTap = openGoTap(o.tls.pids !== undefined || att?.tlsPodUids !== undefined, onChunk, log)
     }
   } catch (e) {
@@ -389,7 +398,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   if (tap !== null) {
     const who = ProcessIdentities.create(hook, ids)
     const identify = who?.identify
-    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify })
+    const listening = new ListeningSockets()
+    sessions = new TlsSessions({ pipeline, limits: pipeline.limits, counters, identify, listening: (pid, ep) => listening.has(pid, ep) })
     const f = new SslBinaryFinder({ tap, mappedLibs: o.tls?.libssl === undefined, log })
     const w = (procs = new ProcessWatcher({
       pids: o.tls?.pids ?? null,
@@ -404,10 +414,12 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     }))
     coverage = new TlsCoverage({ tapOf: (pid) => f.tapOf(pid), processes: () => w.list(), identify, sources: [...(o.tls?.coverageSources ?? []), ...(goTap !== null ? [goTap] : [])] })
     procs.start()
+    execWatchers.push(procs)
     log(`reading TLS plaintext through ${tap.probes.length} probes on ${[...new Set(tap.probes.filter((p) => p.kind === 'uprobe').map((p) => p.binary))].join(', ')}`)
   }
   // Go executables among the processes (all, --tls-pid's, or --k8s's selected pods'), probed per file
   const goProcs = goTap === null ? null : watchGoProcesses(goTap, o.tls?.pids, hook?.tlsPodUids?.bind(hook))
+  if (goProcs !== null) execWatchers.push(goProcs)
   const tlsCounters = (): void => {
     if (tap === null) return
     const t = tap.counters()

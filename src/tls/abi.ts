@@ -23,6 +23,7 @@ export const TLS_ABI = {
   PROG_TCP_RECV: 'tls_tcp_recv',
   PROG_FREE: 'tls_free',
   PROG_EXIT: 'tls_exit',
+  PROG_EXEC: 'tls_exec',
 
   RINGBUF_BYTES: 8388608,
 
@@ -44,6 +45,7 @@ export const TLS_ABI = {
   DIR_WRITE: 0,
   DIR_READ: 1,
   DIR_CLOSE: 2,
+  DIR_EXEC: 3,
 
   CHUNK_BYTES: 16384,
   CHUNKS_MAX: 16,

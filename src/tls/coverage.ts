@@ -19,13 +19,13 @@
 // Bounded: at most maxProcesses rows; pending endpoints capped; the socket lookup runs at most once
 // per resolveEveryMs over the processes the watcher lists, and its answers are kept per endpoint.
 
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
-import { ipv4String, ipv6String } from '../capture/decode.js'
+import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { localIpv4FromFibTrie, localIpv6FromIfInet6 } from '../capture/veth.js'
 import type { LinkRecord, TlsCoverageRow } from '../records.js'
 import type { Endpoint } from '../tcp/types.js'
 import type { OpensslTapKind } from './binaries.js'
 import { readElf } from './elf.js'
+import { listeners, readText } from './listeners.js'
 import type { ProcessInfo } from './processes.js'
 import type { ProcessIdentity } from './sessions.js'
 
@@ -240,42 +240,6 @@ export function blindReason(exePath: string, maps: string): string {
   return 'TLS library unknown to podtap (statically linked, no exported SSL_ symbols)'
 }
 
-interface Listener {
-  ip: string
-  any: boolean
-  port: number
-  inode: number
-}
-
-/** LISTEN sockets (state 0A) of /proc/.../net/tcp and tcp6. */
-function listeners(netDir: string): Listener[] {
-  const out: Listener[] = []
-  for (const [file, v6] of [['tcp', false], ['tcp6', true]] as const) {
-    const text = readText(`${netDir}/${file}`)
-    if (text === null) continue
-    for (const line of text.split('\n')) {
-      const f = line.trim().split(/\s+/)
-      if (f.length < 10 || f[3] !== '0A') continue
-      const [hexIp, hexPort] = f[1]!.split(':')
-      const inode = Number(f[9])
-      if (hexIp === undefined || hexPort === undefined || !Number.isInteger(inode) || inode === 0) continue
-      const ip = procIp(hexIp, v6)
-      out.push({ ip, any: /^0+$/.test(hexIp), port: parseInt(hexPort, 16), inode })
-    }
-  }
-  return out
-}
-
-/** An address as /proc/net/tcp{,6} writes it (32-bit words in host byte order) in the records' form. */
-function procIp(hex: string, v6: boolean): string {
-  const b = Buffer.alloc(v6 ? 16 : 4)
-  for (let w = 0; w < b.length / 4; w++) b.writeUInt32LE(parseInt(hex.slice(w * 8, w * 8 + 8), 16) >>> 0, w * 4)
-  if (!v6) return ipv4String(b.readUInt32BE(0))
-  // IPv4-mapped (::ffff:a.b.c.d) shown as IPv4, as the records do
-  if (b.readUInt32BE(0) === 0 && b.readUInt32BE(4) === 0 && b.readUInt32BE(8) === 0xffff) return ipv4String(b.readUInt32BE(12))
-  return ipv6String(b, 0)
-}
-
 /** Those of the wanted socket inodes a process holds open. */
 function socketInodes(fdDir: string, want: Map<number, unknown>): number[] {
   const out: number[] = []
@@ -299,13 +263,5 @@ function safeReadlink(path: string): string {
     return readlinkSync(path)
   } catch {
     return ''
-  }
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'latin1')
-  } catch {
-    return null
   }
 }

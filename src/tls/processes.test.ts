@@ -38,6 +38,26 @@ async function until(f: () => boolean, ms = 5000): Promise<void> {
 }
 
 describe('ProcessWatcher on the real /proc', () => {
+  it('check(pid): a process the kernel said exec\'d is reported at once, a second exec as exit + start', async () => {
+    const { starts, exits, w } = recorder()
+    w.scan()
+    // sh waits for a line on its stdin, then execs sleep (same pid, another executable)
+    const c = spawn('sh', ['-c', 'read x; exec sleep 30'], { stdio: ['pipe', 'ignore', 'ignore'] })
+    children.push(c)
+    await until(() => existsProc(c.pid!) && readFileComm(c.pid!) === 'sh')
+    w.check(c.pid!)
+    expect(starts.filter((p) => p.pid === c.pid).map((p) => p.comm)).toEqual(['sh'])
+    w.check(c.pid!) // the same executable again: nothing
+    expect(starts.filter((p) => p.pid === c.pid)).toHaveLength(1)
+    c.stdin!.write('go\n')
+    await until(() => readFileComm(c.pid!) === 'sleep')
+    w.check(c.pid!)
+    expect(exits.filter(([p]) => p.pid === c.pid).map(([p, why]) => [p.comm, why])).toEqual([['sh', 'exec']])
+    expect(starts.filter((p) => p.pid === c.pid).map((p) => p.comm)).toEqual(['sh', 'sleep'])
+    expect(w.counters().checks).toBe(3)
+    w.close()
+  })
+
   it('lists running processes with exe path, exe key and cgroup, and reports a new one and its exit', async () => {
     const { starts, exits, w } = recorder()
     w.scan()

@@ -27,16 +27,20 @@
 //                          filter change selected it
 //   onExit(p, why)         why: 'exit' | 'exec' | 'deselected' (a filter change left it out)
 //   scan()                 one poll now (tests; start() schedules them)
+//   check(pid)             one pid now: the kernel reported an exec (TLS tap's sched_process_exec
+//                          records, TlsTapOptions.onExec), so a new executable is probed within
+//                          milliseconds, not at the next scan
 //   setPidFilter(pids|null), setCgroupFilter(pred|null), setFilter(pred|null): change the selection;
 //                          the next scan (run at once) reports the differences
-//   counters()             { scans, processes, selected, vanished, capped, lastScanUs }
+//   counters()             { scans, checks, processes, selected, vanished, capped, lastScanUs }
 //
 // Why polling: a 500 ms readdir of /proc plus one stat(/proc/PID/exe) per process (the exec check)
 // costs ~6 µs per pid: 0.6 ms per scan for the 98 pids (35 processes) of this machine, the first
 // scan (reads everything) 7.7 ms; ~3 ms per scan for 500 processes, 0.6% of a core.
-// The sched_process_exec raw tracepoint would report execs at once, but needs a second BPF object
-// and ring only to shave a fraction of a second off the discovery of new processes; uprobes attach
-// to files, so a process of an already-probed executable is tapped from its first instruction anyway.
+// With --tls the scan is the fallback: the TLS tap's raw_tp sched_process_exec reports every exec
+// through its ring and check(pid) reads that one process at once (a Go client that starts, makes its
+// requests and exits within 100 ms was missed whole between two scans). Uprobes attach to files, so a
+// process of an already-probed executable is tapped from its first instruction anyway.
 //
 // Bounded: at most maxProcesses (default 32768) are tracked; beyond that new pids are counted as
 // 'capped' and skipped. Never throws on a process that vanishes while it is read (every /proc read
@@ -80,6 +84,8 @@ export interface ProcessWatcherOptions {
 
 export interface ProcessWatcherCounters {
   scans: number
+  /** single pids looked at on the kernel's word (check) */
+  checks: number
   /** processes tracked (every process with an executable) */
   processes: number
   /** of which selected */
@@ -139,7 +145,7 @@ export class ProcessWatcher {
   private filter: ((p: ProcessInfo) => boolean) | null
   private timer: NodeJS.Timeout | null = null
   private closed = false
-  private readonly c = { scans: 0, vanished: 0, capped: 0, lastScanUs: 0 }
+  private readonly c = { scans: 0, checks: 0, vanished: 0, capped: 0, lastScanUs: 0 }
 
   constructor(private readonly o: ProcessWatcherOptions = {}) {
     this.proc = o.proc ?? '/proc'
@@ -218,26 +224,39 @@ export class ProcessWatcher {
     // exits first: their room in the table is free for this scan's new processes
     for (const [pid, t] of this.tracked) if (!seen.has(pid)) this.drop(pid, t, 'exit')
     for (const pid of this.noExe) if (!seen.has(pid)) this.noExe.delete(pid)
-    for (const pid of seen) {
-      if (this.noExe.has(pid)) continue
-      const old = this.tracked.get(pid)
-      if (old !== undefined) {
-        const key = this.exeKeyOf(pid)
-        if (key === null || key === old.info.exeKey) continue
-        // exec'd another executable, or the pid was reused between scans: the old image is gone
-        this.drop(pid, old, 'exec')
-      }
-      if (this.tracked.size >= this.max) {
-        this.c.capped++
-        continue
-      }
-      const info = this.read(pid)
-      if (info === null) continue
-      const t = { info, selected: this.selects(info) }
-      this.tracked.set(pid, t)
-      if (t.selected) this.emitStart(info)
-    }
+    for (const pid of seen) if (!this.noExe.has(pid)) this.look(pid)
     this.c.lastScanUs = Number((process.hrtime.bigint() - t0) / 1000n)
+  }
+
+  /**
+   * One pid now, without waiting for the next scan: the kernel said it has just exec'd (the TLS
+   * tap's sched_process_exec records). A new process or a new executable is reported at once; the
+   * same executable as before, nothing. Never throws.
+   */
+  check(pid: number): void {
+    if (this.closed) return
+    this.c.checks++
+    this.noExe.delete(pid) // a pid reused since it was a kernel thread
+    this.look(pid)
+  }
+
+  private look(pid: number): void {
+    const old = this.tracked.get(pid)
+    if (old !== undefined) {
+      const key = this.exeKeyOf(pid)
+      if (key === null || key === old.info.exeKey) return
+      // exec'd another executable, or the pid was reused between scans: the old image is gone
+      this.drop(pid, old, 'exec')
+    }
+    if (this.tracked.size >= this.max) {
+      this.c.capped++
+      return
+    }
+    const info = this.read(pid)
+    if (info === null) return
+    const t = { info, selected: this.selects(info) }
+    this.tracked.set(pid, t)
+    if (t.selected) this.emitStart(info)
   }
 
   private drop(pid: number, t: Tracked, why: ExitReason): void {

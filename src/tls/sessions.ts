@@ -4,9 +4,12 @@
 //
 //   TlsChunk (tap.ts) ─> session of (pid, ssl) ─> Pipeline.openStream(flow, {tls}) ─> Connection
 //
-// Roles: the tapped process is the server when the peer's port is not a server port and its own is
-// (WELL_KNOWN_SERVER_PORTS, as the flow table guesses), else the client when it speaks first; content
-// detection then swaps them when it proves the guess wrong, as for packets joined mid-stream.
+// Roles: the tap's own word when it has one (Go: tls.Conn.isClient); else the tapped process is the
+// server when the peer's port is not a server port and its own is (WELL_KNOWN_SERVER_PORTS, as the
+// flow table guesses); else when its local address is a listening socket of its network namespace
+// (listening, src/tls/listeners.ts); else the client when it speaks first, and content detection then
+// swaps them when it proves the guess wrong, as for packets joined mid-stream. (Speaking first is a
+// poor guess for HTTP/2: node's and Go's servers may write SETTINGS before they read the preface.)
 //
 // The same connection tapped on both ends (client and server on this node, both on the tapped
 // libssl) would be counted twice: the first session of a 4-tuple owns it, the other end's chunks are
@@ -47,7 +50,7 @@ class Session implements FlowInfo {
   /** canonical 4-tuple key, '' while the socket is not known */
   tuple = ''
 
-  constructor(id: number, c: TlsChunk, who: ProcessIdentity | undefined) {
+  constructor(id: number, c: TlsChunk, who: ProcessIdentity | undefined, listening: TlsSessionsOptions['listening']) {
     this.id = id
     this.startUs = this.lastUs = c.tsUs
     const local: Peer = { ...(c.local ?? UNKNOWN_ENDPOINT), pid: c.pid, comm: c.comm, ...who }
@@ -67,6 +70,12 @@ class Session implements FlowInfo {
     } else if (localServer !== remoteServer) {
       this.procIsClient = remoteServer
       this.roleSource = 'port'
+    } else if (c.local !== null && listening?.(c.pid, c.local) === true) {
+      // the connection came in on a socket listening in the process's network namespace: it
+      // accepted it, as sure as a SYN (node's HTTP/2 server may write SETTINGS before it reads the
+      // preface, so "speaks first" would call it the client)
+      this.procIsClient = false
+      this.roleSource = 'syn'
     } else {
       // request/response protocols: the client speaks first
       this.procIsClient = c.dir === 'sent'
@@ -119,6 +128,11 @@ export interface TlsSessionsOptions {
   counters: Counters
   /** the pod/container of a tapped process, asked once per session (undefined: nothing known) */
   identify?: (pid: number) => ProcessIdentity | undefined
+  /**
+   * local is a listening socket in pid's network namespace (ListeningSockets.has): asked once per
+   * session when the ports do not say who is the server
+   */
+  listening?: (pid: number, local: Endpoint) => boolean
 }
 
 export class TlsSessions {
@@ -163,7 +177,7 @@ export class TlsSessions {
         this.o.counters.inc('tls_sessions_dropped')
         return
       }
-      s = new Session(this.nextId++, c, this.o.identify?.(c.pid))
+      s = new Session(this.nextId++, c, this.o.identify?.(c.pid), this.o.listening)
       this.sessions.set(key, s)
       this.o.counters.inc('tls_sessions')
       s.handler = this.o.pipeline.openStream(s, { tls: true })

@@ -66,6 +66,11 @@ export interface TlsChunk {
 export interface TlsTapOptions {
   /** called for every chunk, synchronously, in ring order; data is borrowed */
   onChunk: (c: TlsChunk) => void
+  /**
+   * called with the pid of every process on the host that has just exec'd (raw_tp
+   * sched_process_exec), in ring order: ProcessWatcher.check(pid) looks at it at once
+   */
+  onExec?: (pid: number) => void
   /** libssl files to attach to (default: findLibssl(), the usual Debian/RHEL/Alpine paths) */
   libssl?: readonly string[]
   /** only these processes (tgids); default every process using the libssl files */
@@ -324,6 +329,14 @@ function openWith(opts: TlsTapOptions, libssl: readonly string[], hook: SocketHo
     if (exit === null || exit === 0n) throw attachError('attaching raw_tp to sched_process_exit', errno())
     links.push(exit)
     probes.push({ binary: 'vmlinux', symbol: 'sched_process_exit', kind: 'raw_tp' })
+    // execs reported at once (opts.onExec); without them the callers' /proc scans still find new processes
+    if (opts.onExec !== undefined) {
+      const exec = b.bpf_program__attach(prog(TLS_ABI.PROG_EXEC))
+      if (exec !== null && exec !== 0n) {
+        links.push(exec)
+        probes.push({ binary: 'vmlinux', symbol: 'sched_process_exec', kind: 'raw_tp' })
+      }
+    }
     for (const lib of libssl) {
       const got = attachSslProbes(b, prog, lib)
       links.push(...got.links)
@@ -431,7 +444,7 @@ export class TapReader {
     private readonly reader: RingbufReader,
     private readonly countersFd: number,
     private readonly cpus: number,
-    private readonly opts: Pick<TlsTapOptions, 'onChunk' | 'pollTimeoutMs'>,
+    private readonly opts: Pick<TlsTapOptions, 'onChunk' | 'onExec' | 'pollTimeoutMs'>,
   ) {
     // bpf_ktime_get_ns and process.hrtime are both CLOCK_MONOTONIC
     this.offsetUs = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n)
@@ -463,6 +476,14 @@ export class TapReader {
   }
 
   private record(rec: Buffer): void {
+    if (rec.length >= TLS_ABI.EV_HDR_SIZE && rec[TLS_ABI.EV_OFF_DIR] === TLS_ABI.DIR_EXEC) {
+      try {
+        this.opts.onExec?.(rec.readUInt32LE(TLS_ABI.EV_OFF_PID))
+      } catch {
+        this.user.handlerErrors++
+      }
+      return
+    }
     const chunk = decodeRecord(rec, this.offsetUs)
     if (chunk === null) {
       this.user.malformed++

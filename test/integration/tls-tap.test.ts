@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanupStale, createTestHost, needRoot, type TestHost } from '../helpers/netns.js'
 import { openTlsTap, type TlsTap } from '../../src/tls/tap.js'
@@ -195,6 +195,26 @@ describe.skipIf(skip !== null)('TLS tap on nginx + curl (OpenSSL uprobes)', () =
     } finally {
       await t2.close()
     }
+  })
+
+  it('onExec: every exec on the host is reported with its pid, not as a chunk', async () => {
+    const execs: number[] = []
+    const chunks = new ChunkLog()
+    const t2 = openTlsTap({ onChunk: chunks.onChunk, onExec: (pid) => execs.push(pid) })
+    try {
+      expect(t2.probes.map((p) => `${p.kind}:${p.symbol}`)).toContain('raw_tp:sched_process_exec')
+      // sh execs itself, then env (same pid, a second exec): both reported with that pid
+      const c = spawn('sh', ['-c', 'exec env true'], { stdio: 'ignore' })
+      await new Promise((r) => c.once('close', r))
+      await until(() => execs.filter((p) => p === c.pid).length >= 2, 5000, () => t2.drain())
+      expect(chunks.of(c.pid!)).toEqual([])
+    } finally {
+      await t2.close()
+    }
+    // without onExec the program is not attached
+    const t3 = openTlsTap({ onChunk: () => undefined })
+    expect(t3.probes.map((p) => p.symbol)).not.toContain('sched_process_exec')
+    await t3.close()
   })
 
   it('close() detaches everything: no events after, no fds left over several open/close cycles', async () => {

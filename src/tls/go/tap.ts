@@ -148,6 +148,8 @@ class GoTap extends TapReader implements GoTlsTap {
   private refused = 0
   private readonly key = Buffer.alloc(4)
   private readonly one = Buffer.from([1])
+  /** links of executables whose last process exited, being destroyed in the background (detach) */
+  private detaching: Promise<void> = Promise.resolve()
 
   constructor(
     b: Libbpf,
@@ -251,8 +253,19 @@ class GoTap extends TapReader implements GoTlsTap {
     if (probed === undefined) return
     probed.pids.delete(p.pid)
     if (probed.pids.size === 0) {
-      for (const l of probed.links) this.b.bpf_link__destroy(l)
+      this.detach(probed.links)
       this.probed.delete(e.exeKey)
+    }
+  }
+
+  /**
+   * Destroys links one after another on a libuv worker thread: the kernel unregisters a uprobe
+   * slowly (measured ~100 ms each on this loaded VM, ~1 s for one executable's 9), and done here on
+   * the main thread that stalled the ring readers and the exec handling for as long.
+   */
+  private detach(links: readonly bigint[]): void {
+    for (const l of links) {
+      this.detaching = this.detaching.then(() => new Promise<void>((done) => this.b.bpf_link__destroy.async(l, () => done())))
     }
   }
 
@@ -305,6 +318,7 @@ class GoTap extends TapReader implements GoTlsTap {
   override close(): Promise<void> {
     for (const p of this.probed.values()) for (const l of p.links) this.b.bpf_link__destroy(l)
     this.probed.clear()
-    return super.close()
+    const closed = super.close()
+    return this.detaching.then(() => closed)
   }
 }

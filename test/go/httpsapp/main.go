@@ -5,6 +5,8 @@
 //	httpsapp client URL PROTO PATH...   PROTO h1 or h2; one request per PATH (POST when the path
 //	                          starts with /post), in order over one connection; prints
 //	                          "METHOD PATH STATUS PROTO" per response: the ground truth the test checks
+//	httpsapp burst URL N      N GETs of URL/burst/I at once, each on its own HTTP/1.1 connection, then
+//	                          exits: a short-lived client (prints "GET /burst/I STATUS" per response)
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -105,13 +108,37 @@ func client(url, proto string, paths []string) {
 	tr.CloseIdleConnections()
 }
 
+func burst(url string, n int) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, MaxIdleConnsPerHost: n, DisableKeepAlives: true}
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	c := &http.Client{Transport: tr}
+	done := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			p := fmt.Sprintf("/burst/%d", i)
+			resp, err := c.Get(url + p)
+			check(err)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- fmt.Sprintf("GET %s %d", p, resp.StatusCode)
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		fmt.Println(<-done)
+	}
+}
+
 func main() {
 	if len(os.Args) >= 3 && os.Args[1] == "server" {
 		server(os.Args[2])
+	} else if len(os.Args) == 4 && os.Args[1] == "burst" {
+		n, err := strconv.Atoi(os.Args[3])
+		check(err)
+		burst(os.Args[2], n)
 	} else if len(os.Args) >= 4 && os.Args[1] == "client" {
 		client(os.Args[2], os.Args[3], os.Args[4:])
 	} else {
-		fmt.Fprintln(os.Stderr, "usage: httpsapp server ADDR | client URL h1|h2 PATH...")
+		fmt.Fprintln(os.Stderr, "usage: httpsapp server ADDR | client URL h1|h2 PATH... | burst URL N")
 		os.Exit(2)
 	}
 }
