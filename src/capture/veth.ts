@@ -133,9 +133,9 @@ export class VethResolver {
   private readonly run: (cmd: string, args: string[]) => Promise<string>
   // The /proc scan is incremental (a node's pods come one at a time, each a resolution): every pid's
   // namespace is read once, and per namespace one process's cgroup and addresses are kept while it
-  // lives. A pod is first looked for among what is kept; only when that finds nothing is everything
-  // read again (a namespace scanned before its pod got its IP). 100 pods: ~5 ms -> well under 1 ms
-  // of the main thread per pod added (npm run bench:pods).
+  // lives. A pod is first looked for among what is kept (a hit is confirmed by reading that entry
+  // again); only when no address matches are all addresses read again (a namespace scanned before its
+  // pod got its IP).
   private readonly pidNs = new Map<number, string>()
   private byInode = new Map<string, NsEntry>()
   private scannedAt = -Infinity
@@ -247,27 +247,29 @@ export class VethResolver {
   }
 
   private findIn(byInode: Map<string, NsEntry>, pod: PodNetRef): NsEntry | null {
-    // what is kept first; then everything read again, when anything kept was used
-    const kept = (read: (e: NsEntry) => unknown): boolean => [...byInode.values()].some((e) => read(e) !== null)
+    // A match on what was kept is confirmed by reading that one entry again (it may be stale). By
+    // cgroup: a pod's processes are in its cgroup from their start, so a new pod is a new process,
+    // read fresh; kept cgroups are not all read again on a miss (the address match below is the
+    // fallback). By address: on a miss everything is read again when anything kept was used (a
+    // namespace read before its pod got its IP).
+    const find = <T>(read: (e: NsEntry, again: boolean) => T, kept: (e: NsEntry) => boolean, hit: (v: T) => boolean, rereadOnMiss: boolean): NsEntry | null => {
+      let usedKept = false
+      for (const e of byInode.values()) {
+        const wasKept = kept(e)
+        usedKept ||= wasKept
+        if (hit(read(e, false)) && (!wasKept || hit(read(e, true)))) return e
+      }
+      if (!usedKept || !rereadOnMiss) return null
+      for (const e of byInode.values()) if (hit(read(e, true))) return e
+      return null
+    }
     if (pod.uid !== undefined && pod.uid !== '') {
       const dashed = `pod${pod.uid}`
       const underscored = `pod${pod.uid.replace(/-/g, '_')}`
-      const hadCgroups = kept((e) => e.cgroup)
-      for (const again of hadCgroups ? [false, true] : [false]) {
-        for (const e of byInode.values()) {
-          const cg = this.cgroupOf(e, again)
-          if (cg.includes(dashed) || cg.includes(underscored)) return e
-        }
-      }
+      const e = find((x, again) => this.cgroupOf(x, again), (x) => x.cgroup !== null, (cg) => cg.includes(dashed) || cg.includes(underscored), false)
+      if (e !== null) return e
     }
-    const hadIps = kept((e) => e.ips)
-    for (const again of hadIps ? [false, true] : [false]) {
-      for (const e of byInode.values()) {
-        const ips = this.ipsOf(e, again)
-        if (pod.ips.some((ip) => ips.has(ip))) return e
-      }
-    }
-    return null
+    return find((x, again) => this.ipsOf(x, again), (x) => x.ips !== null, (ips) => pod.ips.some((ip) => ips.has(ip)), true)
   }
 
   private async viaNetns(pod: PodNetRef): Promise<VethResult> {

@@ -94,7 +94,7 @@ describe('VethResolver.findPodPid over a /proc tree', () => {
     expect(r.findPodPid({ ips: ['10.9.9.9'] })).toBeNull()
   })
 
-  it('the scan is incremental: kept cgroups and addresses are used first, read again only when nothing kept matches', () => {
+  it('the scan is incremental: what is kept is looked at first, a hit confirmed; addresses read again on a miss', () => {
     const uidOf = (n: number) => `3f2a9c1e-77aa-4b6e-9d9e-00000000000${n}`
     const cg = (n: number) => `0::/kubepods/besteffort/pod${uidOf(n)}/c1\n`
     const proc = fakeProc([
@@ -102,7 +102,7 @@ describe('VethResolver.findPodPid over a /proc tree', () => {
       { pid: 300, ns: 'net:[4026532002]', cgroup: '0::/starting\n', fib: '' }, // a sandbox before its pod's cgroup and IP
     ])
     const r = new VethResolver({ procRoot: proc })
-    expect(r.findPodPid({ uid: uidOf(1), ips: [] })).toBe(200)
+    expect(r.findPodPid({ uid: uidOf(9), ips: ['10.9.9.9'] })).toBeNull() // every cgroup and address read, and kept
     // pid 300 now belongs to pod 2 and has its IP; a new pod 3 (pid 400) appears
     writeFileSync(join(proc, '300', 'cgroup'), cg(2))
     writeFileSync(join(proc, '300', 'net', 'fib_trie'), FIB_TRIE)
@@ -110,14 +110,18 @@ describe('VethResolver.findPodPid over a /proc tree', () => {
     symlinkSync('net:[4026532003]', join(proc, '400', 'ns', 'net'))
     writeFileSync(join(proc, '400', 'cgroup'), cg(3))
     r.invalidate()
-    expect(r.findPodPid({ uid: uidOf(3), ips: [] })).toBe(400) // the new process is read; the kept ones are not
-    expect(r.findPodPid({ uid: uidOf(2), ips: [] })).toBe(300) // nothing kept matched: read again
-    expect(r.findPodPid({ ips: ['10.244.1.7'] })).toBe(300)
+    expect(r.findPodPid({ uid: uidOf(3), ips: [] })).toBe(400) // the new process is read
+    expect(r.findPodPid({ uid: uidOf(2), ips: [] })).toBeNull() // kept cgroups are not all read again
+    expect(r.findPodPid({ uid: uidOf(2), ips: ['10.244.1.7'] })).toBe(300) // addresses are, on a miss
+    // a hit on a kept cgroup is confirmed by reading it again
+    writeFileSync(join(proc, '200', 'cgroup'), cg(6))
+    expect(r.findPodPid({ uid: uidOf(1), ips: [] })).toBeNull()
+    expect(r.findPodPid({ uid: uidOf(6), ips: [] })).toBe(200)
     // pid 200 reused by a process of another pod and namespace: what was kept of it is not believed
     rmSync(join(proc, '200', 'ns', 'net'))
     symlinkSync('net:[4026532009]', join(proc, '200', 'ns', 'net'))
     writeFileSync(join(proc, '200', 'cgroup'), cg(5))
-    expect(r.findPodPid({ uid: uidOf(1), ips: [] })).toBeNull()
+    expect(r.findPodPid({ uid: uidOf(6), ips: [] })).toBeNull()
     expect(r.findPodPid({ uid: uidOf(5), ips: [] })).toBe(200)
   })
 
