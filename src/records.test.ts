@@ -55,7 +55,7 @@ describe('traceJson', () => {
 describe('encodeTrace', () => {
   // any text: ASCII, escapes, non-ASCII, lone surrogates
   const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.constantFrom('/', 'GET', '/a"b\\c', 'x\u0000\u001f\u007f', 'é', '\ud800'))
-  const num = fc.oneof(fc.nat(), fc.integer({ min: -1e6, max: 1e6 }), fc.double(), fc.constant(-0), fc.constant(2 ** 60), fc.constant(1e15))
+  const num = fc.oneof(fc.nat(), fc.integer({ min: -1e6, max: 1e6 }), fc.maxSafeNat(), fc.constantFrom(2 ** 31 - 1, 2 ** 31, 1e15 - 1, 1e15, 2 ** 60, -0), fc.double())
   const peer = fc.record({ ip: fc.oneof(fc.ipV4(), fc.ipV6(), text), port: num }, { requiredKeys: ['ip', 'port'] })
   const richPeer = fc.tuple(peer, fc.option(text, { nil: undefined }), fc.option(fc.nat(), { nil: undefined })).map(([p, pod, pid]) => ({ ...p, ...(pod === undefined ? {} : { pod, namespace: 'ns"\\' }), ...(pid === undefined ? {} : { pid }) }))
   const exchange = fc

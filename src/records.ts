@@ -141,11 +141,21 @@ export function traceJson(e: Exchange): string {
 // encodeTrace writes what traceJson returns, byte for byte, straight into an output buffer: no
 // string is built per record in the common case (ASCII text, integer counts, address-only peers);
 // anything else (escapes, non-ASCII text, identity on a peer, odd numbers) goes through the same
-// JSON.stringify/String the string form uses, for that field only.
+// JSON.stringify the string form uses, for that field only. What repeats is copied as bytes made
+// once: the constant names, the time up to the second (per second), protocol and tls (per
+// protocol), the two peers (per connection, in a small cache checked against the peers themselves).
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 
-/** ASCII text as it is (names, protocol ids); anything else as UTF-8 */
+const ascii = (s: string): Buffer => Buffer.from(s, 'latin1')
+const K_RESOURCE = ascii(',"resource":')
+const K_STATUS = ascii(',"status":')
+const K_ERROR_FALSE = ascii(',"error":false,"latency_ms":')
+const K_ERROR_TRUE = ascii(',"error":true,"latency_ms":')
+const K_REQUEST = ascii(',"request_bytes":')
+const K_RESPONSE = ascii(',"response_bytes":')
+
+/** ASCII text as it is; anything else as UTF-8 */
 function putText(b: Buffer, o: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
@@ -168,17 +178,25 @@ function putJsonString(b: Buffer, o: number, s: string): number {
   return o
 }
 
-/** the decimal digits of an integer 0 <= n < 1e15 */
+/** the decimal digits of an integer 0 <= n < 1e15 (int32 arithmetic below 2^31) */
 function putUint(b: Buffer, o: number, n: number): number {
-  let end = o + 1
-  for (let t = n; t >= 10; t = Math.floor(t / 10)) end++
-  let p = end
-  while (n >= 10) {
-    const q = Math.floor(n / 10)
-    b[--p] = 0x30 + n - q * 10
-    n = q
+  if (n > 0x7fffffff) {
+    let end = o + 1
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) end++
+    for (let p = end - 1; p >= o; p--) {
+      const q = Math.floor(n / 10)
+      b[p] = 0x30 + n - q * 10
+      n = q
+    }
+    return end
   }
-  b[--p] = 0x30 + n
+  let v = n | 0
+  const end = o + (v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10)
+  for (let p = end - 1; p >= o; p--) {
+    const q = (v / 10) | 0
+    b[p] = 0x30 + v - q * 10
+    v = q
+  }
   return end
 }
 
@@ -187,14 +205,81 @@ function putNumber(b: Buffer, o: number, n: number): number {
   return Number.isInteger(n) && n >= 0 && n < 1e15 ? putUint(b, o, n) : putText(b, o, jsonNumber(n))
 }
 
-function putPeer(b: Buffer, o: number, p: Peer, json: string | null): number {
-  if (json !== null) return putText(b, o, json)
-  o = putText(b, o, '{"ip":')
-  o = putJsonString(b, o, p.ip)
-  o = putText(b, o, ',"port":')
-  o = putNumber(b, o, p.port)
-  b[o] = 0x7d // }
-  return o + 1
+/** '{"time":"YYYY-MM-DDTHH:MM:SS.' of the last second written */
+let headSec = NaN
+let head: Buffer = Buffer.alloc(0)
+
+/** 'Z","protocol":"http","tls":false,"client":' per protocol and tls */
+const protoBytes = new Map<string, Buffer>()
+let lastProto = ''
+let lastTls = false
+let lastProtoBytes: Buffer = Buffer.alloc(0)
+
+function protocolPart(protocol: string, tls: boolean): Buffer {
+  if (protocol === lastProto && tls === lastTls) return lastProtoBytes
+  const key = tls + protocol
+  let v = protoBytes.get(key)
+  if (v === undefined) {
+    v = Buffer.from(`Z","protocol":"${protocol}","tls":${tls},"client":`)
+    if (protoBytes.size < 64) protoBytes.set(key, v)
+  }
+  lastProto = protocol
+  lastTls = tls
+  lastProtoBytes = v
+  return v
+}
+
+/** '{"ip":...,"port":...},"server":{...},"method":' of address-only peers, per connection */
+interface PeerBytes {
+  client: Peer | null
+  server: Peer | null
+  cip: string
+  cport: number
+  sip: string
+  sport: number
+  bytes: Buffer
+}
+const PEER_SLOTS = 1024
+const peerCache: PeerBytes[] = Array.from({ length: PEER_SLOTS }, () => ({ client: null, server: null, cip: '', cport: 0, sip: '', sport: 0, bytes: Buffer.alloc(0) }))
+
+/**
+ * The peers' bytes for an exchange whose peers are both address-only (the caller checked), from the
+ * slot of its connection: kept while the same Peer objects still hold the same address.
+ */
+function peerPart(e: Exchange): Buffer {
+  const c = e.client
+  const s = e.server
+  const slot = peerCache[e.flowId & (PEER_SLOTS - 1)]
+  if (slot.client === c && slot.server === s && slot.cip === c.ip && slot.cport === c.port && slot.sip === s.ip && slot.sport === s.port) return slot.bytes
+  slot.client = c
+  slot.server = s
+  slot.cip = c.ip
+  slot.cport = c.port
+  slot.sip = s.ip
+  slot.sport = s.port
+  slot.bytes = Buffer.from(`${peerJson(c)},"server":${peerJson(s)},"method":`)
+  return slot.bytes
+}
+
+/** ',"status":200,"error":false,"latency_ms":' per status and error, for status null or a number */
+const statusBytes = new Map<string | number, Buffer>()
+let lastStatus: number | null = NaN
+let lastError: boolean | null = false
+let lastStatusBytes: Buffer = Buffer.alloc(0)
+
+function statusPart(status: number | string | null, error: boolean | null): Buffer | null {
+  if (status === lastStatus && error === lastError) return lastStatusBytes
+  if (typeof status === 'string') return null
+  const key = status !== null && error === false ? status : `${error} ${status}` // few distinct pairs: the map stays small
+  let v = statusBytes.get(key)
+  if (v === undefined) {
+    v = Buffer.from(`,"status":${status === null ? 'null' : jsonNumber(status)},"error":${error},"latency_ms":`)
+    if (statusBytes.size < 4096) statusBytes.set(key, v)
+  }
+  lastStatus = status
+  lastError = error
+  lastStatusBytes = v
+  return v
 }
 
 /** bytes a JSON string of s takes at most: 6 per UTF-16 unit (\uXXXX; UTF-8 needs at most 3) */
@@ -206,64 +291,81 @@ const jsonBound = (s: string): number => 6 * s.length + 2
  * caller then writes traceJson(e) itself). Throws where traceJson throws (a time Date cannot hold).
  */
 export function encodeTrace(e: Exchange, b: Buffer, at: number): number {
-  const { method, resource, status } = e
+  const { method, resource, status, protocol, tls } = e
   if (typeof method !== 'string' || (resource !== undefined && typeof resource !== 'string')) return -1
   if (status !== null && typeof status !== 'number' && typeof status !== 'string') return -1
-  const cj = addressOnly(e.client) ? null : JSON.stringify(e.client)
-  const sj = addressOnly(e.server) ? null : JSON.stringify(e.server)
+  if (typeof protocol !== 'string' || typeof tls !== 'boolean') return -1
+  const plain = addressOnly(e.client) && addressOnly(e.server)
+  const peers = plain ? peerPart(e) : Buffer.from(`${peerJson(e.client)},"server":${peerJson(e.server)},"method":`)
   const need =
-    512 + // the names, punctuation, time, booleans and numbers (about 370 bytes at most)
-    3 * (e.protocol.length + (cj?.length ?? 0) + (sj?.length ?? 0)) +
-    (cj === null ? jsonBound(e.client.ip) : 0) + (sj === null ? jsonBound(e.server.ip) : 0) +
-    jsonBound(method) + (resource !== undefined ? jsonBound(resource) : 0) + (typeof status === 'string' ? jsonBound(status) : 0)
+    400 + // names, punctuation, time, protocol, booleans and numbers (about 300 bytes at most)
+    3 * protocol.length + peers.length + jsonBound(method) + (resource !== undefined ? jsonBound(resource) : 0) + (typeof status === 'string' ? jsonBound(status) : 0)
   if (at + need > b.length) return -1
+  let o = at
   const sec = Math.floor(e.startUs / 1e6)
   const frac = Math.floor(e.startUs - sec * 1e6)
-  let o = putText(b, at, '{"time":"')
   if (frac >= 0 && frac < 1e6) {
-    o = putText(b, o, isoSecondPrefix(sec))
-    for (let d = 100_000, f = frac; d >= 1; d /= 10) {
-      const q = Math.floor(f / d)
-      b[o++] = 0x30 + q
-      f -= q * d
+    if (sec !== headSec) {
+      head = Buffer.from('{"time":"' + isoSecondPrefix(sec))
+      headSec = sec
     }
-    b[o++] = 0x5a // Z
-  } else o = putText(b, o, isoMicros(e.startUs))
-  o = putText(b, o, '","protocol":"')
-  o = putText(b, o, e.protocol)
-  o = putText(b, o, e.tls ? '","tls":true,"client":' : e.tls === false ? '","tls":false,"client":' : `","tls":${e.tls},"client":`)
-  o = putPeer(b, o, e.client, cj)
-  o = putText(b, o, ',"server":')
-  o = putPeer(b, o, e.server, sj)
-  o = putText(b, o, ',"method":')
+    b.set(head, o)
+    o += head.length
+    let f = frac | 0
+    for (let i = o + 5; i >= o; i--) {
+      const q = (f / 10) | 0
+      b[i] = 0x30 + f - q * 10
+      f = q
+    }
+    o += 6
+  } else {
+    // throws as traceJson does (no Date holds this time), or writes what isoMicros writes
+    o = putText(b, o, '{"time":"' + isoMicros(e.startUs).slice(0, -1))
+  }
+  const pp = protocolPart(protocol, tls)
+  b.set(pp, o)
+  o += pp.length
+  b.set(peers, o)
+  o += peers.length
   o = putJsonString(b, o, method)
   if (resource !== undefined) {
-    o = putText(b, o, ',"resource":')
-    o = putJsonString(b, o, resource)
+    b.set(K_RESOURCE, o)
+    o = putJsonString(b, o + K_RESOURCE.length, resource)
   }
-  o = putText(b, o, ',"status":')
-  o = status === null ? putText(b, o, 'null') : typeof status === 'number' ? putNumber(b, o, status) : putJsonString(b, o, status)
-  o = putText(b, o, e.error === true ? ',"error":true,"latency_ms":' : e.error === false ? ',"error":false,"latency_ms":' : `,"error":${e.error},"latency_ms":`)
+  const se = statusPart(status, e.error)
+  if (se !== null) {
+    b.set(se, o)
+    o += se.length
+  } else {
+    b.set(K_STATUS, o)
+    o = putJsonString(b, o + K_STATUS.length, status as string)
+    const ke = e.error === false ? K_ERROR_FALSE : e.error === true ? K_ERROR_TRUE : Buffer.from(`,"error":${e.error},"latency_ms":`)
+    b.set(ke, o)
+    o += ke.length
+  }
   // latencyMs(e): k/1000 for an integer k of µs, whose shortest form is k's digits with the point
   // moved three places (exact below 1e15: fewer than 16 significant digits)
   const k = Math.round(Math.max(0, e.endUs - e.startUs))
   if (Number.isInteger(k) && k < 1e15) {
     const ms = Math.floor(k / 1000)
-    let f = k - ms * 1000
+    const f = k - ms * 1000
     o = putUint(b, o, ms)
     if (f !== 0) {
-      b[o++] = 0x2e // .
-      for (let d = 100; f !== 0; d /= 10) {
-        const q = Math.floor(f / d)
-        b[o++] = 0x30 + q
-        f -= q * d
-      }
+      // '.' and the three digits, less their trailing zeros
+      const d1 = (f / 100) | 0
+      const d2 = ((f / 10) | 0) - d1 * 10
+      const d3 = f - ((f / 10) | 0) * 10
+      b[o] = 0x2e
+      b[o + 1] = 0x30 + d1
+      b[o + 2] = 0x30 + d2
+      b[o + 3] = 0x30 + d3
+      o += d3 !== 0 ? 4 : d2 !== 0 ? 3 : 2
     }
   } else o = putText(b, o, jsonNumber(k / 1000))
-  o = putText(b, o, ',"request_bytes":')
-  o = putNumber(b, o, e.reqBytes)
-  o = putText(b, o, ',"response_bytes":')
-  o = putNumber(b, o, e.respBytes)
+  b.set(K_REQUEST, o)
+  o = putNumber(b, o + K_REQUEST.length, e.reqBytes)
+  b.set(K_RESPONSE, o)
+  o = putNumber(b, o + K_RESPONSE.length, e.respBytes)
   b[o++] = 0x7d // }
   b[o++] = 0x0a
   return o
