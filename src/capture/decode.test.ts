@@ -7,7 +7,7 @@ import {
   ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethFrame, ethIpv4Tcp, ethIpv6Tcp, ipv4Tcp, ipv6Bytes, ipv6Tcp, linkLoop,
   linkNull, linkSll, linkSll2, type Ipv6ExtSpec, type TcpSpec,
 } from '../../test/helpers/packets.js'
-import { decode, ipv4String, ipv6String } from './decode.js'
+import { decode, decodeBytes, ipv4String, ipv6String } from './decode.js'
 import { TcpFlag, newFrame, type Frame } from './frame.js'
 import { LinkType, type Packet } from './source.js'
 
@@ -384,6 +384,23 @@ describe('fuzz', () => {
       expect(f.payloadLen).toBe(s.payload.length)
       expect(f.vlans).toEqual(s.vlan)
     }), { numRuns: 3000 })
+  })
+
+  it('in place (decodeBytes: the bytes inside a larger buffer, other bytes around them) it gives what decode() of the bytes alone gives', () => {
+    const alone = newFrame()
+    const inPlace = newFrame()
+    const fields = (f: Frame, r: string) => [r, f.ipVersion, f.src, f.dst, f.srcPort, f.dstPort, f.seq, f.ack, f.flags, f.window, f.payloadLen, f.payload.toString('hex'), [...f.vlans]]
+    fc.assert(fc.property(specArb, fc.nat(), fc.nat(64), fc.nat(64), fc.constantFrom(...LINK_TYPES), fc.nat(100), (s, cutAt, before, after, lt, extra) => {
+      const { data } = build(s)
+      const bytes = lt === LinkType.ETHERNET ? data : data.subarray(14) // the IP packet for the other link types: some decode
+      const cut = bytes.subarray(0, cutAt % (bytes.length + 1))
+      const origLen = cut.length + (extra % 2 === 0 ? extra : 0)
+      const big = Buffer.alloc(before + cut.length + after, 0x45) // 0x45 looks like an IPv4 header: reading past the end would show
+      cut.copy(big, before)
+      const a = fields(alone, decode(pkt(cut, lt, origLen), alone))
+      inPlace.tsUs = alone.tsUs
+      expect(fields(inPlace, decodeBytes(big, before, cut.length, origLen, lt, inPlace))).toEqual(a)
+    }), { numRuns: 5000 })
   })
 
   it('built packets cut anywhere, or with a byte overwritten, never throw; a cut one keeps a prefix of the payload', () => {

@@ -56,72 +56,81 @@ const DLT_RAW_OPENBSD = 14
 export function decode(pkt: Packet, out: Frame): DecodeResult {
   out.tsUs = pkt.tsUs
   out.ifindex = pkt.ifindex
+  return decodeBytes(pkt.data, 0, pkt.data.length, pkt.origLen, pkt.linkType, out)
+}
+
+/**
+ * decode() of a packet whose captured bytes are d[start, start + caplen), read in place (a capture
+ * file's read buffer: no view per packet). The caller sets out.tsUs and out.ifindex.
+ */
+export function decodeBytes(d: Buffer, start: number, caplen: number, origLen: number, linkType: number, out: Frame): DecodeResult {
   if (out.vlans.length !== 0) out.vlans.length = 0 // the setter is slow even when nothing changes
-  const d = pkt.data
-  // bytes of the frame on the wire: an IP length beyond it contradicts the capture
-  const wire = pkt.origLen > d.length ? pkt.origLen : d.length
-  switch (pkt.linkType) {
+  // offsets below are into d; `lim` ends the captured bytes, `wire` the frame on the wire (an IP
+  // length beyond it contradicts the capture)
+  const lim = start + caplen
+  const wire = start + (origLen > caplen ? origLen : caplen)
+  switch (linkType) {
     case LinkType.ETHERNET:
-      if (d.length < 14) return 'truncated'
-      return ethertype(d, 14, (d[12] << 8) | d[13], wire, out)
+      if (caplen < 14) return 'truncated'
+      return ethertype(d, start + 14, lim, (d[start + 12] << 8) | d[start + 13], wire, out)
     case LinkType.LINUX_SLL:
-      if (d.length < 16) return 'truncated'
-      return ethertype(d, 16, (d[14] << 8) | d[15], wire, out)
+      if (caplen < 16) return 'truncated'
+      return ethertype(d, start + 16, lim, (d[start + 14] << 8) | d[start + 15], wire, out)
     case LinkType.LINUX_SLL2:
-      if (d.length < 20) return 'truncated'
-      return ethertype(d, 20, (d[0] << 8) | d[1], wire, out)
+      if (caplen < 20) return 'truncated'
+      return ethertype(d, start + 20, lim, (d[start] << 8) | d[start + 1], wire, out)
     case LinkType.RAW:
     case LinkType.IPV4:
     case LinkType.IPV6:
     case DLT_RAW:
     case DLT_RAW_OPENBSD:
-      return rawIp(d, 0, wire, out)
+      return rawIp(d, start, lim, wire, out)
     case LinkType.NULL: {
-      if (d.length < 4) return 'truncated'
+      if (caplen < 4) return 'truncated'
       // host byte order of the capturing machine, unknown here: family numbers are small, so a
       // value with high bits set was written in the other order
-      let af = u32le(d, 0)
-      if (af > 0xffff) af = u32be(d, 0)
-      return addressFamily(d, af, wire, out)
+      let af = u32le(d, start)
+      if (af > 0xffff) af = u32be(d, start)
+      return addressFamily(d, start, lim, af, wire, out)
     }
     case LinkType.LOOP:
-      if (d.length < 4) return 'truncated'
-      return addressFamily(d, u32be(d, 0), wire, out)
+      if (caplen < 4) return 'truncated'
+      return addressFamily(d, start, lim, u32be(d, start), wire, out)
     default:
       return 'not_ip'
   }
 }
 
-function addressFamily(d: Buffer, af: number, wire: number, out: Frame): DecodeResult {
-  if (af === 2) return ipv4(d, 4, wire, out)
-  if (af === 24 || af === 28 || af === 30) return ipv6(d, 4, wire, out)
+function addressFamily(d: Buffer, start: number, lim: number, af: number, wire: number, out: Frame): DecodeResult {
+  if (af === 2) return ipv4(d, start + 4, lim, wire, out)
+  if (af === 24 || af === 28 || af === 30) return ipv6(d, start + 4, lim, wire, out)
   return 'not_ip'
 }
 
-function rawIp(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
-  if (d.length <= off) return 'truncated'
+function rawIp(d: Buffer, off: number, lim: number, wire: number, out: Frame): DecodeResult {
+  if (lim <= off) return 'truncated'
   const v = d[off] >> 4
-  if (v === 4) return ipv4(d, off, wire, out)
-  if (v === 6) return ipv6(d, off, wire, out)
+  if (v === 4) return ipv4(d, off, lim, wire, out)
+  if (v === 6) return ipv6(d, off, lim, wire, out)
   return 'not_ip'
 }
 
-function ethertype(d: Buffer, off: number, type: number, wire: number, out: Frame): DecodeResult {
+function ethertype(d: Buffer, off: number, lim: number, type: number, wire: number, out: Frame): DecodeResult {
   let tags = 0
   while (type === ETH_VLAN || type === ETH_QINQ || type === ETH_QINQ_OLD) {
     if (++tags > MAX_VLAN_TAGS) return 'malformed'
-    if (off + 4 > d.length) return 'truncated'
+    if (off + 4 > lim) return 'truncated'
     out.vlans.push(((d[off] << 8) | d[off + 1]) & 0x0fff)
     type = (d[off + 2] << 8) | d[off + 3]
     off += 4
   }
-  if (type === ETH_IPV4) return ipv4(d, off, wire, out)
-  if (type === ETH_IPV6) return ipv6(d, off, wire, out)
+  if (type === ETH_IPV4) return ipv4(d, off, lim, wire, out)
+  if (type === ETH_IPV6) return ipv6(d, off, lim, wire, out)
   return 'not_ip'
 }
 
-function ipv4(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
-  if (off + 20 > d.length) return 'truncated'
+function ipv4(d: Buffer, off: number, lim: number, wire: number, out: Frame): DecodeResult {
+  if (off + 20 > lim) return 'truncated'
   const vihl = d[off]
   if (vihl >> 4 !== 4) return 'malformed'
   const ihl = (vihl & 0x0f) * 4
@@ -131,15 +140,15 @@ function ipv4(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
   if (total < ihl || off + total > wire) return 'malformed'
   if (d[off + 9] !== PROTO_TCP) return 'not_tcp'
   if ((((d[off + 6] << 8) | d[off + 7]) & 0x3fff) !== 0) return 'ip_fragment' // MF flag or offset
-  if (off + ihl > d.length) return 'truncated' // options cut by the snap length
+  if (off + ihl > lim) return 'truncated' // options cut by the snap length
   out.ipVersion = 4
   out.src = ipv4String(u32be(d, off + 12))
   out.dst = ipv4String(u32be(d, off + 16))
-  return tcp(d, off + ihl, off + total, out)
+  return tcp(d, off + ihl, lim, off + total, out)
 }
 
-function ipv6(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
-  if (off + 40 > d.length) return 'truncated'
+function ipv6(d: Buffer, off: number, lim: number, wire: number, out: Frame): DecodeResult {
+  if (off + 40 > lim) return 'truncated'
   if (d[off] >> 4 !== 6) return 'malformed'
   const plen = (d[off + 4] << 8) | d[off + 5]
   const end = plen === 0 ? wire : off + 40 + plen // 0: jumbogram or TSO, runs to the frame's end
@@ -152,13 +161,13 @@ function ipv6(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
         out.ipVersion = 6
         out.src = ipv6String(d, off + 8)
         out.dst = ipv6String(d, off + 24)
-        return tcp(d, p, end, out)
+        return tcp(d, p, lim, end, out)
       case IPV6_HOP_BY_HOP:
       case IPV6_ROUTING:
       case IPV6_DEST_OPTS:
       case IPV6_AH: {
         if (p + 2 > end) return 'malformed'
-        if (p + 2 > d.length) return 'truncated'
+        if (p + 2 > lim) return 'truncated'
         const len = nh === IPV6_AH ? (d[p + 1] + 2) * 4 : (d[p + 1] + 1) * 8
         nh = d[p]
         p += len
@@ -167,7 +176,7 @@ function ipv6(d: Buffer, off: number, wire: number, out: Frame): DecodeResult {
       }
       case IPV6_FRAGMENT: {
         if (p + 8 > end) return 'malformed'
-        if (p + 8 > d.length) return 'truncated'
+        if (p + 8 > lim) return 'truncated'
         nh = d[p]
         // offset (13 bits) << 3 | res (2) | M (1); offset 0 and M 0 = atomic fragment, a whole packet
         if ((((d[p + 2] << 8) | d[p + 3]) & 0xfff9) !== 0) {
@@ -200,10 +209,13 @@ function u32le(d: Buffer, o: number): number {
   return ((d[o + 3] << 24) | (d[o + 2] << 16) | (d[o + 1] << 8) | d[o]) >>> 0
 }
 
-/** TCP header at d[off]; the IP datagram ends at `end` (on the wire; the capture may stop earlier). */
-function tcp(d: Buffer, off: number, end: number, out: Frame): DecodeResult {
+/**
+ * TCP header at d[off]; the IP datagram ends at `end` (on the wire), the captured bytes at `lim`
+ * (the capture may stop earlier).
+ */
+function tcp(d: Buffer, off: number, lim: number, end: number, out: Frame): DecodeResult {
   if (off + 20 > end) return 'malformed'
-  if (off + 20 > d.length) return 'truncated'
+  if (off + 20 > lim) return 'truncated'
   const hl = (d[off + 12] >> 4) * 4
   if (hl < 20 || off + hl > end) return 'malformed'
   out.srcPort = (d[off] << 8) | d[off + 1]
@@ -214,7 +226,7 @@ function tcp(d: Buffer, off: number, end: number, out: Frame): DecodeResult {
   out.window = (d[off + 14] << 8) | d[off + 15]
   // options cut by the snap length lose nothing we use: the payload is then empty and all of it a gap
   const start = off + hl
-  const capEnd = end < d.length ? end : d.length
+  const capEnd = end < lim ? end : lim
   out.payload = start < capEnd ? d.subarray(start, capEnd) : EMPTY
   out.payloadLen = end - start
   return 'ok'

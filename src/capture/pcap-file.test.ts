@@ -104,6 +104,21 @@ describe('classic pcap', () => {
     if (ts) expect(ts).toEqual(pkts.map((q) => String(q.tsUs)))
   })
 
+  it('nextRaw(): the same packets as next(), as offsets into the read buffer', () => {
+    const pkts = samplePackets(50)
+    pkts[7].origLen = pkts[7].data.length + 10
+    const p = file(pcapFileBytes(pkts))
+    const viaNext = readAll(openCaptureFile(p))
+    const src = openCaptureFile(p)
+    const viaRaw: Got[] = []
+    for (let r = src.nextRaw(); r !== null; r = src.nextRaw()) {
+      viaRaw.push({ tsUs: r.tsUs, ifindex: r.ifindex, linkType: r.linkType, data: Buffer.from(r.buf.subarray(r.start, r.start + r.caplen)), origLen: r.origLen })
+    }
+    src.close()
+    expect(viaRaw).toEqual(viaNext)
+    expect(viaRaw.map((g) => g.data)).toEqual(pkts.map((q) => q.data))
+  })
+
   it('ns timestamps round down to the µs, exactly, even at the largest u32 second', () => {
     const data = Buffer.alloc(60)
     const pkts = [

@@ -3,7 +3,8 @@
 // Streaming and synchronous: the file is read with fs.readSync into one fixed buffer (4 MiB by
 // default) that is compacted and refilled as records are consumed, so a multi-GB capture replays in
 // constant memory. The Packet returned by next() is one reused object whose `data` is a view into
-// that buffer: valid until the next call to next() or close() (see source.ts).
+// that buffer: valid until the next call to next() or close() (see source.ts). nextRaw() returns
+// the same packet as offsets into the buffer, without the view (the replay's hot path).
 //
 // Formats:
 //   pcap    https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
@@ -30,7 +31,7 @@
 
 import * as fs from 'node:fs'
 import { CaptureFileError } from '../errors.js'
-import type { CaptureStats, FileProgress, LinkTypeId, Packet, PacketSource } from './source.js'
+import type { CaptureStats, FileProgress, LinkTypeId, Packet, PacketSource, RawPacket } from './source.js'
 
 /** a record claiming more captured bytes than this is corrupt (262144 is the largest snaplen in use) */
 export const MAX_CAPLEN = 256 * 1024
@@ -124,10 +125,12 @@ export class CaptureFileReader implements PacketSource, FileProgress {
   private lastTsUs = 0
 
   private readonly pkt: Packet = { tsUs: 0, ifindex: 0, linkType: 0, data: Buffer.alloc(0), origLen: 0 }
+  private readonly raw: RawPacket
   private readonly st: CaptureStats = { packets: 0, bytes: 0, dropped: 0, truncated: 0 }
 
   constructor(path: string, opts: CaptureFileOptions = {}) {
     this.name = path
+    this.raw = { tsUs: 0, ifindex: 0, linkType: 0, buf: Buffer.alloc(0), start: 0, caplen: 0, origLen: 0 }
     try {
       this.fd = fs.openSync(path, 'r')
     } catch (e) {
@@ -198,6 +201,19 @@ export class CaptureFileReader implements PacketSource, FileProgress {
    * in the middle of the file (every packet before it was already returned); after that, null.
    */
   next(): Packet | null {
+    const r = this.nextRaw()
+    if (r === null) return null
+    const p = this.pkt
+    p.tsUs = r.tsUs
+    p.ifindex = r.ifindex
+    p.linkType = r.linkType
+    p.data = r.buf.subarray(r.start, r.start + r.caplen)
+    p.origLen = r.origLen
+    return p
+  }
+
+  /** next() without the view: the packet's bytes as offsets into the read buffer (see RawPacket). */
+  nextRaw(): RawPacket | null {
     if (this.done) return null
     try {
       return this.format === 'pcap' ? this.nextPcap() : this.nextPcapng()
@@ -283,7 +299,7 @@ export class CaptureFileReader implements PacketSource, FileProgress {
    * EPB and PB: interface id (read by the caller, its width differs), ts high/low at +12/+16, caplen
    * at +20, origlen at +24, data at +28.
    */
-  private timedPacket(lo: number, len: number, at: number, ifid: number): Packet {
+  private timedPacket(lo: number, len: number, at: number, ifid: number): RawPacket {
     const caplen = this.u32(lo + 20)
     if (caplen > MAX_CAPLEN) this.corrupt(at, `packet claims ${caplen} captured bytes (more than ${MAX_CAPLEN})`)
     if (28 + caplen + 4 > len) this.corrupt(at, `packet of ${caplen} bytes does not fit its ${len}-byte block`)
@@ -293,12 +309,14 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     return this.deliver(tsUs, ifid, iface.linkType, lo + 28, caplen, this.u32(lo + 24))
   }
 
-  private deliver(tsUs: number, ifindex: number, linkType: number, start: number, caplen: number, origLen: number): Packet {
-    const p = this.pkt
+  private deliver(tsUs: number, ifindex: number, linkType: number, start: number, caplen: number, origLen: number): RawPacket {
+    const p = this.raw
     p.tsUs = tsUs
     p.ifindex = ifindex
     p.linkType = linkType
-    p.data = this.buf.subarray(start, start + caplen)
+    p.buf = this.buf
+    p.start = start
+    p.caplen = caplen
     p.origLen = origLen < caplen ? caplen : origLen
     this.st.packets++
     this.st.bytes += caplen
@@ -348,7 +366,7 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     return { linkType, snaplen }
   }
 
-  private nextPcap(): Packet | null {
+  private nextPcap(): RawPacket | null {
     const hl = this.recHeader
     const have = this.fill(hl)
     if (have === 0) {
@@ -419,7 +437,7 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     return { linkType: this.u16(lo + 8), snaplen: this.u32(lo + 12) }
   }
 
-  private nextPcapng(): Packet | null {
+  private nextPcapng(): RawPacket | null {
     for (;;) {
       const have = this.fill(12)
       if (have === 0) {

@@ -33,6 +33,20 @@ export interface Packet {
   origLen: number
 }
 
+/**
+ * A packet read in place (capture files: no Buffer view per packet): its captured bytes are
+ * buf[start, start + caplen). Valid until the next read, like a Packet.
+ */
+export interface RawPacket {
+  tsUs: number
+  ifindex: number
+  linkType: LinkTypeId
+  buf: Buffer
+  start: number
+  caplen: number
+  origLen: number
+}
+
 export interface CaptureStats {
   packets: number
   bytes: number

@@ -84,8 +84,8 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
         for (;;) {
           let n = 0
           let p
-          while (n < BATCH && (p = src.next()) !== null) {
-            pipeline.packet(p)
+          while (n < BATCH && (p = src.nextRaw()) !== null) {
+            pipeline.packetRaw(p)
             n++
           }
           bar?.update(Math.floor((doneBytes + src.bytesRead) / 1e6), { exchanges: pipeline.counters.total(C.exchanges) })

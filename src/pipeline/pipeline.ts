@@ -1,9 +1,9 @@
 // The synchronous hot path: Packet -> decode -> flow table + reassembly -> detection -> parser ->
 // Exchange (in request-start order) -> consumers. Nothing here awaits; sinks do (DESIGN.md data path).
 
-import { decode } from '../capture/decode.js'
+import { decodeBytes } from '../capture/decode.js'
 import { newFrame, type Frame } from '../capture/frame.js'
-import type { Packet } from '../capture/source.js'
+import type { Packet, RawPacket } from '../capture/source.js'
 import { limitsWith, type Limits } from '../config.js'
 import { C, Counters } from '../counters.js'
 import { faults } from '../fault.js'
@@ -156,11 +156,22 @@ export class Pipeline {
 
   /** One captured packet. `p` is borrowed for the call. */
   packet(p: Packet): void {
+    this.packetBytes(p.tsUs, p.ifindex, p.linkType, p.data, 0, p.data.length, p.origLen)
+  }
+
+  /** One packet read in place (a capture file's buffer). `p` is borrowed for the call. */
+  packetRaw(p: RawPacket): void {
+    this.packetBytes(p.tsUs, p.ifindex, p.linkType, p.buf, p.start, p.caplen, p.origLen)
+  }
+
+  private packetBytes(tsUs: number, ifindex: number, linkType: number, buf: Buffer, start: number, caplen: number, origLen: number): void {
     this.packets++
-    this.bytes += p.data.length
-    if (p.tsUs > this.nowUs) this.nowUs = p.tsUs
+    this.bytes += caplen
+    if (tsUs > this.nowUs) this.nowUs = tsUs
     const f = this.frame
-    const r = decode(p, f)
+    f.tsUs = tsUs
+    f.ifindex = ifindex
+    const r = decodeBytes(buf, start, caplen, origLen, linkType, f)
     if (r !== 'ok') this.counters.inc(C.decodeSkipped, { reason: r })
     else if (this.excludeEndpoints.size === 0 || !this.excluded(f)) this.flows.segment(f)
     if (this.nowUs >= this.nextReleaseUs) this.release()

@@ -31,7 +31,7 @@ export function feedCaptureFiles(pipeline: Pipeline, files: string[]): void {
     const src = openCaptureFile(f)
     try {
       let p
-      while ((p = src.next()) !== null) pipeline.packet(p)
+      while ((p = src.nextRaw()) !== null) pipeline.packetRaw(p)
     } finally {
       src.close()
     }
