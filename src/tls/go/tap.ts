@@ -7,8 +7,8 @@
 //   const tap = openGoTlsTap({ onChunk, log })
 //   tap.addProcess(p)      // a process (ProcessWatcher onStart): inspected once per executable file
 //                          // (exeKey), probed once per file (uprobes hold for every process of it)
-//   tap.removeProcess(p)   // onExit: its call-table entries are dropped; the file's probes go when
-//                          // its last process does
+//   tap.removeProcess(p)   // onExit: its call-table entries are dropped; the file's probes go
+//                          // lingerMs (60 s) after its last process does (detached off the main thread)
 //   tap.coverage()         // per process: { pid, comm, tap: 'go', goVersion } or
 //                          // { pid, comm, tap: 'none', reason } (a Go binary that cannot be read)
 //   await tap.close()
@@ -47,6 +47,12 @@ export interface GoTlsTapOptions {
   ringBytes?: number
   /** inspections kept for executables that are not (tappable) Go (default 1024) */
   maxCachedExecutables?: number
+  /**
+   * how long an executable's probes stay after its last process exited (default 60 000 ms; 0: go at
+   * once): a program run again meanwhile (a cron job, a CLI called in a loop) is read from its first
+   * instruction, with no inspection and no attach to wait for
+   */
+  lingerMs?: number
 }
 
 export interface GoTlsTapCounters extends TlsTapCounters {
@@ -73,7 +79,12 @@ interface Probed {
   inspection: GoInspection & { ok: true }
   links: bigint[]
   pids: Set<number>
+  /** when its last process exited (its probes linger), or null while one runs */
+  idleSinceMs: number | null
 }
+
+/** executables whose probes linger at most (past it the longest idle go at once) */
+const MAX_LINGERING = 64
 
 /** Loads the tap (no probes yet). Throws CaptureError like openTlsTap; nothing stays loaded after a throw. */
 export function openGoTlsTap(opts: GoTlsTapOptions): GoTlsTap {
@@ -175,6 +186,7 @@ class GoTap extends TapReader implements GoTlsTap {
     const probed = this.probed.get(p.exeKey)
     if (probed !== undefined) {
       probed.pids.add(p.pid)
+      probed.idleSinceMs = null
       cov = { pid: p.pid, comm: p.comm, tap: 'go', goVersion: probed.inspection.goVersion }
     } else {
       const skip = this.skipped.get(p.exeKey) ?? this.inspect(p)
@@ -197,7 +209,7 @@ class GoTap extends TapReader implements GoTlsTap {
     if (r.ok) {
       const links = this.attach(p.exePath, r)
       if (typeof links !== 'string') {
-        this.probed.set(p.exeKey, { inspection: r, links, pids: new Set() })
+        this.probed.set(p.exeKey, { inspection: r, links, pids: new Set(), idleSinceMs: null })
         this.o.log?.(`go tls: probing ${p.comm} (pid ${p.pid}, ${r.goVersion}): ${links.length} uprobes on crypto/tls.(*Conn).Read/Write`)
         return null
       }
@@ -253,8 +265,23 @@ class GoTap extends TapReader implements GoTlsTap {
     if (probed === undefined) return
     probed.pids.delete(p.pid)
     if (probed.pids.size === 0) {
-      this.detach(probed.links)
-      this.probed.delete(e.exeKey)
+      probed.idleSinceMs = Date.now()
+      this.expire(probed.idleSinceMs)
+    }
+  }
+
+  /** Detaches executables idle for lingerMs, and the longest idle past MAX_LINGERING. */
+  private expire(now: number): void {
+    const linger = this.o.lingerMs ?? 60_000
+    let lingering = 0
+    for (const p of this.probed.values()) if (p.idleSinceMs !== null) lingering++
+    // Map order is probe order, which is about idle order for short-lived programs
+    for (const [key, p] of this.probed) {
+      if (p.idleSinceMs === null) continue
+      if (now - p.idleSinceMs < linger && lingering <= MAX_LINGERING) continue
+      this.detach(p.links)
+      this.probed.delete(key)
+      lingering--
     }
   }
 
@@ -296,10 +323,11 @@ class GoTap extends TapReader implements GoTlsTap {
 
   /** Deletes the call-table entries of exited processes, one pass per map, at most once a second. */
   protected override tick(): void {
-    if (this.exited.size === 0) return
     const now = Date.now()
     if (now - this.lastSweepMs < 1000) return
     this.lastSweepMs = now
+    this.expire(now)
+    if (this.exited.size === 0) return
     const key = Buffer.alloc(CALL_KEY_BYTES)
     const next = Buffer.alloc(CALL_KEY_BYTES)
     for (const fd of this.maps.calls) {
