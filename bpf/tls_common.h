@@ -2,7 +2,9 @@
 /*
  * What a TLS plaintext tap program needs whatever library it hooks: the socket structs it reads
  * (CO-RE), the ring buffer record (tls_abi.h layout) and how one call's plaintext becomes records.
- * Used by bpf/go_tls.c. Maps are passed in, so each object keeps its own.
+ * Used by bpf/tls_tap.c and bpf/go_tls.c. Maps are passed in, so each object keeps its own.
+ * A tuple is passed to tls_event_head by address: copy a map value into a stack tuple first (the
+ * verifier refuses "lookup ?: &zeroes": clang offsets the pointer before its null check).
  */
 #ifndef PODTAP_TLS_COMMON_H
 #define PODTAP_TLS_COMMON_H

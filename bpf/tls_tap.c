@@ -144,20 +144,12 @@ struct {
 
 static __always_inline void count(__u32 idx, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&PODTAP_TLS_MAP_COUNTERS, &idx);
-
-	if (v)
-		*v += n; /* per-CPU slot: no other writer */
+	tls_count(&PODTAP_TLS_MAP_COUNTERS, idx, n);
 }
 
 static __always_inline int watched(__u32 pid)
 {
-	__u32 zero = 0;
-	__u32 *flags = bpf_map_lookup_elem(&PODTAP_TLS_MAP_CONFIG, &zero);
-
-	if (!flags || !(*flags & PODTAP_TLS_CFG_PIDS))
-		return 1;
-	return bpf_map_lookup_elem(&PODTAP_TLS_MAP_PIDS, &pid) != 0;
+	return tls_watched(&PODTAP_TLS_MAP_CONFIG, &PODTAP_TLS_MAP_PIDS, pid);
 }
 
 static __always_inline int call_enter(void *calls, __u64 ssl, __u64 buf, __u64 count_ptr)
@@ -177,71 +169,26 @@ static __always_inline int call_enter(void *calls, __u64 ssl, __u64 buf, __u64 c
 	return 0;
 }
 
-/* Copies total bytes from the user buffer into the ring, in records of at most TLS_CHUNK_BYTES. */
+/* Copies total bytes from the user buffer into the ring (tls_common.h's pair, as bpf/go_tls.c) */
 static __always_inline void emit(__u8 dir, __u64 id, __u64 ssl, __u64 buf, __u64 total)
 {
 	__u32 zero = 0;
 	struct tls_event *ev = bpf_map_lookup_elem(&tls_scratch, &zero);
 	struct tls_conn_key key = { .pid = id >> 32, .ssl = ssl };
+	struct tls_tuple tuple = {};
 	struct tls_tuple *t;
-	__u64 off = 0;
-	int i;
 
 	if (!ev)
 		return;
-	count(PODTAP_TLS_CNT_BYTES, total);
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->pid = id >> 32;
-	ev->tid = (__u32)id;
-	ev->ssl = ssl;
-	ev->dir = dir;
-	ev->tap = PODTAP_TLS_TAP_OPENSSL;
-	ev->role = PODTAP_TLS_ROLE_UNKNOWN;
+	/* copied, not pointed at: with "t ?: &zeroes" clang offsets the pointer before its null check,
+	 * which the verifier refuses (pointer arithmetic on map_value_or_null) */
 	t = bpf_map_lookup_elem(&tls_conns, &key);
-	if (t) {
-		ev->family = t->family;
-		ev->lport = t->lport;
-		ev->rport = t->rport;
-		__builtin_memcpy(ev->laddr, t->laddr, 16);
-		__builtin_memcpy(ev->raddr, t->raddr, 16);
-	} else {
-		ev->family = 0;
-		ev->lport = 0;
-		ev->rport = 0;
-		__builtin_memset(ev->laddr, 0, 16);
-		__builtin_memset(ev->raddr, 0, 16);
-		count(PODTAP_TLS_CNT_NO_TUPLE, 1);
-	}
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-
-	for (i = 0; i < PODTAP_TLS_CHUNKS_MAX; i++) {
-		__u64 n = total - off;
-
-		if (n > PODTAP_TLS_CHUNK_BYTES)
-			n = PODTAP_TLS_CHUNK_BYTES;
-		ev->len = n;
-		ev->cap_len = n;
-		if (bpf_probe_read_user(ev->data, n, (const void *)(buf + off)) < 0) {
-			ev->cap_len = 0;
-			n = 0;
-			count(PODTAP_TLS_CNT_READ_FAULT, 1);
-		}
-		if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE + n, 0) < 0)
-			count(PODTAP_TLS_CNT_DROP_FULL, 1);
-		else
-			count(PODTAP_TLS_CNT_EVENTS, 1);
-		off += ev->len;
-		if (off >= total)
-			return;
-	}
-	/* past the copy budget: one record saying how many bytes went by unseen */
-	ev->len = total - off;
-	ev->cap_len = 0;
-	count(PODTAP_TLS_CNT_TRUNCATED, 1);
-	if (bpf_ringbuf_output(&PODTAP_TLS_MAP_EVENTS, ev, PODTAP_TLS_EV_HDR_SIZE, 0) < 0)
-		count(PODTAP_TLS_CNT_DROP_FULL, 1);
+	if (t)
+		tuple = *t;
 	else
-		count(PODTAP_TLS_CNT_EVENTS, 1);
+		count(PODTAP_TLS_CNT_NO_TUPLE, 1);
+	tls_event_head(ev, id, ssl, dir, &tuple);
+	tls_emit(&PODTAP_TLS_MAP_EVENTS, &PODTAP_TLS_MAP_COUNTERS, ev, buf, total);
 }
 
 /* At the return of an SSL_* call on thread id (ok: it moved data): the memory-BIO rules at the top. */

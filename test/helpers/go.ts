@@ -29,7 +29,8 @@ export function goBuild(program: GoProgram, opts: { stripped?: boolean; pie?: bo
   const dir = join(GO_SRC, program)
   const flags = [...(opts.stripped === true ? ['-ldflags=-s -w'] : []), ...(opts.pie === true ? ['-buildmode=pie'] : [])]
   const h = createHash('sha256').update(goVersion).update(flags.join(' '))
-  for (const f of readdirSync(dir).sort()) h.update(f).update(readFileSync(join(dir, f)))
+  // the program's files and the package the programs share (imported as "../testcert")
+  for (const d of [dir, join(GO_SRC, 'testcert')]) for (const f of readdirSync(d).sort()) h.update(f).update(readFileSync(join(d, f)))
   const cache = join(tmpdir(), 'podtap-go-builds')
   const out = join(cache, `${program}-${h.digest('hex').slice(0, 16)}`)
   if (existsSync(out)) return out

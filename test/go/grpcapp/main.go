@@ -9,17 +9,13 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"time"
+
+	"../testcert"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -35,26 +31,11 @@ func check(err error) {
 	}
 }
 
-func selfSigned() tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	check(err)
-	tmpl := x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "podtap-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
-	check(err)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 func main() {
 	if len(os.Args) >= 3 && os.Args[1] == "server" {
 		ln, err := net.Listen("tcp", os.Args[2])
 		check(err)
-		cert := selfSigned()
+		cert := testcert.SelfSigned()
 		s := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
 		h := health.NewServer()
 		h.SetServingStatus("up", healthpb.HealthCheckResponse_SERVING)
