@@ -5,6 +5,8 @@
 //  - podtap: `podtap replay --format jsonl FILE > out.jsonl` (every exchange written), timed with
 //    GNU time for wall seconds and peak RSS.
 //  - tshark: `tshark -r FILE -q -z http,stat,` (the lightest tshark run that still parses HTTP).
+//  - the speed ratio: podtap and tshark run in turn, BENCH_RUNS pairs (default 3), on the file and
+//    on its first half (where podtap's start-up weighs more); medians of wall and of CPU seconds.
 //  - memory: half the file, the file, and 3x the file (time-shifted copies); peak RSS must not grow with input.
 //  - then, without a file argument, the flow-count captures of bench/make-flows.ts (generated when
 //    missing, no root needed): short connections (100k and 300k: time must grow linearly with the
@@ -38,6 +40,21 @@ function need(cmd: string, pkg: string): void {
 /** wall seconds, CPU seconds (user + sys: what a shared, noisy machine measures best), peak RSS */
 interface Timed { seconds: number; cpuSeconds: number; maxRssMb: number; stdout: string }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** podtap and tshark in turn, `runs` pairs: medians of each (shared machines are noisy) */
+function pairs(runs: number, a: () => Timed, b: () => Timed): { a: Timed; b: Timed } {
+  const as: Timed[] = []
+  const bs: Timed[] = []
+  for (let i = 0; i < runs; i++) {
+    as.push(a())
+    bs.push(b())
+  }
+  const med = (ts: Timed[]): Timed => ({ seconds: median(ts.map((t) => t.seconds)), cpuSeconds: median(ts.map((t) => t.cpuSeconds)), maxRssMb: median(ts.map((t) => t.maxRssMb)), stdout: ts[0]!.stdout })
+  return { a: med(as), b: med(bs) }
+}
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
+
 /** runs a command under GNU time; stdout goes to `stdoutFile` when given */
 function timed(cmd: string[], stdoutFile?: string): Timed {
   const timeFile = path.join(outDir, 'time.txt')
@@ -69,13 +86,14 @@ const podtap = [process.execPath, path.join(root, 'bin', 'podtap.js'), 'replay',
 
 console.log(`capture: ${file} (${sizeMb.toFixed(1)} MB)`)
 const jsonl = path.join(outDir, 'exchanges.jsonl')
-const p1 = timed([...podtap, file], jsonl)
+const tsharkStat = (f: string) => timed(['tshark', '-r', f, '-q', '-z', 'http,stat,'])
+const { a: p1, b: ts } = pairs(RUNS, () => timed([...podtap, file], jsonl), () => tsharkStat(file))
 const exchanges = fs.readFileSync(jsonl, 'utf8').split('\n').filter(Boolean).length
 // the first half of the same capture (editcap): peak RSS must not grow with the input
 const half = path.join(outDir, 'first-half.pcap')
 const total = Number(/(\d+)/.exec(execFileSync('capinfos', ['-c', '-M', file], { encoding: 'utf8' }).split('\n').find((l) => l.includes('packets')) ?? '0')?.[1] ?? 0)
 execFileSync('editcap', ['-r', file, half, `1-${Math.max(1, Math.floor(total / 2))}`])
-const p2 = timed([...podtap, half], path.join(outDir, 'exchanges-half.jsonl'))
+const { a: p2, b: tsHalf } = pairs(RUNS, () => timed([...podtap, half], path.join(outDir, 'exchanges-half.jsonl')), () => tsharkStat(half))
 // and the same traffic three times over, shifted in time (editcap -t, mergecap -a): 3x the input
 const triple = path.join(outDir, 'triple.pcap')
 const shifted = [10, 20].map((s) => path.join(outDir, `shift-${s}.pcap`))
@@ -84,7 +102,6 @@ execFileSync('mergecap', ['-a', '-w', triple, file, ...shifted])
 shifted.forEach((f) => fs.rmSync(f))
 const p3 = timed([...podtap, triple], path.join(outDir, 'exchanges-triple.jsonl'))
 for (const f of ['exchanges-half.jsonl', 'exchanges-triple.jsonl']) fs.rmSync(path.join(outDir, f), { force: true })
-const ts = timed(['tshark', '-r', file, '-q', '-z', 'http,stat,'])
 const tsReq = /Total HTTP Requests\s+(\d+)|Requests\s+(\d+)/.exec(ts.stdout)
 
 const row = (name: string, t: Timed, n: number | string, mb = sizeMb) =>
@@ -94,7 +111,8 @@ console.log(row('podtap (jsonl to file)', p1, exchanges))
 console.log(row('podtap, first half', p2, '(half)', fs.statSync(half).size / 1e6))
 console.log(row('podtap, 3x the file', p3, '(3x)', fs.statSync(triple).size / 1e6))
 console.log(row('tshark -z http,stat', ts, tsReq ? '(see below)' : '-'))
-console.log(`\nspeed: podtap is ${(ts.seconds / p1.seconds).toFixed(1)}x tshark in wall time, ${(ts.cpuSeconds / p1.cpuSeconds).toFixed(1)}x in CPU time (target >= 5x, aim 10x)`)
+console.log(`\nspeed (medians of ${RUNS} runs each, in turn): podtap is ${(ts.seconds / p1.seconds).toFixed(1)}x tshark in wall time, ${(ts.cpuSeconds / p1.cpuSeconds).toFixed(1)}x in CPU time (target >= 5x, aim 10x)`)
+console.log(`  first half of the file: ${(tsHalf.seconds / p2.seconds).toFixed(1)}x in wall time, ${(tsHalf.cpuSeconds / p2.cpuSeconds).toFixed(1)}x in CPU time (podtap ${p2.cpuSeconds.toFixed(2)} s, tshark ${tsHalf.cpuSeconds.toFixed(2)} s CPU)`)
 console.log(`memory: peak RSS ${p2.maxRssMb.toFixed(0)} MB for half the file, ${p1.maxRssMb.toFixed(0)} MB for all of it, ${p3.maxRssMb.toFixed(0)} MB for 3x (must not grow with input)`)
 fs.rmSync(triple, { force: true })
 console.log('\ntshark http,stat output:\n' + ts.stdout.trim())
