@@ -368,6 +368,17 @@ export class CaptureFileReader implements PacketSource, FileProgress {
 
   private nextPcap(): RawPacket | null {
     const hl = this.recHeader
+    // the common case: header and data already in the buffer
+    const lo = this.lo
+    if (lo + hl <= this.hi) {
+      const caplen = this.u32(lo + 8)
+      if (caplen <= MAX_CAPLEN && lo + hl + caplen <= this.hi) return this.pcapRecord(lo, hl, caplen)
+    }
+    return this.nextPcapFilled(hl)
+  }
+
+  /** nextPcap() when the record may reach past what is buffered */
+  private nextPcapFilled(hl: number): RawPacket | null {
     const have = this.fill(hl)
     if (have === 0) {
       this.done = true
@@ -378,7 +389,11 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     const caplen = this.u32(lo + 8)
     if (caplen > MAX_CAPLEN) this.corrupt(this.offset, `record claims ${caplen} captured bytes (more than ${MAX_CAPLEN})`)
     if (this.fill(hl + caplen) < hl + caplen) return this.endAtTruncated()
-    const at = this.lo // fill() may have moved the record to the start of the buffer
+    return this.pcapRecord(this.lo, hl, caplen) // fill() may have moved the record to the start of the buffer
+  }
+
+  /** the pcap record whose header (hl bytes) and caplen bytes of data are buffered at buf[at] */
+  private pcapRecord(at: number, hl: number, caplen: number): RawPacket {
     const sec = this.u32(at)
     const frac = this.u32(at + 4)
     const origLen = this.u32(at + 12)
