@@ -241,16 +241,21 @@ describe.skipIf(skip !== null)('TCP health against real faults', () => {
     const pingMin = Math.min(...pingMs)
     expect(pingMs.length).toBe(10)
     expect(pingMin).toBeGreaterThanOrEqual(DELAY_MS)
+    const paths: number[] = []
     for (const l of echo) {
       // the capture point sits next to the client: nearly all the delay is on the server's side
       expect(l.rtt_client_ms.min).toBeLessThan(2)
       const path = l.rtt_client_ms.min + l.rtt_server_ms.min
+      paths.push(path)
       console.log(`tcp-faults: rtt client ${l.rtt_client_ms.min} + server ${l.rtt_server_ms.min} = ${path.toFixed(3)} ms; ping min ${pingMin} ms`)
-      // a scheduler hiccup of the delay line makes one path slower, never faster than the delay
+      // a scheduler hiccup of the (userspace) delay line makes one path slower, never faster than the
+      // delay; on a loaded machine every sample of one short connection can be a few ms late
       expect(path).toBeGreaterThanOrEqual(DELAY_MS)
-      expect(Math.abs(path - pingMin)).toBeLessThan(Math.max(3, pingMin * 0.15))
+      expect(path - pingMin).toBeLessThan(Math.max(10, pingMin * 0.5))
       expect(l.connect_ms).toBeGreaterThanOrEqual(DELAY_MS)
     }
+    // the best of the five connections is as good as ping's best over the same path
+    expect(Math.abs(Math.min(...paths) - pingMin)).toBeLessThan(Math.max(3, pingMin * 0.15))
     expect(metric('podtap_tcp_rtt_seconds_count', { server: `${SERVER_IP}:${PORT.echo}`, side: 'server' })).toBeGreaterThanOrEqual(5)
   })
 
