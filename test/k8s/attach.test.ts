@@ -45,21 +45,14 @@ class FakeRing implements CaptureSource {
 }
 
 /** the socket every pod veth shares: which ifindexes its filter map holds, and every change in order */
-class FakeShared implements SharedSource {
-  readonly name = 'any'
-  readonly ifindex = 0
-  closed = false
-  ended = false
+class FakeShared extends FakeRing implements SharedSource {
   readonly watching = new Set<number>()
   readonly changes: string[] = []
-  next(): Packet | null {
-    return null
+  constructor() {
+    super('any', 0)
   }
-  stats() {
-    return { packets: 0, bytes: 0, dropped: 0, truncated: 0 }
-  }
-  close(): void {
-    this.closed = true
+  override close(): void {
+    super.close()
     this.ended = true
   }
   watch(ifindex: number): void {
