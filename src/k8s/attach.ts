@@ -177,6 +177,8 @@ export class K8sAttachment {
   private readonly byIfindex = new Map<number, Tracked>()
   /** the socket the pod veths share; opened at the first pod, closed by close() */
   private shared: SharedSource | null = null
+  /** why it last failed to open, and when: pending pods retrying meanwhile are told at once */
+  private sharedFailed: { atMs: number; error: Error } | null = null
   /** node-interface rings (host-network pods) by ifindex */
   private readonly nodeRings = new Map<number, CaptureSource>()
   private nodePorts = new Set<number>()
@@ -378,7 +380,16 @@ export class K8sAttachment {
   /** The shared socket, opened (and added to the MultiSource) at the first pod. Throws when it cannot open. */
   private sharedSource(): SharedSource {
     if (this.shared !== null) return this.shared
-    const s = this.openShared()
+    // one attempt per second, not one per pending pod (an open loads and verifies the filter: ~30 ms)
+    if (this.sharedFailed !== null && performance.now() - this.sharedFailed.atMs < 1000) throw this.sharedFailed.error
+    let s: SharedSource
+    try {
+      s = this.openShared()
+    } catch (e) {
+      this.sharedFailed = { atMs: performance.now(), error: e as Error }
+      throw e
+    }
+    this.sharedFailed = null
     this.shared = s
     this.o.multi.add(s)
     this.log('kubernetes: one packet socket for every pod veth (each added and removed by a BPF map update)')

@@ -82,12 +82,13 @@ class ScriptedResolver extends VethResolver {
   }
 }
 
-function setup(opts: { selection?: Selection; table?: [string, { ifindex: number; name: string } | string][]; detachGraceMs?: number } = {}) {
+function setup(opts: { selection?: Selection; table?: [string, { ifindex: number; name: string } | string][]; detachGraceMs?: number; sharedFails?: number } = {}) {
   const multi = new MultiSource()
   const index = new ClusterIndex(NODE)
   const selection = opts.selection ?? new Selection()
   const rings: FakeRing[] = []
   const shareds: FakeShared[] = []
+  let opens = 0
   const resolver = new ScriptedResolver(
     new Map(opts.table ?? [
       ['10.0.0.1', { ifindex: 10, name: 'vethA' }],
@@ -108,6 +109,8 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
       return ring
     },
     openShared: () => {
+      opens++
+      if (opens <= (opts.sharedFails ?? 0)) throw new Error('PODTAP_PERMISSION: no CAP_BPF')
       const s = new FakeShared()
       shareds.push(s)
       return s
@@ -127,7 +130,7 @@ function setup(opts: { selection?: Selection; table?: [string, { ifindex: number
     index.deletePod(p)
   }
   const shared = (): FakeShared => shareds[0]!
-  return { multi, index, selection, att, rings, shareds, shared, resolver, logs, add, del }
+  return { multi, index, selection, att, rings, shareds, shared, resolver, logs, add, del, opens: () => opens }
 }
 
 const podA = trimPod(pod({ name: 'a', namespace: 'ns', node: NODE, ip: '10.0.0.1', labels: { app: 'a' } }))
@@ -179,6 +182,20 @@ describe('K8sAttachment: pods to veths on the shared socket', () => {
     att.close()
     expect(shared().closed).toBe(true)
     expect(multi.sources).toHaveLength(0)
+  })
+
+  it('the shared socket failing to open: pods pending with the reason, one open attempt a second for all of them', async () => {
+    const { att, add, opens, shareds } = setup({ sharedFails: 1 })
+    add(podA)
+    add(podB)
+    await until('both tried', () => att.pods().every((p) => p.error !== undefined), 2000, 2)
+    expect(att.pods().map((p) => p.error)).toEqual(['cannot capture on vethA: PODTAP_PERMISSION: no CAP_BPF', 'cannot capture on vethB: PODTAP_PERMISSION: no CAP_BPF'])
+    expect(opens()).toBe(1)
+    // a second later the next retry opens it and every pod is captured
+    await until('attached', () => att.pods().every((p) => p.state === 'attached'), 5000, 10)
+    expect(opens()).toBe(2)
+    expect([...shareds[0]!.watching].sort()).toEqual([10, 11])
+    att.close()
   })
 
   it('a veth the shared socket cannot take (its map full) leaves the pod pending with the reason, retried', async () => {
