@@ -124,6 +124,8 @@ export interface HookContext {
   onPods?: (samples: PodSample[]) => void
   /** the RED window, seconds (the pod sampling interval follows it; default 15) */
   windowSeconds?: number
+  /** --ring-blocks and --snaplen: the ring every pod veth shares */
+  ring?: { blockCount?: number; snaplen?: number }
 }
 
 /**
@@ -153,6 +155,7 @@ export function captureHook(cli: K8sCliOptions, ctx: HookContext): ((multi: Mult
           counters: ctx.counters,
           log,
           podStats: ctx.onPods !== undefined ? { onPods: ctx.onPods, intervalMs: (ctx.windowSeconds ?? 15) * 1000 } : undefined,
+          sharedRing: ctx.ring,
         })
         const k = session
         podUids = () => selectedPodUids(k.attachment, k.index)

@@ -31,7 +31,7 @@
 
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource } from '../capture/af-packet.js'
+import { AF_PACKET_DEFAULTS, AfPacketSource, MultiSource, openAfPacket } from '../capture/af-packet.js'
 import { readInterface } from '../capture/interfaces.js'
 import { BPF_ABI } from '../capture/bpf-abi.js'
 import { type Packet, type PacketSource } from '../capture/source.js'
@@ -111,6 +111,8 @@ export interface K8sAttachmentOptions {
   open?: (r: OpenRequest) => CaptureSource
   /** opens the socket the pod veths share, at the first pod (default openAfPacket anyInterface, SHARED_RING) */
   openShared?: () => SharedSource
+  /** the shared ring: blocks of SHARED_RING.blockSize (default 16) and bytes kept per packet (--ring-blocks, --snaplen) */
+  sharedRing?: { blockCount?: number; snaplen?: number }
   log?: (msg: string) => void
   counters?: Counters
   /** first retry of a pod whose veth is not found yet; doubles to retryMaxMs. Default 100 ms */
@@ -222,7 +224,7 @@ export class K8sAttachment {
           blockCount: NODE_RING.blockCount,
           frameTimeoutMs: NODE_RING.frameTimeoutMs,
         }) as AfPacketSource)
-    this.openShared = o.openShared ?? (() => openAfPacket({ anyInterface: true, ...SHARED_RING }))
+    this.openShared = o.openShared ?? (() => openAfPacket({ anyInterface: true, ...SHARED_RING, blockCount: o.sharedRing?.blockCount ?? SHARED_RING.blockCount, snaplen: o.sharedRing?.snaplen }))
     o.selection.onChange(() => this.reconcileAll())
     this.recheck = setInterval(() => this.checkAttached(), o.recheckMs ?? 1000)
     this.recheck.unref()
@@ -392,7 +394,8 @@ export class K8sAttachment {
     this.sharedFailed = null
     this.shared = s
     this.o.multi.add(s)
-    this.log('kubernetes: one packet socket for every pod veth (each added and removed by a BPF map update)')
+    const ring = s instanceof AfPacketSource ? `, a ${(s.blockSize * s.blockCount) / 1048576} MiB ring` : ''
+    this.log(`kubernetes: one packet socket for every pod veth${ring} (each added and removed by a BPF map update)`)
     return s
   }
 

@@ -48,6 +48,8 @@ export interface K8sCaptureOptions {
   open?: (r: OpenRequest) => CaptureSource
   /** opener of the socket every pod veth shares (tests); default openAfPacket anyInterface with SHARED_RING */
   openShared?: () => SharedSource
+  /** that socket's ring blocks (1 MiB each, default 16) and snaplen: --ring-blocks, --snaplen */
+  sharedRing?: { blockCount?: number; snaplen?: number }
   /** a deleted pod's veth is captured this long more (default 150 ms) */
   detachGraceMs?: number
   /** in-cluster token path prefix (tests) */
@@ -87,6 +89,7 @@ export async function startK8s(multi: MultiSource, o: K8sCaptureOptions = {}): P
     resolver: new VethResolver(o.resolver),
     open: o.open,
     openShared: o.openShared,
+    sharedRing: o.sharedRing,
     log,
     counters: o.counters,
     hostNetwork: o.hostNetwork,

@@ -148,10 +148,11 @@ describe.skipIf(skip !== null)('podtap capture --k8s (the CLI, against a stand-i
 
   it('the control API: lists pods and interfaces, switches a protocol and a namespace at run time', async () => {
     api.upsert('pods', pod({ name: 'web-5c8d7-x2x9q', namespace: 'shop', node: NODE, ip: web.ip, owner: { kind: 'ReplicaSet', name: 'web-5c8d7' } }))
-    run = runPodtap(['capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--format', 'jsonl', '--control-port', '0', '--exclude-namespace', 'tools'])
+    run = runPodtap(['capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--format', 'jsonl', '--control-port', '0', '--exclude-namespace', 'tools', '--ring-blocks', '4'])
     await until('control API up', () => /control API on (http:\/\/\S+)\/v1\//.test(run!.stderr()), 30_000)
     const base = /control API on (http:\/\/\S+)\/v1\//.exec(run.stderr())![1]!
     await until('attached', () => /capturing pod data\/db-0 on/.test(run!.stderr()) && /capturing pod shop\/web/.test(run!.stderr()), 10_000)
+    expect(run.stderr()).toContain('one packet socket for every pod veth, a 4 MiB ring') // --ring-blocks 4
     const get = async (p: string): Promise<Record<string, unknown>> => (await (await fetch(base + p)).json()) as Record<string, unknown>
     const call = async (method: string, p: string, body?: unknown): Promise<Response> =>
       fetch(base + p, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
