@@ -48,9 +48,12 @@ export function postgresBin(): string | null {
   return initdb !== null && which('postgres') !== null ? initdb.slice(0, -'/initdb'.length) : null
 }
 
-/** The web tier's program: dist/demo/web-tier.js, or src/demo/web-tier.ts when podtap runs from source (tsx). */
+/**
+ * The web tier's program: dist/demo/web-tier.js, or src/demo/web-tier.ts when podtap runs from source
+ * (tsx). Found through ../demo/ so that it resolves from the bundled CLI too (dist/run/, a sibling).
+ */
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
-export const WEB_TIER_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './web-tier.ts' : './web-tier.js', import.meta.url))
+export const WEB_TIER_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? '../demo/web-tier.ts' : '../demo/web-tier.js', import.meta.url))
 
 export interface WebTier extends DemoServer {
   /** what the web tier sent to its backends, from its exit line (after stop()); null if it said nothing */
