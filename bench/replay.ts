@@ -67,7 +67,7 @@ function timed(cmd: string[], stdoutFile?: string): Timed {
 
 need('/usr/bin/time', 'time')
 need('tshark', 'tshark')
-if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
+if (!fs.existsSync(path.join(root, 'dist', 'run', 'main.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 
 const fileArg = process.argv[2]
 let file = fileArg

@@ -1,5 +1,5 @@
 // Runs the CLI from source (tests and development: `node --import tsx src/cli/entry.ts replay ...`).
-// Users run bin/podtap.js, which loads the compiled dist/cli/main.js.
+// Users run bin/podtap.js, which loads the compiled CLI (dist/cli/main.js, bundled into dist/run/).
 import { main } from './main.js'
 
 await main(process.argv)
