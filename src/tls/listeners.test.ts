@@ -24,7 +24,8 @@ describe('ListeningSockets', () => {
     const c = connect(port, '127.0.0.1')
     open.push(c)
     await new Promise((r) => c.once('connect', r))
-    const l = new ListeningSockets()
+    // listen(0) ports come from the ephemeral range, which has() otherwise takes for clients' without looking
+    const l = new ListeningSockets({ ephemeralFrom: 65536 })
     expect(l.has(process.pid, { ip: '127.0.0.1', port })).toBe(true)
     expect(l.has(process.pid, { ip: '127.0.0.1', port: c.localPort! })).toBe(false)
     expect(l.has(process.pid, { ip: '10.9.9.9', port })).toBe(false)
@@ -34,12 +35,18 @@ describe('ListeningSockets', () => {
 
   it('the any address (IPv6 ::, dual stack) covers an IPv4 endpoint', async () => {
     const port = await listen('::')
-    expect(new ListeningSockets().has(process.pid, { ip: '127.0.0.1', port })).toBe(true)
+    expect(new ListeningSockets({ ephemeralFrom: 65536 }).has(process.pid, { ip: '127.0.0.1', port })).toBe(true)
+  })
+
+  it('a port in the ephemeral range is a client\'s: no, without reading /proc', async () => {
+    const port = await listen('127.0.0.1')
+    expect(new ListeningSockets({ ephemeralFrom: port, proc: '/nonexistent' }).has(process.pid, { ip: '127.0.0.1', port })).toBe(false)
+    expect(new ListeningSockets({ ephemeralFrom: port + 1 }).has(process.pid, { ip: '127.0.0.1', port })).toBe(true)
   })
 
   it('a listener opened after a miss is found once rereadMs has passed, not before', async () => {
     let now = 1000
-    const l = new ListeningSockets({ now: () => now, rereadMs: 250 })
+    const l = new ListeningSockets({ now: () => now, rereadMs: 250, ephemeralFrom: 65536 })
     const first = await listen('127.0.0.1')
     expect(l.has(process.pid, { ip: '127.0.0.1', port: first })).toBe(true)
     const port = await listen('127.0.0.1')
