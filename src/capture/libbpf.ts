@@ -177,7 +177,10 @@ function installPrintHook(lib: LibraryHandle): void {
   const vsnprintf = c.func('int vsnprintf(void *buf, size_t n, const char *fmt, void *ap)')
   const PrintFn = koffi.proto('int podtap_libbpf_print_fn(int level, const char *fmt, void *ap)')
   const setPrint = lib.func('void *libbpf_set_print(void *fn)')
-  const buf = Buffer.alloc(4096)
+  // the verifier log comes as ONE message (up to libbpf's log buffer, 16 MiB at most) and a va_list
+  // can be formatted only once: a 4 KiB buffer cut the line that says why. Pages of this buffer are
+  // only made resident when a message is that long.
+  const buf = Buffer.allocUnsafeSlow(16 << 20)
   // every level (LIBBPF_WARN 0, INFO 1, DEBUG 2) is kept; errors show the tail
   printHook = koffi.register((_level: number, fmt: string, ap: bigint) => {
     try {
