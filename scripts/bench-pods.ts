@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     api.upsert('pods', pod({ name: 'web-0', namespace: 'shop', node: NODE, ip: busy.ip, owner: { kind: 'StatefulSet', name: 'web' }, containers: [{ name: 'nginx', ports: [80] }] }))
 
     const outFile = join(dir, 'probe.json')
-    const env = { ...process.env, PODTAP_BENCH_DIST: join(dirname(PODTAP), '..', 'dist'), PODTAP_BENCH_OUT: outFile, PODTAP_BENCH_BUSY_IP: busy.ip }
+    const env: NodeJS.ProcessEnv = { ...process.env, PODTAP_BENCH_DIST: join(dirname(PODTAP), '..', 'dist'), PODTAP_BENCH_OUT: outFile, PODTAP_BENCH_BUSY_IP: busy.ip }
     delete env.KUBECONFIG
     delete env.NODE_NAME
     const probe = join(import.meta.dirname, 'bench-pods-probe.mjs')
