@@ -6,11 +6,13 @@
 // a real node); the busy one runs nginx and is loaded by wrk from the host. Needs root, nginx, wrk.
 //
 //   npm run bench:pods -- [--pods 100] [--idle-seconds 20] [--churn 20] [--seconds 10]
-//                         [--podtap bin/podtap.js]   (another build's bin/podtap.js: its dist/ is measured)
+//                         [--root DIR]   (another checkout, built: its dist/ is measured)
 //
 // The real CLI runs as a child process (whole-process RSS, fds and CPU from /proc), with
 // scripts/bench-pods-probe.mjs preloaded to time pod adds and removes on its main thread and keep an
-// event-loop delay histogram per phase:
+// event-loop delay histogram per phase. It runs dist/cli/main.js as tsc built it (what
+// bin/podtap.js ran before the CLI was bundled into dist/run/): the probe patches those modules, which
+// a bundle would hide. Phases:
 //   0 start-up      every pod captured
 //   1 idle          --idle-seconds with no traffic: CPU % of one core, RSS, fds
 //   2 churn         --churn idle pods deleted and added again one at a time (API server -> informer ->
@@ -20,9 +22,10 @@
 // Prints one JSON object.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cleanupStale, needRoot } from '../test/helpers/netns.js'
 import { StandInApiServer, nodeObj, pod } from '../test/k8s/apiserver.js'
@@ -35,14 +38,14 @@ const { values: a } = parseArgs({
     'idle-seconds': { type: 'string', default: '20' },
     churn: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '10' },
-    podtap: { type: 'string', default: join(import.meta.dirname, '..', 'bin', 'podtap.js') },
+    root: { type: 'string', default: join(import.meta.dirname, '..') },
   },
 })
 const N = Number(a.pods)
 const IDLE_S = Number(a['idle-seconds'])
 const CHURN = Number(a.churn)
 const BUSY_S = Number(a.seconds)
-const PODTAP = resolve(a.podtap!)
+const ROOT = resolve(a.root!)
 const NODE = 'bench-node'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -98,11 +101,15 @@ async function main(): Promise<void> {
     api.upsert('pods', pod({ name: 'web-0', namespace: 'shop', node: NODE, ip: busy.ip, owner: { kind: 'StatefulSet', name: 'web' }, containers: [{ name: 'nginx', ports: [80] }] }))
 
     const outFile = join(dir, 'probe.json')
-    const env: NodeJS.ProcessEnv = { ...process.env, PODTAP_BENCH_DIST: join(dirname(PODTAP), '..', 'dist'), PODTAP_BENCH_OUT: outFile, PODTAP_BENCH_BUSY_IP: busy.ip }
+    const dist = join(ROOT, 'dist')
+    const env: NodeJS.ProcessEnv = { ...process.env, PODTAP_BENCH_DIST: dist, PODTAP_BENCH_OUT: outFile, PODTAP_BENCH_BUSY_IP: busy.ip }
+    // bin/podtap.js's launcher, on the unbundled modules
+    const launcher = join(dir, 'podtap.mjs')
+    writeFileSync(launcher, `import(${JSON.stringify(pathToFileURL(join(dist, 'cli', 'main.js')).href)}).then((m) => m.main(process.argv))\n`)
     delete env.KUBECONFIG
     delete env.NODE_NAME
     const probe = join(import.meta.dirname, 'bench-pods-probe.mjs')
-    const c = spawn(process.execPath, ['--import', probe, PODTAP, 'capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--no-host-network', '--format', 'table'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    const c = spawn(process.execPath, ['--import', probe, launcher, 'capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--no-host-network', '--format', 'table'], { stdio: ['ignore', 'pipe', 'pipe'], env })
     child = c
     let err = ''
     let out = ''
@@ -169,7 +176,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          config: { podtap: PODTAP, idlePods: N, idleSeconds: IDLE_S, churn: CHURN, busySeconds: BUSY_S },
+          config: { root: ROOT, idlePods: N, idleSeconds: IDLE_S, churn: CHURN, busySeconds: BUSY_S },
           start_s: +startS.toFixed(1),
           idle,
           add_ms: { resolve_sync: inPhase('resolveSyncMs', [2]), attach: inPhase('addMs', [2]) },
