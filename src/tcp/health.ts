@@ -62,18 +62,23 @@ export interface FlowTcpStats {
   connectUs: number | null
   /** who sent the RST after establishment, if one did */
   reset: 'client' | 'server' | null
-  retransmits: { c2s: number; s2c: number }
-  zeroWindows: { c2s: number; s2c: number }
+  /** read-only (the zero ones are shared by every connection that had none) */
+  readonly retransmits: { readonly c2s: number; readonly s2c: number }
+  readonly zeroWindows: { readonly c2s: number; readonly s2c: number }
   /** round trip capture point <-> client / <-> server: samples, min and mean (µs; null without samples) */
-  rttClient: RttStats
-  rttServer: RttStats
+  readonly rttClient: RttStats
+  readonly rttServer: RttStats
 }
 
 export interface RttStats {
-  samples: number
-  minUs: number | null
-  meanUs: number | null
+  readonly samples: number
+  readonly minUs: number | null
+  readonly meanUs: number | null
 }
+
+/** what most connections have: allocated once, not per l7_link (less garbage per short connection) */
+const NONE_PER_DIR: FlowTcpStats['retransmits'] = { c2s: 0, s2c: 0 }
+const NO_RTT: RttStats = { samples: 0, minUs: null, meanUs: null }
 
 /** One series' change over a window (what outputs write), plus its live connections now. */
 export interface TcpSeriesRow {
@@ -198,7 +203,7 @@ const enum Bit {
 /** F.Series of a flow that is a copy (counted nowhere); -1 is a flow past the series cap */
 const COPY = -2
 
-/** slots per chunk of the per-flow table (4096 x 232 B = 950 KB) */
+/** slots per chunk of the per-flow table (4096 x 240 B = 960 KB) */
 const CHUNK_BITS = 12
 const CHUNK = 1 << CHUNK_BITS
 
@@ -261,6 +266,10 @@ export class TcpHealth implements SegmentHook {
   private readonly series: (Series | null)[] = []
   /** series index by server port, server ip, client ip: three lookups, no key string built per flow */
   private readonly seriesIndex = new Map<number, Map<string, Map<string, number>>>()
+  /** the last server endpoint looked up and its clients' map (most flows go to few servers) */
+  private lastPort = -1
+  private lastIp = ''
+  private lastClients: Map<string, number> | null = null
   private seriesN = 0
   private readonly freeSeries: number[] = []
   private readonly maxSeries: number
@@ -483,8 +492,8 @@ export class TcpHealth implements SegmentHook {
       connect,
       connectUs: cu >= 0 ? cu : null,
       reset: (bits & Bit.ResetClient) !== 0 ? 'client' : (bits & Bit.ResetServer) !== 0 ? 'server' : null,
-      retransmits: { c2s: s[b + F.Retrans0] as number, s2c: s[b + F.Retrans1] as number },
-      zeroWindows: { c2s: s[b + F.Zw0] as number, s2c: s[b + F.Zw1] as number },
+      retransmits: perDir(s, b + F.Retrans0),
+      zeroWindows: perDir(s, b + F.Zw0),
       rttClient: rttStats(s, b, 1),
       rttServer: rttStats(s, b, 0),
     }
@@ -509,7 +518,7 @@ export class TcpHealth implements SegmentHook {
       }
       sr.refs--
     }
-    s.fill(0, b, b + F.STRIDE)
+    for (let i = b; i < b + F.STRIDE; i++) s[i] = 0
     flow.tcpSlot = -1
     this.free.push(slot)
   }
@@ -539,18 +548,20 @@ export class TcpHealth implements SegmentHook {
    */
   afterClose(t: ClosedFlow, f: Frame): void {
     if (t.end0 === COPY) return
-    const fromClient = f.srcPort === t.aPort && f.src === t.aIp
     const flags = f.flags
-    const si = this.seriesAt(t.bIp, t.bPort, t.aIp)
-    const sr = si < 0 ? null : (this.series[si] as Series)
+    const payloadLen = f.payloadLen
+    const fin = (flags & FIN) !== 0
+    const len = payloadLen + (fin ? 1 : 0)
+    const zw = f.window === 0 && (flags & (SYN | FIN)) === 0
+    // the usual trailing segment, the last ACK, counts nothing: no series looked up for it
+    if ((flags & RST) === 0 && len === 0 && !zw) return
+    const fromClient = f.srcPort === t.aPort && f.src === t.aIp
+    const sr = this.closedSeries(t)
     if ((flags & RST) !== 0) {
       this.rstSegment(sr, fromClient)
       return
     }
     const d = fromClient ? 0 : 1
-    const payloadLen = f.payloadLen
-    const fin = (flags & FIN) !== 0
-    const len = payloadLen + (fin ? 1 : 0)
     if (len > 0) {
       const end = d === 0 ? t.end0 : t.end1
       const endSeq = (f.seq + len) >>> 0
@@ -563,7 +574,14 @@ export class TcpHealth implements SegmentHook {
         else t.end1 = endSeq
       }
     }
-    if (f.window === 0 && (flags & (SYN | FIN)) === 0) this.zeroWindowOn(sr, d)
+    if (zw) this.zeroWindowOn(sr, d)
+  }
+
+  /** a closed connection's series (made again if it was dropped), null without windows or past the cap */
+  private closedSeries(t: ClosedFlow): Series | null {
+    if (this.onWindow === undefined) return null
+    const si = this.seriesAt(t.bIp, t.bPort, t.aIp)
+    return si < 0 ? null : (this.series[si] as Series)
   }
 
   /**
@@ -635,6 +653,8 @@ export class TcpHealth implements SegmentHook {
 
   /** the series of a server endpoint and client address (created when missing), one more flow on it; -1 past the cap */
   private attach(server: Endpoint, clientIp: string): number {
+    // no windows, no rows: nothing per series is kept (the global counters are)
+    if (this.onWindow === undefined) return -1
     const i = this.seriesAt(server.ip, server.port, clientIp)
     if (i >= 0) (this.series[i] as Series).refs++
     return i
@@ -642,10 +662,16 @@ export class TcpHealth implements SegmentHook {
 
   /** the series' index (created when missing, with no flow on it yet); -1 past the cap */
   private seriesAt(serverIp: string, serverPort: number, clientIp: string): number {
-    let byIp = this.seriesIndex.get(serverPort)
-    if (byIp === undefined) this.seriesIndex.set(serverPort, (byIp = new Map()))
-    let byClient = byIp.get(serverIp)
-    if (byClient === undefined) byIp.set(serverIp, (byClient = new Map()))
+    let byClient = this.lastClients
+    if (serverPort !== this.lastPort || serverIp !== this.lastIp || byClient === null) {
+      let byIp = this.seriesIndex.get(serverPort)
+      if (byIp === undefined) this.seriesIndex.set(serverPort, (byIp = new Map()))
+      byClient = byIp.get(serverIp) ?? null
+      if (byClient === null) byIp.set(serverIp, (byClient = new Map()))
+      this.lastPort = serverPort
+      this.lastIp = serverIp
+      this.lastClients = byClient
+    }
     let i = byClient.get(clientIp)
     if (i === undefined) {
       if (this.seriesN >= this.maxSeries) {
@@ -908,7 +934,10 @@ export class TcpHealth implements SegmentHook {
     const byClient = byIp?.get(sr.serverIp)
     if (byIp === undefined || byClient === undefined) return
     byClient.delete(sr.clientIp)
-    if (byClient.size === 0) byIp.delete(sr.serverIp)
+    if (byClient.size === 0) {
+      byIp.delete(sr.serverIp)
+      if (byClient === this.lastClients) this.lastClients = null
+    }
     if (byIp.size === 0) this.seriesIndex.delete(sr.serverPort)
     this.seriesN--
   }
@@ -946,9 +975,14 @@ const SWAP_PAIRS: [number, number][] = [
 
 function rttStats(s: Float64Array, b: number, side: number): RttStats {
   const n = s[b + F.RttN0 + side] as number
-  return n === 0
-    ? { samples: 0, minUs: null, meanUs: null }
-    : { samples: n, minUs: s[b + F.RttMin0 + side] as number, meanUs: (s[b + F.RttSum0 + side] as number) / n }
+  return n === 0 ? NO_RTT : { samples: n, minUs: s[b + F.RttMin0 + side] as number, meanUs: (s[b + F.RttSum0 + side] as number) / n }
+}
+
+/** the two directions' numbers at s[i], s[i + 1] (c2s, s2c) */
+function perDir(s: Float64Array, i: number): FlowTcpStats['retransmits'] {
+  const c2s = s[i] as number
+  const s2c = s[i + 1] as number
+  return c2s === 0 && s2c === 0 ? NONE_PER_DIR : { c2s, s2c }
 }
 
 function rowOf(sr: Series): TcpSeriesRow {
