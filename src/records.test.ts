@@ -25,7 +25,7 @@ describe('records', () => {
 })
 
 import fc from 'fast-check'
-import { encodeTrace, traceJson, type Exchange } from './records.js'
+import { encodeTrace, traceJson, type Exchange, type Peer } from './records.js'
 
 describe('traceJson', () => {
   it('is byte for byte JSON.stringify(toTraceRecord(e))', () => {
@@ -80,6 +80,24 @@ describe('encodeTrace', () => {
       }),
       { numRuns: 5000 },
     )
+  })
+
+  it('a connection\'s peers, kept per connection, follow the Peer objects: shared, colliding slots, changed in place', () => {
+    const b = Buffer.alloc(1 << 16)
+    const conns = [0, 1, 1024, 2048, 5].map((flowId) => ({ flowId, client: { ip: `10.0.0.${flowId % 250}`, port: 40_000 + flowId } as Peer, server: { ip: '10.9.9.9', port: 80 } as Peer }))
+    const got: string[] = []
+    const want: string[] = []
+    for (let i = 0; i < 200; i++) {
+      const k = conns[(i * 7) % conns.length]!
+      if (i === 60) k.client.port = 1 // an address changed in place
+      if (i === 90) k.server.pod = 'web-0' // identity added in place
+      if (i === 120) k.client = { ip: k.client.ip, port: k.client.port } // new Peer objects, same address
+      const e = { protocol: 'http', tls: false, flowId: k.flowId, client: k.client, server: k.server, method: 'GET', resource: `/${i}`, status: 200, error: false, startUs: 1e15 + i, endUs: 1e15 + 2 * i, reqBytes: i, respBytes: i } as Exchange
+      const end = encodeTrace(e, b, 0)
+      got.push(b.toString('utf8', 0, end))
+      want.push(JSON.stringify(toTraceRecord(e)) + '\n')
+    }
+    expect(got).toEqual(want)
   })
 
   it('declines (-1) a line that may not fit what is left of the buffer, writing nothing past it', () => {
