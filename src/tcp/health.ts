@@ -212,27 +212,35 @@ const ACK = TcpFlag.ACK
 const RST = TcpFlag.RST
 const FIN = TcpFlag.FIN
 
+/** The counts of a series and of the global counters, by index (Series.h at CNT + K, TcpHealth.g). */
+const enum K {
+  Ok,
+  Refused,
+  Unanswered,
+  ResetClient,
+  ResetServer,
+  RstClient,
+  RstServer,
+  Retrans0,
+  Retrans1,
+  Zw0,
+  Zw1,
+  N,
+}
+
+/** where a series' counts start in Series.h */
+const CNT = 3 * NB + 6
+
 /** Per series, the window's counts and the live connections (reset each window except `active`). */
 class Series {
   /** live flows pointing at this series */
   refs = 0
   active = 0
-  ok = 0
-  refused = 0
-  unanswered = 0
-  resetsClient = 0
-  resetsServer = 0
-  rstClient = 0
-  rstServer = 0
-  retrans0 = 0
-  retrans1 = 0
-  zw0 = 0
-  zw1 = 0
   /**
-   * One array for the window's distributions: connect-time buckets at 0, RTT buckets of the server
-   * side at NB and of the client side at 2 NB, then per side sum, min, max at 3 NB + 3 side
+   * One array for the window: connect-time buckets at 0, RTT buckets of the server side at NB and of
+   * the client side at 2 NB, then per side sum, min, max at 3 NB + 3 side, then the counts at CNT + K
    */
-  readonly h = new Float64Array(3 * NB + 6)
+  readonly h = new Float64Array(CNT + K.N)
   connectSumUs = 0
   connectMaxUs = 0
   /** anything counted this window */
@@ -278,17 +286,8 @@ export class TcpHealth implements SegmentHook {
   private windowStartUs = -1
   private readonly onWindow: ((w: TcpWindow) => void) | undefined
   // global counters (the summary's totals line, podtap_health), kept as handles: no key per event
-  private readonly cOk: CounterSample
-  private readonly cRefused: CounterSample
-  private readonly cUnanswered: CounterSample
-  private readonly cResetClient: CounterSample
-  private readonly cResetServer: CounterSample
-  private readonly cRstClient: CounterSample
-  private readonly cRstServer: CounterSample
-  private readonly cRetrans0: CounterSample
-  private readonly cRetrans1: CounterSample
-  private readonly cZw0: CounterSample
-  private readonly cZw1: CounterSample
+  /** the global counters of the counts K */
+  private readonly g: CounterSample[]
   private readonly cUntracked: CounterSample
   private readonly cSeriesCap: CounterSample
   /** where copies count: never emitted, never global */
@@ -297,17 +296,20 @@ export class TcpHealth implements SegmentHook {
 
   constructor(private readonly o: TcpHealthOptions) {
     const c = o.counters
-    this.cOk = c.handle(C.tcpConnects, { result: 'ok' })
-    this.cRefused = c.handle(C.tcpConnects, { result: 'refused' })
-    this.cUnanswered = c.handle(C.tcpConnects, { result: 'unanswered' })
-    this.cResetClient = c.handle(C.tcpResets, { sender: 'client' })
-    this.cResetServer = c.handle(C.tcpResets, { sender: 'server' })
-    this.cRstClient = c.handle(C.tcpRstSegments, { sender: 'client' })
-    this.cRstServer = c.handle(C.tcpRstSegments, { sender: 'server' })
-    this.cRetrans0 = c.handle(C.tcpRetransmitsSeen, { direction: 'c2s' })
-    this.cRetrans1 = c.handle(C.tcpRetransmitsSeen, { direction: 's2c' })
-    this.cZw0 = c.handle(C.tcpZeroWindows, { direction: 'c2s' })
-    this.cZw1 = c.handle(C.tcpZeroWindows, { direction: 's2c' })
+    // in the order of K
+    this.g = [
+      c.handle(C.tcpConnects, { result: 'ok' }),
+      c.handle(C.tcpConnects, { result: 'refused' }),
+      c.handle(C.tcpConnects, { result: 'unanswered' }),
+      c.handle(C.tcpResets, { sender: 'client' }),
+      c.handle(C.tcpResets, { sender: 'server' }),
+      c.handle(C.tcpRstSegments, { sender: 'client' }),
+      c.handle(C.tcpRstSegments, { sender: 'server' }),
+      c.handle(C.tcpRetransmitsSeen, { direction: 'c2s' }),
+      c.handle(C.tcpRetransmitsSeen, { direction: 's2c' }),
+      c.handle(C.tcpZeroWindows, { direction: 'c2s' }),
+      c.handle(C.tcpZeroWindows, { direction: 's2c' }),
+    ]
     this.cUntracked = c.handle(C.tcpSynsUntracked)
     this.cSeriesCap = c.handle(C.capsHit, { cap: 'tcp_series' })
     this.halfOpen = new Int32Array(o.maxHalfOpen ?? 16_384)
@@ -355,23 +357,14 @@ export class TcpHealth implements SegmentHook {
     s[b + F.LastDir] = d
 
     if ((flags & RST) !== 0) {
-      this.rstSegment(this.seriesOf(b), fromClient)
+      this.bump(this.seriesOf(b), fromClient ? K.RstClient : K.RstServer, 1)
       if ((bits & (Bit.SynAck | Bit.ClientSyn)) === Bit.ClientSyn) {
         // no SYN/ACK yet: a RST from the server answers the SYN (refused); one from the client is
         // the client giving up, decided at the end like any unanswered attempt
         if (!fromClient && (bits & Bit.Decided) === 0) bits = this.decide(b, bits, Bit.Refused, tsUs)
       } else if ((bits & (Bit.ResetClient | Bit.ResetServer)) === 0) {
         bits |= fromClient ? Bit.ResetClient : Bit.ResetServer
-        const sr = this.seriesOf(b)
-        if (sr === null || !sr.shadow) {
-          if (fromClient) this.cResetClient.value++
-          else this.cResetServer.value++
-        }
-        if (sr !== null) {
-          if (fromClient) sr.resetsClient++
-          else sr.resetsServer++
-          sr.dirty = true
-        }
+        this.bump(this.seriesOf(b), fromClient ? K.ResetClient : K.ResetServer, 1)
       }
       s[b + F.Bits] = bits
       return
@@ -468,7 +461,7 @@ export class TcpHealth implements SegmentHook {
 
     if (f.window === 0 && (flags & (SYN | FIN)) === 0) {
       s[b + F.Zw0 + d]++
-      this.zeroWindowOn(this.seriesOf(b), d)
+      this.bump(this.seriesOf(b), K.Zw0 + d, 1)
     }
     s[b + F.Bits] = bits
   }
@@ -558,7 +551,7 @@ export class TcpHealth implements SegmentHook {
     const fromClient = f.srcPort === t.aPort && f.src === t.aIp
     const sr = this.closedSeries(t)
     if ((flags & RST) !== 0) {
-      this.rstSegment(sr, fromClient)
+      this.bump(sr, fromClient ? K.RstClient : K.RstServer, 1)
       return
     }
     const d = fromClient ? 0 : 1
@@ -567,14 +560,14 @@ export class TcpHealth implements SegmentHook {
       const endSeq = (f.seq + len) >>> 0
       if (end >= 0 && seqDiff(f.seq, end) < 0) {
         // sent before; a keep-alive probe (one byte below the highest number) is not a retransmission
-        if (!(payloadLen <= 1 && !fin && endSeq === end)) this.retransmittedOn(sr, d, 1)
+        if (!(payloadLen <= 1 && !fin && endSeq === end)) this.bump(sr, K.Retrans0 + d, 1)
       }
       if (end < 0 || seqDiff(endSeq, end) > 0) {
         if (d === 0) t.end0 = endSeq
         else t.end1 = endSeq
       }
     }
-    if (zw) this.zeroWindowOn(sr, d)
+    if (zw) this.bump(sr, K.Zw0 + d, 1)
   }
 
   /** a closed connection's series (made again if it was dropped), null without windows or past the cap */
@@ -715,34 +708,13 @@ export class TcpHealth implements SegmentHook {
 
   /** a shadow series' counts into the global counters and series `to` */
   private merge(sh: Series, to: Series | null): void {
-    this.cOk.value += sh.ok
-    this.cRefused.value += sh.refused
-    this.cUnanswered.value += sh.unanswered
-    this.cResetClient.value += sh.resetsClient
-    this.cResetServer.value += sh.resetsServer
-    this.cRstClient.value += sh.rstClient
-    this.cRstServer.value += sh.rstServer
-    this.cRetrans0.value += sh.retrans0
-    this.cRetrans1.value += sh.retrans1
-    this.cZw0.value += sh.zw0
-    this.cZw1.value += sh.zw1
+    const h = sh.h
+    for (let k = 0; k < K.N; k++) (this.g[k] as CounterSample).value += h[CNT + k] as number
     if (to === null) return
     to.active += sh.active
-    to.ok += sh.ok
-    to.refused += sh.refused
-    to.unanswered += sh.unanswered
-    to.resetsClient += sh.resetsClient
-    to.resetsServer += sh.resetsServer
-    to.rstClient += sh.rstClient
-    to.rstServer += sh.rstServer
-    to.retrans0 += sh.retrans0
-    to.retrans1 += sh.retrans1
-    to.zw0 += sh.zw0
-    to.zw1 += sh.zw1
     to.connectSumUs += sh.connectSumUs
     if (sh.connectMaxUs > to.connectMaxUs) to.connectMaxUs = sh.connectMaxUs
     const a = to.h
-    const h = sh.h
     for (let i = 0; i < 3 * NB; i++) (a[i] as number) += h[i] as number
     for (let side = 0; side < 2; side++) {
       const at = 3 * NB + 3 * side
@@ -750,6 +722,7 @@ export class TcpHealth implements SegmentHook {
       if ((h[at + 1] as number) < (a[at + 1] as number)) a[at + 1] = h[at + 1] as number
       if ((h[at + 2] as number) > (a[at + 2] as number)) a[at + 2] = h[at + 2] as number
     }
+    for (let k = 0; k < K.N; k++) (a[CNT + k] as number) += h[CNT + k] as number
     to.dirty = true
   }
 
@@ -767,44 +740,14 @@ export class TcpHealth implements SegmentHook {
 
   private retransmitted(b: number, d: number, n: number): void {
     this.s[b + F.Retrans0 + d] += n
-    this.retransmittedOn(this.seriesOf(b), d, n)
+    this.bump(this.seriesOf(b), K.Retrans0 + d, n)
   }
 
-  /** n retransmissions of direction d, globally and on series sr */
-  private retransmittedOn(sr: Series | null, d: number, n: number): void {
-    if (sr === null || !sr.shadow) {
-      if (d === 0) this.cRetrans0.value += n
-      else this.cRetrans1.value += n
-    }
+  /** count k grows by n: globally (unless sr is a shadow: counted when it is resolved) and on series sr */
+  private bump(sr: Series | null, k: K, n: number): void {
+    if (sr === null || !sr.shadow) (this.g[k] as CounterSample).value += n
     if (sr !== null) {
-      if (d === 0) sr.retrans0 += n
-      else sr.retrans1 += n
-      sr.dirty = true
-    }
-  }
-
-  /** a zero-window segment of direction d, globally and on series sr */
-  private zeroWindowOn(sr: Series | null, d: number): void {
-    if (sr === null || !sr.shadow) {
-      if (d === 0) this.cZw0.value++
-      else this.cZw1.value++
-    }
-    if (sr !== null) {
-      if (d === 0) sr.zw0++
-      else sr.zw1++
-      sr.dirty = true
-    }
-  }
-
-  /** one RST segment, globally and on series sr */
-  private rstSegment(sr: Series | null, fromClient: boolean): void {
-    if (sr === null || !sr.shadow) {
-      if (fromClient) this.cRstClient.value++
-      else this.cRstServer.value++
-    }
-    if (sr !== null) {
-      if (fromClient) sr.rstClient++
-      else sr.rstServer++
+      ;(sr.h[CNT + k] as number) += n
       sr.dirty = true
     }
   }
@@ -859,26 +802,15 @@ export class TcpHealth implements SegmentHook {
   /** counts the connect result (0 = ok) once; returns the new bits */
   private decide(b: number, bits: number, result: number, _tsUs: number): number {
     const sr = this.seriesOf(b)
-    const global = sr === null || !sr.shadow
-    if (result === Bit.Refused) {
-      if (global) this.cRefused.value++
-      if (sr !== null) sr.refused++
-    } else if (result === Bit.Unanswered) {
-      if (global) this.cUnanswered.value++
-      if (sr !== null) sr.unanswered++
-    } else {
-      if (global) this.cOk.value++
-      if (sr !== null) {
-        sr.ok++
-        const cu = this.s[b + F.ConnectUs] as number
-        if (cu >= 0) {
-          sr.h[bucketOf(cu)]++
-          sr.connectSumUs += cu
-          if (cu > sr.connectMaxUs) sr.connectMaxUs = cu
-        }
+    this.bump(sr, result === Bit.Refused ? K.Refused : result === Bit.Unanswered ? K.Unanswered : K.Ok, 1)
+    if (result === 0 && sr !== null) {
+      const cu = this.s[b + F.ConnectUs] as number
+      if (cu >= 0) {
+        sr.h[bucketOf(cu)]++
+        sr.connectSumUs += cu
+        if (cu > sr.connectMaxUs) sr.connectMaxUs = cu
       }
     }
-    if (sr !== null) sr.dirty = true
     // an unanswered attempt stays listed: its flow holds a place in the table until it ends
     if (result !== Bit.Unanswered) this.dropHalfOpen(b)
     return bits | Bit.Decided | result
@@ -986,18 +918,19 @@ function perDir(s: Float64Array, i: number): FlowTcpStats['retransmits'] {
 }
 
 function rowOf(sr: Series): TcpSeriesRow {
+  const n = (k: K): number => sr.h[CNT + k] as number
   return {
     server: { ip: sr.serverIp, port: sr.serverPort },
     client: { ip: sr.clientIp, port: 0 },
-    connects: { ok: sr.ok, refused: sr.refused, unanswered: sr.unanswered },
+    connects: { ok: n(K.Ok), refused: n(K.Refused), unanswered: n(K.Unanswered) },
     connectHist: sr.h.slice(0, NB),
     connectSumUs: sr.connectSumUs,
     connectMaxUs: sr.connectMaxUs,
     active: sr.active,
-    resets: { client: sr.resetsClient, server: sr.resetsServer },
-    rstSegments: { client: sr.rstClient, server: sr.rstServer },
-    retransmits: { c2s: sr.retrans0, s2c: sr.retrans1 },
-    zeroWindows: { c2s: sr.zw0, s2c: sr.zw1 },
+    resets: { client: n(K.ResetClient), server: n(K.ResetServer) },
+    rstSegments: { client: n(K.RstClient), server: n(K.RstServer) },
+    retransmits: { c2s: n(K.Retrans0), s2c: n(K.Retrans1) },
+    zeroWindows: { c2s: n(K.Zw0), s2c: n(K.Zw1) },
     rttServer: rttRow(sr.h, 0),
     rttClient: rttRow(sr.h, 1),
   }
@@ -1009,10 +942,6 @@ function rttRow(h: Float64Array, side: number): RttRow {
 }
 
 function reset(sr: Series): void {
-  sr.ok = sr.refused = sr.unanswered = 0
-  sr.resetsClient = sr.resetsServer = 0
-  sr.rstClient = sr.rstServer = 0
-  sr.retrans0 = sr.retrans1 = sr.zw0 = sr.zw1 = 0
   sr.h.fill(0)
   sr.connectSumUs = sr.connectMaxUs = 0
   for (let i = 0; i < 2; i++) {
