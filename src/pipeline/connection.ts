@@ -101,11 +101,12 @@ function exchangeSample(counters: Counters, protocol: string): CounterSample {
 const MID_C2S = 1
 const MID_S2C = 2
 
-// Connection.flags
+// Connection.flags: the State in the low 3 bits, then
+const STATE_MASK = 7
 /** its records say tls: true (a TLS tap's plaintext, or encrypted) */
-const TLS = 1
+const TLS = 8
 /** the flow's endpoints are the exchanges' peers (plain {ip, port} when the first exchange came) */
-const SHARED_PEERS = 2
+const SHARED_PEERS = 16
 
 /** an endpoint that says nothing of who it is (a packet flow's): {ip, port} */
 function isPlain(e: Endpoint & Omit<Peer, 'ip' | 'port'>): boolean {
@@ -141,13 +142,18 @@ class Detection {
  * closures per connection, so an idle connection costs one object.
  */
 export class Connection implements StreamHandler, ParserContext {
-  private state = State.Detecting
+  /** the state (low 3 bits) | TLS | SHARED_PEERS */
+  private flags: number = State.Detecting
+  private get state(): State {
+    return this.flags & STATE_MASK
+  }
+  private set state(s: State) {
+    this.flags = (this.flags & ~STATE_MASK) | s
+  }
   private parser: ProtocolParser | null = null
   private inner: StreamHandler | null = null
   /** what detection keeps, while the state is Detecting (null after: an idle parsed connection keeps none of it) */
   private dt: Detection | null
-  /** TLS | SHARED_PEERS */
-  private flags = 0
   private exchangeCounter: CounterSample | null = null
   /** State.Tls: what the handshake shows */
   private tlsObserver: TlsObserver | null = null

@@ -47,6 +47,11 @@ const DEFAULT_CLOSED_LINGER_US = 10_000_000
 
 /** Strength of each role source: a weaker one may be overruled by a stronger one. */
 const ROLE_RANK: Record<RoleSource, number> = { guess: 0, port: 1, content: 2, synack: 3, syn: 4 }
+/** role sources by rank */
+const ROLE_SOURCES: readonly RoleSource[] = ['guess', 'port', 'content', 'synack', 'syn']
+// Flow.st
+const ROLE_MASK = 7
+const ENDED = 8
 
 /** Ports at or above this are the usual ephemeral range (Linux 32768-60999, IANA 49152-65535). */
 const EPHEMERAL_PORT_MIN = 32768
@@ -75,7 +80,8 @@ class Flow implements FlowInfo, ReassemblyEvents {
   samePorts: Flow | null = null
   client: Endpoint
   server: Endpoint
-  roleSource: RoleSource
+  /** the role source's rank (ROLE_SOURCES index) | ENDED: one small integer, not a string and a boolean */
+  private st: number
   readonly ifindex: number
   readonly startUs: number
   lastUs: number
@@ -94,7 +100,6 @@ class Flow implements FlowInfo, ReassemblyEvents {
   c2s: Reassembler
   s2c: Reassembler
   handler: StreamHandler | null = null
-  ended = false
   /** LRU list: prev is less recently used */
   prev: Flow | null = null
   next: Flow | null = null
@@ -111,12 +116,28 @@ class Flow implements FlowInfo, ReassemblyEvents {
     this.id = ++lastFlowId
     this.client = client
     this.server = server
-    this.roleSource = roleSource
+    this.st = ROLE_RANK[roleSource]
     this.ifindex = ifindex
     this.startUs = tsUs
     this.lastUs = tsUs
     this.c2s = new Reassembler(this, limits)
     this.s2c = new Reassembler(this, limits)
+  }
+
+  /** how the roles were decided */
+  get roleSource(): RoleSource {
+    return ROLE_SOURCES[this.st & ROLE_MASK]!
+  }
+  set roleSource(r: RoleSource) {
+    this.st = (this.st & ~ROLE_MASK) | ROLE_RANK[r]
+  }
+
+  /** finished: handler.end() was called (or is being called) */
+  get ended(): boolean {
+    return (this.st & ENDED) !== 0
+  }
+  set ended(on: boolean) {
+    this.st = on ? this.st | ENDED : this.st & ~ENDED
   }
 
   get bytes(): { c2s: number; s2c: number } {

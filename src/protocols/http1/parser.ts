@@ -373,13 +373,14 @@ abstract class MessageStream {
   /** last byte of the previous chunk, -1 after a gap or before any data */
   private lastByte = -1
 
-  /** an incomplete line carried to the next chunk (at most maxLineBytes) */
+  /**
+   * bytes carried to the next chunk (at most maxLineBytes): an incomplete line, or in Resync a possible
+   * message start cut by the end of a chunk (never both: entering and leaving Resync empties it)
+   */
   private tail: Buffer = EMPTY
   private tailLen = 0
 
-  // resync: a possible message start cut by the end of a chunk, and the byte before the next position
-  private carry: Buffer = EMPTY
-  private carryLen = 0
+  // resync: where the carried candidate's chunks began, and the byte before the next position
   /**
    * where each chunk's bytes begin in the carry: flat (offset, tsUs, peerAcked) triples, first offset 0,
    * so a message found inside the carry gets the time of the chunk its first byte came in
@@ -429,7 +430,7 @@ abstract class MessageStream {
 
   /** bytes held between calls (an incomplete line or resync candidate) */
   get bufferedBytes(): number {
-    return this.tailLen + this.carryLen
+    return this.tailLen
   }
 
   feed(chunk: Buffer, tsUs: number, peerAcked: number): void {
@@ -711,11 +712,11 @@ abstract class MessageStream {
     let end = F.end
     if (p === end) return NEED_MORE
     let marks: number[] | null = null
-    if (this.carryLen > 0) {
+    if (this.tailLen > 0) {
       // rare: join the carried candidate and this chunk into one buffer we own
-      const carried = this.carryLen
+      const carried = this.tailLen
       const joined = Buffer.allocUnsafe(carried + end - p)
-      this.carry.copy(joined, 0, 0, carried)
+      this.tail.copy(joined, 0, 0, carried)
       buf.copy(joined, carried, p, end)
       marks = this.carryMarks
       this.carryMarks = NO_MARKS
@@ -724,7 +725,7 @@ abstract class MessageStream {
       F.buf = buf = joined
       F.off = p = 0
       F.end = end = joined.length
-      this.carryLen = 0
+      this.tailLen = 0
     }
     let prev = this.prevByte
     for (; p < end; prev = buf[p], p++) {
@@ -751,9 +752,9 @@ abstract class MessageStream {
       }
       // valid up to the end of the bytes: keep it and decide when more arrive
       if (end - p > this.lim.maxLineBytes) continue
-      if (end - p > this.carry.length) this.carry = Buffer.allocUnsafe(Math.max(end - p, 64))
-      buf.copy(this.carry, 0, p, end)
-      this.carryLen = end - p
+      if (end - p > this.tail.length) this.tail = Buffer.allocUnsafe(Math.max(end - p, 64))
+      buf.copy(this.tail, 0, p, end)
+      this.tailLen = end - p
       if (k < 0) this.carryMarks = [0, F.tsUs, F.peerAcked]
       else {
         const nm = [0, marks![k + 1], marks![k + 2]]
@@ -877,14 +878,12 @@ abstract class MessageStream {
   protected enterResync(prev: number): void {
     this.state = S.Resync
     this.tailLen = 0
-    this.carryLen = 0
     this.prevByte = prev
   }
 
   kill(): void {
     this.state = S.Dead
     this.tailLen = 0
-    this.carryLen = 0
   }
 
   /**
@@ -1201,6 +1200,12 @@ class ResponseStream extends MessageStream {
 }
 
 /** One connection: both directions, the pending requests, and what is emitted. */
+/**
+ * The parser that took over in the chunk being fed (h2c), and where in it: set by handOver() during
+ * the feed, taken right after it by the same handler's data() (shared: two fields less per connection)
+ */
+const handoff: { from: Http1Handler | null; to: StreamHandler | null; at: number } = { from: null, to: null, at: 0 }
+
 // Http1Handler.flags
 /** a gap in the responses, not yet resolved by the next response start */
 const S2C_GAP = 1
@@ -1283,17 +1288,16 @@ export class Http1Handler implements StreamHandler {
       if (chunk.length > 0) this.respSide.lastDataUs = tsUs
       this.respSide.feed(chunk, tsUs, peerAcked)
       // switched in this chunk: what followed the 101 is the new protocol's
-      const next = this.successor
-      if (next !== null) {
-        this.successor = null
-        if (this.successorOff < chunk.length) next.data('s2c', chunk.subarray(this.successorOff), tsUs, peerAcked)
+      if (handoff.from === this) {
+        const next = handoff.to!
+        const at = handoff.at
+        handoff.from = handoff.to = null
+        if (at < chunk.length) next.data('s2c', chunk.subarray(at), tsUs, peerAcked)
       }
     }
   }
 
   /** the parser that took over in the chunk being fed, and where in it */
-  private successor: StreamHandler | null = null
-  private successorOff = 0
 
   /**
    * The server accepted `Upgrade: h2c`: hands `req` (answered so far by a 101 of `bytes`) to the HTTP/2
@@ -1319,8 +1323,9 @@ export class Http1Handler implements StreamHandler {
     this.drainUnanswered(this.nowUs)
     this.kill()
     this.flags |= ENDED
-    this.successor = next
-    this.successorOff = offInChunk
+    handoff.from = this
+    handoff.to = next
+    handoff.at = offInChunk
     return true
   }
 
