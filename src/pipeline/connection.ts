@@ -11,6 +11,7 @@ import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser, Upgrade
 import { looksLikeSslv2Hello, looksLikeTlsHandshake, looksLikeTlsRecords } from '../protocols/tls/detect.js'
 import { alpnLabel, TlsObserver, type TlsInfo } from '../protocols/tls/observer.js'
 import type { FlowTcpStats } from '../tcp/health.js'
+import { isPacketFlow } from '../tcp/flow-table.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
 
@@ -105,22 +106,8 @@ const MID_S2C = 2
 const STATE_MASK = 7
 /** its records say tls: true (a TLS tap's plaintext, or encrypted) */
 const TLS = 8
-/** the flow's endpoints are the exchanges' peers (plain {ip, port} when the first exchange came) */
+/** the flow's endpoints are the exchanges' peers (a packet flow: tcp/flow-table.ts isPacketFlow) */
 const SHARED_PEERS = 16
-
-/** an endpoint that says nothing of who it is (a packet flow's): {ip, port} */
-function isPlain(e: Endpoint & Omit<Peer, 'ip' | 'port'>): boolean {
-  return (
-    e.pod === undefined &&
-    e.namespace === undefined &&
-    e.workload === undefined &&
-    e.service === undefined &&
-    e.node === undefined &&
-    e.container === undefined &&
-    e.pid === undefined &&
-    e.comm === undefined
-  )
-}
 
 /** what a connection keeps while it detects its protocol */
 class Detection {
@@ -165,6 +152,7 @@ export class Connection implements StreamHandler, ParserContext {
   ) {
     // plaintext from a TLS tap: its records say tls: true
     if (opts.tls === true) this.flags |= TLS
+    if (isPacketFlow(flow)) this.flags |= SHARED_PEERS
     // port hint: parsers that usually live on the server's port are asked first
     this.dt = new Detection(orderFor(d.parsers, flow.server.port))
   }
@@ -527,12 +515,11 @@ export class Connection implements StreamHandler, ParserContext {
     if (x.endUs < x.startUs) x.endUs = x.startUs
     x.protocol = protocol
     x.tls = (this.flags & TLS) !== 0
-    // the flow's own endpoints are the exchanges' peers (no Peer pair per connection): a packet flow's
-    // endpoints are plain {ip, port}, and enrichment filling them in place is harmless (the flow table
-    // reads ip and port only; link() copies just those two). Endpoints that already carry who they are
-    // (the TLS tap's) get Peers in Peer's field order, per exchange.
+    // a packet flow's own endpoints are the exchanges' peers (no Peer pair per connection): plain
+    // {ip, port} that never change, and enrichment filling them in place is harmless (the flow table
+    // reads ip and port only; link() copies just those two). Other flows' endpoints (the TLS tap's:
+    // they carry who they are, and learn their address late) give new Peers, in Peer's field order.
     const f = this.flow
-    if ((this.flags & SHARED_PEERS) === 0 && isPlain(f.client) && isPlain(f.server)) this.flags |= SHARED_PEERS
     if ((this.flags & SHARED_PEERS) !== 0) {
       x.client = f.client
       x.server = f.server

@@ -471,7 +471,14 @@ export class FlowTable {
   }
 }
 
-/** The frame belongs to `flow`, in either direction. */
+/**
+ * A flow of this table: its endpoints are plain {ip, port} objects made when the flow opened, whose ip
+ * and port never change (a role swap exchanges the objects), so records may share them as peers.
+ */
+export function isPacketFlow(f: FlowInfo): boolean {
+  return f instanceof Flow
+}
+
 /** both directions' port pair as one number */
 function portsKey(a: number, b: number): number {
   return a < b ? a * 65536 + b : b * 65536 + a
