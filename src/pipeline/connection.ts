@@ -139,11 +139,28 @@ export class Connection implements StreamHandler, ParserContext {
   }
   private parser: ProtocolParser | null = null
   private inner: StreamHandler | null = null
-  /** what detection keeps, while the state is Detecting (null after: an idle parsed connection keeps none of it) */
-  private dt: Detection | null
+  /**
+   * Detecting: what detection keeps (dropped when a protocol is chosen: an idle parsed connection keeps
+   * none of it); State.Tls, or a parser that switched to TLS: the TlsObserver; else null. One field
+   * for the two, read through `dt` and `tlsObserver`.
+   */
+  private aux: Detection | TlsObserver | null = null
+  private get dt(): Detection | null {
+    const a = this.aux
+    return a instanceof Detection ? a : null
+  }
+  /** set to null only ends detection (a TlsObserver stays) */
+  private set dt(d: Detection | null) {
+    if (d !== null || this.aux instanceof Detection) this.aux = d
+  }
+  private get tlsObserver(): TlsObserver | null {
+    const a = this.aux
+    return a instanceof TlsObserver ? a : null
+  }
+  private set tlsObserver(o: TlsObserver | null) {
+    this.aux = o
+  }
   private exchangeCounter: CounterSample | null = null
-  /** State.Tls: what the handshake shows */
-  private tlsObserver: TlsObserver | null = null
 
   constructor(
     private readonly flow: FlowInfo,

@@ -286,6 +286,13 @@ const IS_CHUNKED = 8
 const UPGRADE_SEEN = 16
 /** ResponseStream: the response in progress has been matched to its request (maybe to none) */
 const MATCHED = 32
+/** ResponseStream: the response has an Upgrade field (its value is in upgradeValues) */
+const RESP_UPGRADE = 64
+/** where the state (S) sits in `bits` */
+const STATE_SHIFT = 8
+
+/** a response's Upgrade value while it is parsed: rare, so kept beside the stream, not in a field of every one */
+const upgradeValues = new WeakMap<object, string>()
 
 /** no carried resync candidate: one shared, frozen empty list (a stream gets its own when it carries one) */
 const NO_MARKS: number[] = Object.freeze([]) as unknown as number[]
@@ -363,7 +370,13 @@ function restoreScratch(): void {
  * sides add what their start lines mean and what to do when a message is done.
  */
 abstract class MessageStream {
-  state: State = S.Start
+  /** the state, bits 8-11 of `bits` (S.Start is 0) */
+  get state(): State {
+    return ((this.bits >> STATE_SHIFT) & 15) as State
+  }
+  set state(st: State) {
+    this.bits = (this.bits & ~(15 << STATE_SHIFT)) | (st << STATE_SHIFT)
+  }
   protected abstract get isRequest(): boolean
 
   // the chunk being parsed and its current line are in the shared scratch F (valid while this stream
@@ -396,7 +409,7 @@ abstract class MessageStream {
   private hdrBytes = 0
   protected remaining = 0
   protected contentLength = -1
-  /** yes/no state as bits of one integer (SAW_DATA, CL_BAD, TE_SEEN, IS_CHUNKED): four boolean fields cost 24 B more per stream */
+  /** the yes/no state (SAW_DATA, CL_BAD, TE_SEEN, IS_CHUNKED, ...) and the state as bits of one integer: five fields less per stream */
   protected bits = 0
 
   /** the connection: its ParserContext and limits are read through it (two fields less per stream) */
@@ -1094,7 +1107,20 @@ class ResponseStream extends MessageStream {
   }
   private status = 0
   private req: Req | null = null
-  private upgradeTo: string | undefined = undefined
+  /** the Upgrade field of the response in progress */
+  private get upgradeTo(): string | undefined {
+    return (this.bits & RESP_UPGRADE) !== 0 ? upgradeValues.get(this) : undefined
+  }
+  private set upgradeTo(v: string | undefined) {
+    if (v === undefined) {
+      if ((this.bits & RESP_UPGRADE) === 0) return
+      this.bits &= ~RESP_UPGRADE
+      upgradeValues.delete(this)
+    } else {
+      this.bits |= RESP_UPGRADE
+      upgradeValues.set(this, v)
+    }
+  }
   /** time of the last chunk fed (the request side keeps none: only a response is finished at the end) */
   lastDataUs = 0
 
