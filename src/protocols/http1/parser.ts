@@ -12,11 +12,16 @@
 // a valid Content-Length; otherwise a request has no body and a response runs to the close.
 //
 // One explicit state machine per direction (packetbeat http_parser.go: stateStart → stateHeaders →
-// stateBody / stateBodyChunked...): a `state` field, one `switch`, each case returns NEED_MORE,
-// CONTINUE or BAD. Lines are found in the borrowed chunk; only an incomplete line is copied (at most
-// maxLineBytes), bodies are counted down, never stored. Requests wait in a FifoMatcher: HTTP/1.x
-// answers in order, pipelining included; 1xx is not final; 101 and a 2xx to CONNECT end HTTP on the
+// stateBody / stateBodyChunked...): a `state` (bits of one integer), one `switch`, each case returns
+// NEED_MORE, CONTINUE or BAD. Lines are found in the borrowed chunk; only an incomplete line is copied
+// (at most maxLineBytes), bodies are counted down, never stored. Requests wait in a queue linked
+// through them: HTTP/1.x answers in order, pipelining included; 1xx is not final; 101 and a 2xx to CONNECT end HTTP on the
 // connection. After a gap in the responses, peerAcked tells which request the next response answers.
+//
+// Memory (an idle keep-alive connection is what 50k concurrent flows are made of): what only matters
+// while a chunk is parsed lives in one scratch shared by every stream (F), a stream keeps what lasts
+// between chunks, yes/no state and the state itself are bits of one integer, rare values (a response's
+// Upgrade) sit beside the stream. docs/architecture.md "Memory per flow, third round".
 
 import { truncateText } from '../text.js'
 import type { Dir, EndReason, StreamHandler } from '../../tcp/types.js'
