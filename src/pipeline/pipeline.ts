@@ -238,6 +238,9 @@ export class Pipeline {
 
   /** End of input: end every flow (reporting unanswered requests) and release every exchange. */
   finish(): void {
+    // nothing is released from here on (release() runs per packet): emptied whole, not shrunk (rehashed)
+    // again and again by one delete per connection while the process is at its largest
+    this.live.clear()
     this.flows.closeAll('shutdown', this.nowUs)
     this.tcp.flush(this.nowUs)
     this.pairing.release(Infinity)

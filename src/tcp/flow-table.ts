@@ -344,6 +344,9 @@ export class FlowTable {
 
   /** End of replay or shutdown: deliver what is buffered, then end every flow with `reason`. */
   closeAll(reason: EndReason, nowUs: number): void {
+    // the index goes first and whole: deleting 50k entries one by one shrinks (rehashes) the Map again
+    // and again, a few MB of garbage tables at the end of a run, when the process is at its largest
+    this.byPorts.clear()
     while (this.head !== null) this.finish(this.head, reason, nowUs)
     this.closed.clear()
   }
