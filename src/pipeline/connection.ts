@@ -90,12 +90,18 @@ function orderFor(parsers: readonly ProtocolParser[], port: number): Order {
 
 /** exchanges{protocol} samples, per Counters, shared by every connection (no label key built per connection) */
 const exchangeSamples = new WeakMap<Counters, Map<string, CounterSample>>()
+/** the last sample asked for: a run of one protocol's exchanges looks nothing up (no field per connection) */
+let lastSample: CounterSample | null = null
+let lastSampleOf: Counters | null = null
 
 function exchangeSample(counters: Counters, protocol: string): CounterSample {
+  if (lastSampleOf === counters && lastSample!.labels.protocol === protocol) return lastSample!
   let m = exchangeSamples.get(counters)
   if (m === undefined) exchangeSamples.set(counters, (m = new Map()))
   let x = m.get(protocol)
   if (x === undefined) m.set(protocol, (x = counters.handle(C.exchanges, { protocol })))
+  lastSample = x
+  lastSampleOf = counters
   return x
 }
 
@@ -160,7 +166,6 @@ export class Connection implements StreamHandler, ParserContext {
   private set tlsObserver(o: TlsObserver | null) {
     this.aux = o
   }
-  private exchangeCounter: CounterSample | null = null
 
   constructor(
     private readonly flow: FlowInfo,
@@ -521,9 +526,7 @@ export class Connection implements StreamHandler, ParserContext {
 
   emit(e: ParsedExchange): void {
     const protocol = e.protocol ?? this.parser!.id
-    let xc = this.exchangeCounter
-    if (xc === null || xc.labels.protocol !== protocol) xc = this.exchangeCounter = exchangeSample(this.d.counters, protocol)
-    xc.value++
+    exchangeSample(this.d.counters, protocol).value++
     // no response: unanswered when one was expected (error); a request that gets none by design
     // (one-way, CLIENT REPLY OFF, moreToCome, acks=0) comes with error false and is not counted
     if (e.status === null && e.error) this.d.counters.inc(C.unmatched, { protocol, side: 'request' })

@@ -301,6 +301,13 @@ const upgradeValues = new WeakMap<object, string>()
 
 /** no carried resync candidate: one shared, frozen empty list (a stream gets its own when it carries one) */
 const NO_MARKS: number[] = Object.freeze([]) as unknown as number[]
+/**
+ * A stream's carried resync candidate: where each chunk's bytes begin in it, flat (offset, tsUs,
+ * peerAcked) triples, first offset 0, so a message found inside the carry gets the time of the chunk
+ * its first byte came in. Rare (a message start cut by a chunk end while resyncing): kept beside the
+ * stream, not in a field of every one.
+ */
+const carryMarksOf = new WeakMap<object, number[]>()
 
 /** the limits a message stream reads, derived once per Limits object and shared by every stream */
 interface StreamLimits {
@@ -311,7 +318,11 @@ interface StreamLimits {
   readonly maxPending: number
 }
 const streamLimitsOf = new WeakMap<ParserContext['limits'], StreamLimits>()
+/** the last Limits asked for and what was derived from it (every connection of a run has the same) */
+let lastLimits: ParserContext['limits'] | null = null
+let lastStreamLimits: StreamLimits | null = null
 function streamLimits(limits: ParserContext['limits']): StreamLimits {
+  if (limits === lastLimits) return lastStreamLimits!
   let l = streamLimitsOf.get(limits)
   if (l === undefined) {
     const maxLineBytes = Math.max(64, limits.maxLineBytes)
@@ -323,6 +334,8 @@ function streamLimits(limits: ParserContext['limits']): StreamLimits {
     }
     streamLimitsOf.set(limits, l)
   }
+  lastLimits = limits
+  lastStreamLimits = l
   return l
 }
 
@@ -399,11 +412,14 @@ abstract class MessageStream {
   private tailLen = 0
 
   // resync: where the carried candidate's chunks began, and the byte before the next position
-  /**
-   * where each chunk's bytes begin in the carry: flat (offset, tsUs, peerAcked) triples, first offset 0,
-   * so a message found inside the carry gets the time of the chunk its first byte came in
-   */
-  private carryMarks: number[] = NO_MARKS
+  /** where each chunk's bytes begin in a carried resync candidate: carryMarks (beside the stream) */
+  private get carryMarks(): number[] {
+    return carryMarksOf.get(this) ?? NO_MARKS
+  }
+  private set carryMarks(m: number[]) {
+    if (m === NO_MARKS) carryMarksOf.delete(this)
+    else carryMarksOf.set(this, m)
+  }
   private prevByte = -1
 
   // the message being parsed
@@ -1261,11 +1277,12 @@ export class Http1Handler implements StreamHandler {
   private flags = 0
   private nowUs = 0
 
-  /** the limits its message streams read */
-  readonly lim: StreamLimits
+  /** the limits its message streams read (derived from ctx.limits once per Limits object) */
+  get lim(): StreamLimits {
+    return streamLimits(this.ctx.limits)
+  }
 
   constructor(readonly ctx: ParserContext) {
-    this.lim = streamLimits(ctx.limits)
     this.reqSide = new RequestStream(this)
     this.respSide = new ResponseStream(this)
   }
