@@ -358,9 +358,11 @@ interface Scratch {
   lineBytes: number
   tsUs: number
   peerAcked: number
+  /** the owner's limits (read per line: taken once per feed) */
+  lim: StreamLimits
 }
-const F: Scratch = { owner: null, buf: EMPTY, off: 0, end: 0, line: EMPTY, ls: 0, le: 0, lineBytes: 0, tsUs: 0, peerAcked: -1 }
-/** scratch states of feeds that were interrupted by a nested one, 10 values each */
+const F: Scratch = { owner: null, buf: EMPTY, off: 0, end: 0, line: EMPTY, ls: 0, le: 0, lineBytes: 0, tsUs: 0, peerAcked: -1, lim: null as unknown as StreamLimits }
+/** scratch states of feeds that were interrupted by a nested one, 11 values each */
 const saved: unknown[] = []
 
 function releaseScratch(): void {
@@ -371,6 +373,7 @@ function releaseScratch(): void {
 }
 
 function restoreScratch(): void {
+  F.lim = saved.pop() as StreamLimits
   F.peerAcked = saved.pop() as number
   F.tsUs = saved.pop() as number
   F.lineBytes = saved.pop() as number
@@ -436,10 +439,6 @@ abstract class MessageStream {
   /** the connection: its ParserContext and limits are read through it (two fields less per stream) */
   constructor(protected readonly conn: Http1Handler) {}
 
-  /** shared by the streams of every connection with the same limits (no copy per stream) */
-  protected get lim(): StreamLimits {
-    return this.conn.lim
-  }
 
   /** a start line has been read into line/ls/le: parse it, set the next state */
   protected abstract startLine(): Step
@@ -471,8 +470,9 @@ abstract class MessageStream {
     if (chunk.length === 0) return
     // a feed inside another stream's feed (nothing does this today) gets the scratch back as it was
     const outer = F.owner
-    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked)
+    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked, F.lim)
     F.owner = this
+    F.lim = this.conn.lim
     F.buf = chunk
     F.off = 0
     F.end = chunk.length
@@ -501,8 +501,9 @@ abstract class MessageStream {
   /** done() outside feed (a gap ate a body's last byte, the connection ended): no chunk, time tsUs */
   protected doneAt(tsUs: number): void {
     const outer = F.owner
-    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked)
+    if (outer !== null) saved.push(outer, F.buf, F.off, F.end, F.line, F.ls, F.le, F.lineBytes, F.tsUs, F.peerAcked, F.lim)
     F.owner = this
+    F.lim = this.conn.lim
     F.buf = EMPTY
     F.off = F.end = 0
     F.tsUs = tsUs
@@ -576,7 +577,7 @@ abstract class MessageStream {
     const buf = F.buf
     const off = F.off
     const end = F.end
-    const room = this.lim.maxLineBytes - this.tailLen
+    const room = F.lim.maxLineBytes - this.tailLen
     const stop = end - off > room + 1 ? off + room + 1 : end
     let i = buf.indexOf(LF, off)
     if (i < 0 || i >= stop) i = stop
@@ -611,7 +612,7 @@ abstract class MessageStream {
   private stash(b: Buffer, s: number, e: number): void {
     const need = this.tailLen + (e - s)
     if (need > this.tail.length) {
-      const nb = Buffer.allocUnsafe(Math.min(Math.max(need, this.tail.length * 2, 128), this.lim.maxLineBytes + 1))
+      const nb = Buffer.allocUnsafe(Math.min(Math.max(need, this.tail.length * 2, 128), F.lim.maxLineBytes + 1))
       this.tail.copy(nb, 0, 0, this.tailLen)
       this.tail = nb
     }
@@ -652,7 +653,7 @@ abstract class MessageStream {
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
       this.hdrBytes += F.lineBytes
-      if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
+      if (this.hdrBytes > F.lim.maxHeaderBytes) return this.bad('headers_too_large')
       if (F.le === F.ls) return this.headersDone()
       if (!this.field()) return this.bad('bad_header')
     }
@@ -727,7 +728,7 @@ abstract class MessageStream {
       if (r === 0) return NEED_MORE
       if (r < 0) return this.bad('line_too_long')
       this.hdrBytes += F.lineBytes
-      if (this.hdrBytes > this.lim.maxHeaderBytes) return this.bad('headers_too_large')
+      if (this.hdrBytes > F.lim.maxHeaderBytes) return this.bad('headers_too_large')
       // trailer fields (grpc-status, checksums...) carry nothing the records need
       if (F.le === F.ls) return this.done()
     }
@@ -785,7 +786,7 @@ abstract class MessageStream {
         return CONTINUE
       }
       // valid up to the end of the bytes: keep it and decide when more arrive
-      if (end - p > this.lim.maxLineBytes) continue
+      if (end - p > F.lim.maxLineBytes) continue
       if (end - p > this.tail.length) this.tail = Buffer.allocUnsafe(Math.max(end - p, 64))
       buf.copy(this.tail, 0, p, end)
       this.tailLen = end - p
@@ -1025,7 +1026,7 @@ class RequestStream extends MessageStream {
     if (c !== 0x2f && c !== 0x2a) {
       if (req.method === 'CONNECT') {
         // authority-form: host:port
-        req.resource = req.authority = text(b, ts, te, this.lim.maxTextBytes)
+        req.resource = req.authority = text(b, ts, te, F.lim.maxTextBytes)
         return
       }
       // absolute-form: scheme "://" authority [ path-abempty ] [ "?" query ]
@@ -1035,7 +1036,7 @@ class RequestStream extends MessageStream {
         const as = s + 3
         let ae = as
         while (ae < te && b[ae] !== 0x2f && b[ae] !== 0x3f && b[ae] !== 0x23) ae++
-        if (ae > as) req.authority = text(b, as, ae, this.lim.maxTextBytes)
+        if (ae > as) req.authority = text(b, as, ae, F.lim.maxTextBytes)
         ps = ae
         if (ps === te || b[ps] !== 0x2f) {
           req.resource = '/'
@@ -1045,20 +1046,20 @@ class RequestStream extends MessageStream {
     }
     let pe = ps
     while (pe < te && b[pe] !== 0x3f && b[pe] !== 0x23) pe++
-    req.resource = pe - ps === 1 && b[ps] === 0x2f ? '/' : pe > ps ? text(b, ps, pe, this.lim.maxTextBytes) : '/'
+    req.resource = pe - ps === 1 && b[ps] === 0x2f ? '/' : pe > ps ? text(b, ps, pe, F.lim.maxTextBytes) : '/'
   }
 
   protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
     const req = this.cur!
     switch (id) {
       case Field.Host:
-        if (req.host === undefined) req.host = sharedText(b, vs, ve, this.lim.maxTextBytes)
+        if (req.host === undefined) req.host = sharedText(b, vs, ve, F.lim.maxTextBytes)
         break
       case Field.UserAgent:
-        if (req.userAgent === undefined) req.userAgent = sharedText(b, vs, ve, this.lim.maxTextBytes)
+        if (req.userAgent === undefined) req.userAgent = sharedText(b, vs, ve, F.lim.maxTextBytes)
         break
       case Field.Expect:
-        req.expect = text(b, vs, ve, this.lim.maxTextBytes)
+        req.expect = text(b, vs, ve, F.lim.maxTextBytes)
         break
       case Field.Upgrade:
         this.bits |= UPGRADE_SEEN
@@ -1164,7 +1165,7 @@ class ResponseStream extends MessageStream {
   }
 
   protected onField(id: FieldId, b: Buffer, vs: number, ve: number): void {
-    if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, this.lim.maxTextBytes)
+    if (id === Field.Upgrade) this.upgradeTo = text(b, vs, ve, F.lim.maxTextBytes)
   }
 
   /** the request the response in progress answers (already out of the pending queue) */
