@@ -364,4 +364,28 @@ describe('TcpHealth table', () => {
     expect(h.ended.every((s, i) => s.connect === 'ok' && s.connectUs === i % 7)).toBe(true)
     expect(h.tcp.seriesCount).toBe(0)
   })
+
+  it('a reused slot starts clean: nothing of the flow that had it before', () => {
+    const a = { ip: CLIENT.ip, port: 41000 }
+    const b = { ip: CLIENT.ip, port: 41001 }
+    const h = health([
+      // a: SYN twice, data sent twice, a zero window, RTT samples, then a RST
+      { from: 'c', seq: 100, flags: 'S', client: a, tsUs: ms(0) },
+      { from: 'c', seq: 100, flags: 'S', client: a, tsUs: ms(1000) },
+      { from: 's', seq: 900, flags: 'SA', ack: 101, client: a, tsUs: ms(1001) },
+      { from: 'c', seq: 101, ack: 901, data: 'abcd', client: a, tsUs: ms(1002) },
+      { from: 'c', seq: 101, ack: 901, data: 'abcd', client: a, tsUs: ms(1300) },
+      { from: 's', seq: 901, ack: 105, window: 0, client: a, tsUs: ms(1301) },
+      { from: 'c', seq: 105, flags: 'R', client: a, tsUs: ms(1302) },
+      // b: a plain mid-stream connection in a's slot
+      { from: 'c', seq: 7, ack: 9, data: 'x', client: b, tsUs: ms(1400) },
+    ])
+    h.close()
+    expect(h.ended[0]!.retransmits).toEqual({ c2s: 2, s2c: 0 }) // the SYN and the data, each sent again
+    expect(h.ended[0]!.zeroWindows).toEqual({ c2s: 0, s2c: 1 })
+    expect(h.ended[1]).toEqual({
+      connect: 'unknown', connectUs: null, reset: null, retransmits: { c2s: 0, s2c: 0 }, zeroWindows: { c2s: 0, s2c: 0 },
+      rttClient: { samples: 0, minUs: null, meanUs: null }, rttServer: { samples: 0, minUs: null, meanUs: null },
+    })
+  })
 })

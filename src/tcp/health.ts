@@ -511,7 +511,7 @@ export class TcpHealth implements SegmentHook {
       }
       sr.refs--
     }
-    for (let i = b; i < b + F.STRIDE; i++) s[i] = 0
+    s[b + F.Bits] = 0 // the rest is set again by open()
     flow.tcpSlot = -1
     this.free.push(slot)
   }
@@ -622,11 +622,24 @@ export class TcpHealth implements SegmentHook {
     }
     const b = this.base(slot)
     const s = this.s
+    // a reused slot keeps its last flow's numbers: set here is every field read before it is written
+    // (the others are read only under a bit of Bits saying they were written: SynUs, MaxEnd0, ...)
     s[b + F.Bits] = Bit.Used
     s[b + F.ClientPort] = flow.client.port
     s[b + F.HalfOpenPos] = -1
     s[b + F.ConnectUs] = -1
     s[b + F.LastRetrans] = flow.retransmits
+    s[b + F.LastDir] = 0
+    s[b + F.SynCount] = 0
+    s[b + F.SynAckCount] = 0
+    s[b + F.Retrans0] = 0
+    s[b + F.Retrans1] = 0
+    s[b + F.Zw0] = 0
+    s[b + F.Zw1] = 0
+    s[b + F.RttN0] = 0
+    s[b + F.RttN1] = 0
+    s[b + F.RttSum0] = 0
+    s[b + F.RttSum1] = 0
     s[b + F.RttMin0] = Infinity
     s[b + F.RttMin1] = Infinity
     const v = this.view === undefined ? 'own' : this.view(flow.client, flow.server.ip, tsUs)
