@@ -82,7 +82,8 @@ if (!file) {
   }
 }
 const sizeMb = fs.statSync(file).size / 1e6
-const podtap = [process.execPath, path.join(root, 'bin', 'podtap.js'), 'replay', '--format', 'jsonl', '--no-progress']
+// the launcher itself, as users run it (its shebang passes --max-semi-space-size=8 to node)
+const podtap = [path.join(root, 'bin', 'podtap.js'), 'replay', '--format', 'jsonl', '--no-progress']
 
 console.log(`capture: ${file} (${sizeMb.toFixed(1)} MB)`)
 const jsonl = path.join(outDir, 'exchanges.jsonl')
