@@ -103,13 +103,13 @@ async function main(): Promise<void> {
     const outFile = join(dir, 'probe.json')
     const dist = join(ROOT, 'dist')
     const env: NodeJS.ProcessEnv = { ...process.env, PODTAP_BENCH_DIST: dist, PODTAP_BENCH_OUT: outFile, PODTAP_BENCH_BUSY_IP: busy.ip }
-    // bin/podtap.js's launcher, on the unbundled modules
+    // bin/podtap.js's launcher (and its node flag), on the unbundled modules
     const launcher = join(dir, 'podtap.mjs')
     writeFileSync(launcher, `import(${JSON.stringify(pathToFileURL(join(dist, 'cli', 'main.js')).href)}).then((m) => m.main(process.argv))\n`)
     delete env.KUBECONFIG
     delete env.NODE_NAME
     const probe = join(import.meta.dirname, 'bench-pods-probe.mjs')
-    const c = spawn(process.execPath, ['--import', probe, launcher, 'capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--no-host-network', '--format', 'table'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    const c = spawn(process.execPath, ['--max-semi-space-size=8', '--import', probe, launcher, 'capture', '--k8s', '--kubeconfig', kubeconfig, '--node', NODE, '--no-host-network', '--format', 'table'], { stdio: ['ignore', 'pipe', 'pipe'], env })
     child = c
     let err = ''
     let out = ''
