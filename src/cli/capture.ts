@@ -24,6 +24,7 @@ import { AF_PACKET_DEFAULTS, MultiSource, openAfPacket, type AfPacketSource, typ
 import { watchInterfaces, type InterfaceWatch, type NetInterface } from '../capture/interfaces.js'
 import { vethMatcher } from '../capture/veth-match.js'
 import { VethCopies } from '../capture/copies.js'
+import { ringGeometry } from '../capture/ring-geometry.js'
 import { probeBpf } from '../capture/libbpf.js'
 import { PcapWriter } from '../capture/pcap-writer.js'
 import { preflight, preflightError } from '../capture/privileges.js'
@@ -71,9 +72,9 @@ export interface CaptureOptions {
   ports?: readonly number[]
   protocols?: readonly string[]
   limits?: Partial<Limits>
-  /** ring blocks per interface (default 16; 4 with allVeth, where many veths each hold a ring) */
+  /** ring size per interface in MiB (--ring-blocks; default 16), cut into RING_BLOCK_BYTES blocks */
   ringBlocks?: number
-  /** ring block size in bytes (default 1 MiB) */
+  /** ring block size in bytes; given, ringBlocks counts blocks of this size (default: see RING_BLOCK_BYTES) */
   blockSize?: number
   /** a partly filled ring block is handed over after this long (default 50 ms) */
   frameTimeoutMs?: number
@@ -257,10 +258,10 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     baseLog(msg)
   }
   const frameTimeoutMs = o.frameTimeoutMs ?? AF_PACKET_DEFAULTS.frameTimeoutMs
-  const blockCount = o.ringBlocks ?? AF_PACKET_DEFAULTS.blockCount
+  const { blockSize, blockCount } = ringGeometry(o.ringBlocks ?? AF_PACKET_DEFAULTS.blockCount, o.blockSize)
   const snaplen = o.snaplen ?? AF_PACKET_DEFAULTS.snaplen
   const open = (iface: string): AfPacketSource =>
-    openAfPacket({ iface, snaplen, ports: o.ports, blockCount, blockSize: o.blockSize, frameTimeoutMs })
+    openAfPacket({ iface, snaplen, ports: o.ports, blockCount, blockSize, frameTimeoutMs })
 
   // counts of rings already closed (MultiSource keeps packets/bytes/drops; freezes are ours to sum)
   const closedStats = { freezes: 0 }
@@ -326,7 +327,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     // every named interface opens before any output exists: a bad name fails with nothing written
     for (const name of ifaces) attach(name)
     if (o.allVeth) {
-      shared = openAfPacket({ anyInterface: true, snaplen, ports: o.ports, blockCount, blockSize: o.blockSize, frameTimeoutMs })
+      shared = openAfPacket({ anyInterface: true, snaplen, ports: o.ports, blockCount, blockSize, frameTimeoutMs })
       multi.add(shared)
     }
     if (o.attach !== undefined) att = await o.attach(multi, log)
