@@ -167,7 +167,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--snaplen <bytes>', 'bytes kept per packet').argParser(intArg('--snaplen', 64, 262_144)).default(262_144))
     .option('--ports <list>', 'only TCP segments to or from these ports, comma-separated (filtered in the kernel; for host-network pods on a shared interface)', portList)
     .option('--protocols <list>', 'only these protocols, comma-separated (default: all)', protocolList)
-    .option('--ring-blocks <n>', 'ring size per interface in 1 MiB blocks (default 16; --all-veth and --k8s: the one ring all veths share); more absorbs longer bursts', intArg('--ring-blocks', 2, 4096))
+    .option('--ring-blocks <n>', 'ring size per interface in MiB (default 16; --all-veth and --k8s: the one ring all veths share), in blocks of 256 KiB: more absorbs longer bursts, and at pod packet rates each MiB rides out 0.2 s of podtap not reading (16: 3.2 s)', intArg('--ring-blocks', 2, 4096))
     .option('--tls', 'also read the plaintext of TLS connections through uprobes on OpenSSL (libssl, and node\'s built-in OpenSSL) and on Go programs\' crypto/tls (amd64, Go 1.17-1.23, stripped too; running and started later): records say tls: true and name the process (and its pod with --k8s); the TLS coverage (which tap reads each TLS process, or why none can) goes to the footer, podtap_tls_coverage and GET /v1/tls/coverage; alone (no --iface) it is the only input', false)
     .option('--tls-libssl <list>', 'with --tls: libssl files to tap, comma-separated (default: libssl.so.3 / .so.1.1 in the usual paths; a container\'s own: /proc/PID/root/...)', splitList)
     .option('--tls-pid <list>', 'with --tls: only these processes, comma-separated pids (OpenSSL and Go)', pidList)

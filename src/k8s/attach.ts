@@ -32,6 +32,7 @@
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { AF_PACKET_DEFAULTS, AfPacketSource, MultiSource, openAfPacket } from '../capture/af-packet.js'
+import { ringGeometry } from '../capture/ring-geometry.js'
 import { readInterface } from '../capture/interfaces.js'
 import { BPF_ABI } from '../capture/bpf-abi.js'
 import { type Packet, type PacketSource } from '../capture/source.js'
@@ -224,7 +225,8 @@ export class K8sAttachment {
           blockCount: NODE_RING.blockCount,
           frameTimeoutMs: NODE_RING.frameTimeoutMs,
         }) as AfPacketSource)
-    this.openShared = o.openShared ?? (() => openAfPacket({ anyInterface: true, ...SHARED_RING, blockCount: o.sharedRing?.blockCount ?? SHARED_RING.blockCount, snaplen: o.sharedRing?.snaplen }))
+    // --ring-blocks MiB in blocks of 256 KiB: a pause of podtap's of blocks x 50 ms is ridden out (ring-geometry.ts)
+    this.openShared = o.openShared ?? (() => openAfPacket({ anyInterface: true, ...SHARED_RING, ...ringGeometry(o.sharedRing?.blockCount ?? SHARED_RING.blockCount), snaplen: o.sharedRing?.snaplen }))
     o.selection.onChange(() => this.reconcileAll())
     this.recheck = setInterval(() => this.checkAttached(), o.recheckMs ?? 1000)
     this.recheck.unref()

@@ -48,7 +48,7 @@ export interface K8sCaptureOptions {
   open?: (r: OpenRequest) => CaptureSource
   /** opener of the socket every pod veth shares (tests); default openAfPacket anyInterface with SHARED_RING */
   openShared?: () => SharedSource
-  /** that socket's ring blocks (1 MiB each, default 16) and snaplen: --ring-blocks, --snaplen */
+  /** that socket's ring size in MiB (blocks of 256 KiB, src/capture/ring-geometry.ts; default 16) and snaplen: --ring-blocks, --snaplen */
   sharedRing?: { blockCount?: number; snaplen?: number }
   /** a deleted pod's veth is captured this long more (default 150 ms) */
   detachGraceMs?: number
