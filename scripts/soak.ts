@@ -239,7 +239,16 @@ async function main(): Promise<void> {
       retransmits,
       secondCopiesLeftOut: metric(metrics, 'podtap_veth_second_copies_total') ?? NaN,
     },
-    influx: { tracePointsStored: tracePoints, droppedPointsCounted: dropped, adapterAcceptedLines: adapter.acceptedLines, downSeconds: downFor / 1000 },
+    influx: {
+      tracePointsStored: tracePoints,
+      droppedPointsCounted: dropped,
+      // l7_trace points written and not stored: each must be among the dropped points counted (the
+      // rest of those are l7_rpc/l7_link/... points); negative = a point lost without being counted
+      traceMissing: lines.length - tracePoints,
+      droppedUnaccounted: Math.max(0, lines.length - tracePoints - dropped),
+      adapterAcceptedLines: adapter.acceptedLines,
+      downSeconds: downFor / 1000,
+    },
     rssMb: spread('rssKb', 1024),
     heapUsedMb: spread('heapUsedMb'),
     heapTotalMb: spread('heapTotalMb'),
