@@ -132,8 +132,12 @@ export interface K8sAttachmentOptions {
 
 /** The ring every pod veth shares: 16 blocks of 1 MiB (as `--all-veth`'s). */
 export const SHARED_RING = { blockSize: AF_PACKET_DEFAULTS.blockSize, blockCount: AF_PACKET_DEFAULTS.blockCount, frameTimeoutMs: 50 } as const
-/** Ring per node interface (host-network pods): 8 blocks of 256 KiB (2 MiB); GSO packets (<= 64 KiB) fit a block. */
-export const NODE_RING = { blockSize: 1 << 18, blockCount: 8, frameTimeoutMs: 50 } as const
+/**
+ * Ring per node interface (host-network pods): 32 blocks of 256 KiB (8 MiB); GSO packets (<= 64 KiB) fit a
+ * block. At pod packet rates a block leaves after frameTimeoutMs with a few packets in it, so the ring
+ * rides out a pause of podtap's of 32 x 50 ms = 1.6 s (8 blocks rode out 0.4 s; ring-geometry.ts).
+ */
+export const NODE_RING = { blockSize: 1 << 18, blockCount: 32, frameTimeoutMs: 50 } as const
 
 /** A client SYN to a ClusterIP and the server-side SYN of the same client ip:port closer than this are one connection. */
 const NAT_PAIR_US = 1_000_000
