@@ -106,6 +106,10 @@ const F_TRACE = TRACE_HEADER_NAMES.map((n) => [lower(n), traceHeaderKey(n)!] as 
 /** the fields the parser reads besides framing (Authorization, Cookie... are never looked at) */
 const Field = { Host: 0, UserAgent: 1, Upgrade: 2, Expect: 3 } as const
 type FieldId = (typeof Field)[keyof typeof Field]
+/** field() only: a trace context name length (the name is checked after the trim), Content-Length, Transfer-Encoding */
+const F_IS_TRACE = 8
+const F_IS_CL = 9
+const F_IS_TE = 10
 
 /** the Upgrade field of a 101 names HTTP/2 over cleartext */
 function isH2c(upgradeTo: string | undefined): boolean {
@@ -827,51 +831,53 @@ abstract class MessageStream {
     while (c < le && b[c] !== COLON) c++
     if (c === le || c === ls) return false
     const nlen = c - ls
-    // the fields of interest are 2 (b3) to 17 bytes long
-    if (nlen < 2 || nlen > 17) return true
-    let vs = c + 1
-    let ve = le
-    while (vs < ve && (b[vs] === SP || b[vs] === HT)) vs++
-    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HT)) ve--
+    // the fields of interest are 2 (b3) to 17 bytes long; the name decides, then the value is trimmed
+    // (most lines are none of them: Date, Server, Content-Type... are not trimmed at all)
+    let id = -1
     switch (nlen) {
       case 4:
-        if (eqName(b, ls, F_HOST)) this.onField(Field.Host, b, vs, ve)
+        if (eqName(b, ls, F_HOST)) id = Field.Host
         break
       case 6:
-        if (eqName(b, ls, F_EXPECT)) this.onField(Field.Expect, b, vs, ve)
+        if (eqName(b, ls, F_EXPECT)) id = Field.Expect
         break
       case 7:
-        if (eqName(b, ls, F_UPGRADE)) this.onField(Field.Upgrade, b, vs, ve)
+        if (eqName(b, ls, F_UPGRADE)) id = Field.Upgrade
         break
       case 10:
-        if (eqName(b, ls, F_USER_AGENT)) this.onField(Field.UserAgent, b, vs, ve)
-        else this.traceField(b, ls, nlen, vs, ve)
+        id = eqName(b, ls, F_USER_AGENT) ? Field.UserAgent : this.readsTrace ? F_IS_TRACE : -1
         break
       case 2:
       case 11:
       case 12:
       case 13:
-        this.traceField(b, ls, nlen, vs, ve)
+        if (this.readsTrace) id = F_IS_TRACE
         break
       case 14:
-        if (eqName(b, ls, F_CONTENT_LENGTH)) {
-          const n = parseContentLength(b, vs, ve)
-          if (n < 0 || (this.contentLength >= 0 && n !== this.contentLength)) this.bits |= CL_BAD
-          else this.contentLength = n
-        }
+        if (eqName(b, ls, F_CONTENT_LENGTH)) id = F_IS_CL
         break
       case 17:
-        if (eqName(b, ls, F_TRANSFER_ENCODING)) {
-          // several Transfer-Encoding lines form one list: the last one holds the final coding
-          this.bits = lastCodingIsChunked(b, vs, ve) ? this.bits | TE_SEEN | IS_CHUNKED : (this.bits | TE_SEEN) & ~IS_CHUNKED
-        }
+        if (eqName(b, ls, F_TRANSFER_ENCODING)) id = F_IS_TE
         break
     }
+    if (id < 0) return true
+    let vs = c + 1
+    let ve = le
+    while (vs < ve && (b[vs] === SP || b[vs] === HT)) vs++
+    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HT)) ve--
+    if (id === F_IS_CL) {
+      const n = parseContentLength(b, vs, ve)
+      if (n < 0 || (this.contentLength >= 0 && n !== this.contentLength)) this.bits |= CL_BAD
+      else this.contentLength = n
+    } else if (id === F_IS_TE) {
+      // several Transfer-Encoding lines form one list: the last one holds the final coding
+      this.bits = lastCodingIsChunked(b, vs, ve) ? this.bits | TE_SEEN | IS_CHUNKED : (this.bits | TE_SEEN) & ~IS_CHUNKED
+    } else if (id === F_IS_TRACE) this.traceField(b, ls, nlen, vs, ve)
+    else this.onField(id as FieldId, b, vs, ve)
     return true
   }
 
   private traceField(b: Buffer, ls: number, nlen: number, vs: number, ve: number): void {
-    if (!this.readsTrace) return
     for (const [name, key] of F_TRACE) {
       if (name.length === nlen && eqName(b, ls, name)) return this.onTraceField(key, b, vs, ve)
     }
