@@ -14,12 +14,12 @@ describe('Tombstones', () => {
     expect(t.has('10.0.0.2', 80, '10.0.0.1', 40000)).toBe(true)
     expect(t.has('10.0.0.3', 40000, '10.0.0.2', 80)).toBe(false)
     expect(t.has('10.0.0.1', 40001, '10.0.0.2', 80)).toBe(false)
-    // ports 81 and 56384 hash as 80 and 40000 do ((81 << 14) ^ 56384 === (80 << 14) ^ 40000): one chain
-    t.add('10.0.0.1', 81, '10.0.0.2', 56384, 0)
+    // the same ports between other addresses: told apart by address
+    t.add('10.0.0.3', 40000, '10.0.0.2', 80, 0)
     expect(t.has('10.0.0.1', 40000, '10.0.0.2', 80)).toBe(true)
-    expect(t.has('10.0.0.2', 56384, '10.0.0.1', 81)).toBe(true)
+    expect(t.has('10.0.0.2', 80, '10.0.0.3', 40000)).toBe(true)
     t.delete('10.0.0.1', 40000, '10.0.0.2', 80)
-    expect([t.has('10.0.0.1', 40000, '10.0.0.2', 80), t.has('10.0.0.1', 81, '10.0.0.2', 56384)]).toEqual([false, true])
+    expect([t.has('10.0.0.1', 40000, '10.0.0.2', 80), t.has('10.0.0.3', 40000, '10.0.0.2', 80)]).toEqual([false, true])
     expect(t.size).toBe(1)
   })
 
@@ -72,5 +72,48 @@ describe('Tombstones', () => {
     expect(has(t, 's')).toBe(true)
     t.expire(1e12 + 100_000)
     expect(has(t, 's')).toBe(false)
+  })
+
+  it('agrees with a plain Map model through adds, deletes, expiry and the cap (few ports: many collisions)', () => {
+    const t = new Tombstones(300, 50)
+    const model = new Map<string, number>() // 4-tuple -> close time, in close order
+    let seed = 7
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
+    }
+    const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3']
+    const key = (a: string, p: number, b: string, q: number) => `${a}:${p}-${b}:${q}`
+    for (let now = 0; now < 20_000; now++) {
+      const a = ips[rnd(3)] as string
+      const b = ips[rnd(3)] as string
+      const p = 1000 + rnd(40)
+      const q = 80 + rnd(3)
+      const op = rnd(10)
+      const k = model.has(key(b, q, a, p)) ? key(b, q, a, p) : key(a, p, b, q)
+      if (op < 6) {
+        model.delete(k)
+        model.set(key(a, p, b, q), now)
+        while (model.size > 300) model.delete(model.keys().next().value as string)
+        t.add(a, p, b, q, now)
+      } else if (op < 8) {
+        model.delete(k)
+        t.delete(b, q, a, p)
+      } else {
+        for (const [mk, us] of model) {
+          if (now - us <= 50) break
+          model.delete(mk)
+        }
+        t.expire(now)
+      }
+      expect(t.size).toBe(model.size)
+      expect(t.has(a, p, b, q)).toBe(model.has(key(a, p, b, q)) || model.has(key(b, q, a, p)))
+    }
+    for (const mk of model.keys()) {
+      const [x, y] = mk.split('-') as [string, string]
+      const [xi, xp] = x.split(':') as [string, string]
+      const [yi, yp] = y.split(':') as [string, string]
+      expect(t.has(yi, Number(yp), xi, Number(xp))).toBe(true)
+    }
   })
 })

@@ -1,16 +1,21 @@
 // Closed 4-tuples, remembered for a while on the capture clock so that a closed connection's trailing
 // packets (the last ACK, retransmitted FINs) do not start a new flow.
 //
-// Each closed connection is one small record, found through a Map keyed by a number made of its two
-// ports (a small integer, so no string is built and no key is hashed as text); the few records that
-// share a port pair are chained and told apart by address, as the flow table's own index does. A
-// ring of the records in close order says which is oldest, so forgetting it is O(1). (A Map keyed
-// by the 4-tuple string and used as a FIFO, deleting through `keys().next()`, walked the holes its
-// earlier deletes left: 300k short connections took 6x the time of 100k. lru-cache did the job in
-// linear time but cost 15% of a short-connection replay; string keys in a Map with a ring, 16%.)
+// Each closed connection is one record in a ring, in close order, so forgetting the oldest is O(1). The
+// ring's record objects are made once per ring slot and reused by every later close that lands in that
+// slot: a replay of many short connections allocates nothing per close (a record per close, kept for the
+// linger time, survived into V8's old generation and cost GC time). They are found through an
+// open-addressed hash table (an Int32Array of ring positions, linear probing, deletion by backward shift)
+// keyed by a hash of the 4-tuple; the table keeps each record's hash, so a probe reads a record only
+// when its hash matches. (Before: a Map keyed
+// by the port pair with chained records, one object per close: pop + delete + unindex took 14% of a
+// 300k short-connection replay. Earlier still, a Map keyed by the 4-tuple string and used as a FIFO,
+// deleting through `keys().next()`, walked the holes its earlier deletes left: 300k short connections
+// took 6x the time of 100k; lru-cache did the job in linear time but cost 15%.)
 // A record deleted or closed again is marked dead and skipped when it reaches the ring's head.
 // The TCP health hook keeps each direction's highest sequence number in the record (end0, end1), so
-// that a FIN sent again after the close still counts as a retransmission of its connection.
+// that a FIN sent again after the close still counts as a retransmission of its connection. A record
+// handed out by add/get is borrowed: valid until the next add.
 
 import type { ClosedFlow } from './types.js'
 
@@ -20,20 +25,37 @@ interface Tomb extends ClosedFlow {
   bIp: string
   bPort: number
   closedUs: number
-  /** next record with the same port-pair key */
-  next: Tomb | null
+  /** home bucket's hash (before masking) */
+  hash: number
   /** no longer in the index (deleted, or the 4-tuple closed again: a newer record stands for it) */
   dead: boolean
 }
 
-/** both directions' port pair as one small integer (a Smi): collisions are told apart by the chain */
-function portsHash(a: number, b: number): number {
-  return a < b ? (a << 14) ^ b : (b << 14) ^ a
+/** one endpoint: its address's characters and its port (FNV-1a), before mixing */
+function endHash(ip: string, port: number): number {
+  let h = 0x811c9dc5 ^ port
+  for (let i = 0; i < ip.length; i++) h = Math.imul(h ^ ip.charCodeAt(i), 0x01000193)
+  return h
+}
+
+/**
+ * the 4-tuple in either direction (the two endpoints' hashes added: the order does not matter),
+ * mixed (Fibonacci hashing) so that the top bits pick the bucket. The addresses are in it: the same
+ * ports between other addresses (client ports reused by many clients) would otherwise share one bucket.
+ */
+function tupleHash(aIp: string, aPort: number, bIp: string, bPort: number): number {
+  return Math.imul((endHash(aIp, aPort) + endHash(bIp, bPort)) | 0, 0x9e3779b1) >>> 0
 }
 
 export class Tombstones {
-  private readonly index = new Map<number, Tomb>()
+  /** records in close order; a slot's object is reused by the next close landing in it */
   private ring: (Tomb | undefined)[] = new Array<Tomb | undefined>(1024)
+  /**
+   * two Int32 per bucket: ring position + 1 (0 = empty) and the record's hash, so that a probe reads
+   * the record only when the hashes match; twice as many buckets as ring slots, so at most half full
+   */
+  private table = new Int32Array(2 * 2048)
+  private shift = 32 - 11
   private head = 0
   /** ring entries, dead ones included */
   private count = 0
@@ -51,31 +73,49 @@ export class Tombstones {
 
   /** the 4-tuple (either direction) is closed */
   has(srcIp: string, srcPort: number, dstIp: string, dstPort: number): boolean {
-    return this.live > 0 && this.find(srcIp, srcPort, dstIp, dstPort) !== null
+    return this.live > 0 && this.find(srcIp, srcPort, dstIp, dstPort) >= 0
   }
 
   /** the 4-tuple's record (either direction), null when it is not closed */
   get(srcIp: string, srcPort: number, dstIp: string, dstPort: number): ClosedFlow | null {
-    return this.live > 0 ? this.find(srcIp, srcPort, dstIp, dstPort) : null
+    if (this.live === 0) return null
+    const b = this.find(srcIp, srcPort, dstIp, dstPort)
+    return b < 0 ? null : (this.ring[(this.table[2 * b] as number) - 1] as Tomb)
   }
 
   /** forgets the 4-tuple (a SYN opens it again) */
   delete(srcIp: string, srcPort: number, dstIp: string, dstPort: number): void {
     if (this.live === 0) return
-    const t = this.find(srcIp, srcPort, dstIp, dstPort)
-    if (t !== null) this.unindex(t)
+    const b = this.find(srcIp, srcPort, dstIp, dstPort)
+    if (b >= 0) this.unindex(b)
   }
 
   /** the connection between these endpoints closed at `tsUs` (the newest close so far, or close to it) */
   add(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number): ClosedFlow {
-    const old = this.find(aIp, aPort, bIp, bPort)
-    if (old !== null) this.unindex(old)
-    const h = portsHash(aPort, bPort)
-    const t: Tomb = { aIp, aPort, bIp, bPort, end0: -1, end1: -1, closedUs: tsUs, next: this.index.get(h) ?? null, dead: false }
-    this.index.set(h, t)
-    this.live++
+    if (this.live > 0) {
+      const old = this.find(aIp, aPort, bIp, bPort)
+      if (old >= 0) this.unindex(old)
+    }
     if (this.count === this.ring.length) this.grow()
-    this.ring[(this.head + this.count) & (this.ring.length - 1)] = t
+    const pos = (this.head + this.count) & (this.ring.length - 1)
+    const hash = tupleHash(aIp, aPort, bIp, bPort)
+    let t = this.ring[pos]
+    if (t === undefined) {
+      t = { aIp, aPort, bIp, bPort, end0: -1, end1: -1, closedUs: tsUs, hash, dead: false }
+      this.ring[pos] = t
+    } else {
+      t.aIp = aIp
+      t.aPort = aPort
+      t.bIp = bIp
+      t.bPort = bPort
+      t.end0 = -1
+      t.end1 = -1
+      t.closedUs = tsUs
+      t.hash = hash
+      t.dead = false
+    }
+    this.insert(hash, pos)
+    this.live++
     this.count++
     while (this.live > this.max) this.pop()
     return t
@@ -91,45 +131,77 @@ export class Tombstones {
   }
 
   clear(): void {
-    this.index.clear()
-    this.ring.fill(undefined)
+    for (let k = 0; k < this.count; k++) (this.ring[(this.head + k) & (this.ring.length - 1)] as Tomb).dead = true
+    this.table.fill(0)
     this.head = 0
     this.count = 0
     this.live = 0
   }
 
-  private find(srcIp: string, srcPort: number, dstIp: string, dstPort: number): Tomb | null {
-    let t = this.index.get(portsHash(srcPort, dstPort)) ?? null
-    while (t !== null) {
-      if (t.aPort === srcPort && t.bPort === dstPort && t.aIp === srcIp && t.bIp === dstIp) return t
-      if (t.aPort === dstPort && t.bPort === srcPort && t.aIp === dstIp && t.bIp === srcIp) return t
-      t = t.next
+  /** the bucket holding the 4-tuple (either direction), -1 when it is not there */
+  private find(srcIp: string, srcPort: number, dstIp: string, dstPort: number): number {
+    const table = this.table
+    const mask = (table.length >> 1) - 1
+    const hash = tupleHash(srcIp, srcPort, dstIp, dstPort)
+    let b = hash >>> this.shift
+    for (;;) {
+      const e = table[2 * b] as number
+      if (e === 0) return -1
+      if ((table[2 * b + 1] as number) === (hash | 0)) {
+        const t = this.ring[e - 1] as Tomb
+        if (t.aPort === srcPort && t.bPort === dstPort && t.aIp === srcIp && t.bIp === dstIp) return b
+        if (t.aPort === dstPort && t.bPort === srcPort && t.aIp === dstIp && t.bIp === srcIp) return b
+      }
+      b = (b + 1) & mask
     }
-    return null
   }
 
-  private unindex(t: Tomb): void {
-    const h = portsHash(t.aPort, t.bPort)
-    const first = this.index.get(h) as Tomb
-    if (first === t) {
-      if (t.next === null) this.index.delete(h)
-      else this.index.set(h, t.next)
-    } else {
-      let x = first
-      while (x.next !== t) x = x.next as Tomb
-      x.next = t.next
-    }
-    t.next = null
-    t.dead = true
+  private insert(hash: number, pos: number): void {
+    const table = this.table
+    const mask = (table.length >> 1) - 1
+    let b = hash >>> this.shift
+    while (table[2 * b] !== 0) b = (b + 1) & mask
+    table[2 * b] = pos + 1
+    table[2 * b + 1] = hash
+  }
+
+  /** takes bucket `b`'s record out of the index (backward-shift deletion: no markers left behind) */
+  private unindex(b: number): void {
+    const table = this.table
+    const mask = (table.length >> 1) - 1
+    const shift = this.shift
+    ;(this.ring[(table[2 * b] as number) - 1] as Tomb).dead = true
     this.live--
+    let i = b
+    let j = b
+    for (;;) {
+      j = (j + 1) & mask
+      const e = table[2 * j] as number
+      if (e === 0) break
+      const hash = table[2 * j + 1] as number
+      const home = hash >>> shift
+      // the entry at j may move to the hole at i unless its home lies cyclically in (i, j]
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue
+      table[2 * i] = e
+      table[2 * i + 1] = hash
+      i = j
+    }
+    table[2 * i] = 0
+  }
+
+  /** the bucket holding ring position `pos` */
+  private bucketOf(pos: number): number {
+    const table = this.table
+    const mask = (table.length >> 1) - 1
+    let b = (this.ring[pos] as Tomb).hash >>> this.shift
+    while (table[2 * b] !== pos + 1) b = (b + 1) & mask
+    return b
   }
 
   /** drops the ring's oldest entry (and its record from the index unless already dead) */
   private pop(): void {
     const h = this.head
-    const t = this.ring[h] as Tomb
-    if (!t.dead) this.unindex(t)
-    this.ring[h] = undefined
+    if (!(this.ring[h] as Tomb).dead) this.unindex(this.bucketOf(h))
     this.head = (h + 1) & (this.ring.length - 1)
     this.count--
   }
@@ -138,13 +210,22 @@ export class Tombstones {
   private grow(): void {
     const n = this.ring.length
     const keep: Tomb[] = []
-    for (let k = 0; k < this.count; k++) {
+    const spare: Tomb[] = []
+    for (let k = 0; k < n; k++) {
       const t = this.ring[(this.head + k) & (n - 1)] as Tomb
-      if (!t.dead) keep.push(t)
+      if (k < this.count && !t.dead) keep.push(t)
+      else spare.push(t)
     }
-    this.ring = new Array<Tomb | undefined>(keep.length * 2 > n ? n * 2 : n)
+    const size = keep.length * 2 > n ? n * 2 : n
+    this.ring = new Array<Tomb | undefined>(size)
     for (let j = 0; j < keep.length; j++) this.ring[j] = keep[j]
+    for (let j = 0; j < spare.length; j++) this.ring[keep.length + j] = spare[j]
     this.head = 0
     this.count = keep.length
+    if (this.table.length !== 2 * size * 2) {
+      this.table = new Int32Array(2 * size * 2)
+      this.shift = 32 - Math.log2(size * 2)
+    } else this.table.fill(0)
+    for (let j = 0; j < keep.length; j++) this.insert((keep[j] as Tomb).hash, j)
   }
 }
