@@ -151,7 +151,9 @@ describe.skipIf(skip !== null)('TLS tap on nginx + curl (OpenSSL uprobes)', () =
     const r = await curl(['-sk', '--http1.1', '-o', '/dev/null', '-w', '%{size_header} %{size_download}', `${nginx.url}big.bin`])
     const [headBytes, bodyBytes] = r.stdout.split(' ').map(Number)
     expect(bodyBytes).toBe(BIG.length)
-    await until(() => log.len(r.pid, 'received') >= headBytes! + bodyBytes!, 10_000, () => tap.drain())
+    // both sides: nginx's last SSL_write can return (and be reported) after curl's last SSL_read did
+    const whole = headBytes! + bodyBytes!
+    await until(() => log.len(r.pid, 'received') >= whole && log.len(nginx.workerPid, 'sent') >= whole, 10_000, () => tap.drain())
     const recv = log.bytes(r.pid, 'received')
     expect(recv.length).toBe(headBytes! + bodyBytes!)
     expect(splitHead(recv).body.equals(BIG)).toBe(true)
