@@ -92,13 +92,13 @@ export class Tombstones {
 
   /** the connection between these endpoints closed at `tsUs` (the newest close so far, or close to it) */
   add(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number): ClosedFlow {
+    const hash = tupleHash(aIp, aPort, bIp, bPort)
     if (this.live > 0) {
-      const old = this.find(aIp, aPort, bIp, bPort)
+      const old = this.findHashed(hash, aIp, aPort, bIp, bPort)
       if (old >= 0) this.unindex(old)
     }
     if (this.count === this.ring.length) this.grow()
     const pos = (this.head + this.count) & (this.ring.length - 1)
-    const hash = tupleHash(aIp, aPort, bIp, bPort)
     let t = this.ring[pos]
     if (t === undefined) {
       t = { aIp, aPort, bIp, bPort, end0: -1, end1: -1, closedUs: tsUs, hash, dead: false }
@@ -140,9 +140,13 @@ export class Tombstones {
 
   /** the bucket holding the 4-tuple (either direction), -1 when it is not there */
   private find(srcIp: string, srcPort: number, dstIp: string, dstPort: number): number {
+    return this.findHashed(tupleHash(srcIp, srcPort, dstIp, dstPort), srcIp, srcPort, dstIp, dstPort)
+  }
+
+  /** find() with the 4-tuple's tupleHash already computed */
+  private findHashed(hash: number, srcIp: string, srcPort: number, dstIp: string, dstPort: number): number {
     const table = this.table
     const mask = (table.length >> 1) - 1
-    const hash = tupleHash(srcIp, srcPort, dstIp, dstPort)
     let b = hash >>> this.shift
     for (;;) {
       const e = table[2 * b] as number
