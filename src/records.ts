@@ -143,7 +143,7 @@ export function traceJson(e: Exchange): string {
 // anything else (escapes, non-ASCII text, identity on a peer, odd numbers) goes through the same
 // JSON.stringify the string form uses, for that field only. What repeats is copied as bytes made
 // once: the constant names, the time up to the second (per second), protocol and tls (per
-// protocol), the two peers (per connection, in a small cache checked against the peers themselves).
+// protocol); address-only peers are written field by field like the rest.
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 
@@ -229,36 +229,22 @@ function protocolPart(protocol: string, tls: boolean): Buffer {
   return v
 }
 
-/** '{"ip":...,"port":...},"server":{...},"method":' of address-only peers, per connection */
-interface PeerBytes {
-  client: Peer | null
-  server: Peer | null
-  cip: string
-  cport: number
-  sip: string
-  sport: number
-  bytes: Buffer
-}
-const PEER_SLOTS = 1024
-const peerCache: PeerBytes[] = Array.from({ length: PEER_SLOTS }, () => ({ client: null, server: null, cip: '', cport: 0, sip: '', sport: 0, bytes: Buffer.alloc(0) }))
+const K_IP = ascii('{"ip":')
+const K_PORT = ascii(',"port":')
+const K_SERVER = ascii(',"server":')
+const K_METHOD = ascii(',"method":')
 
 /**
- * The peers' bytes for an exchange whose peers are both address-only (the caller checked), from the
- * slot of its connection: kept while the same Peer objects still hold the same address.
+ * peerJson(p) of an address-only peer, written in place: a short connection's peers are written once
+ * (a cache of their bytes per connection missed every time, and made a string and a Buffer per line)
  */
-function peerPart(e: Exchange): Buffer {
-  const c = e.client
-  const s = e.server
-  const slot = peerCache[e.flowId & (PEER_SLOTS - 1)]
-  if (slot.client === c && slot.server === s && slot.cip === c.ip && slot.cport === c.port && slot.sip === s.ip && slot.sport === s.port) return slot.bytes
-  slot.client = c
-  slot.server = s
-  slot.cip = c.ip
-  slot.cport = c.port
-  slot.sip = s.ip
-  slot.sport = s.port
-  slot.bytes = Buffer.from(`${peerJson(c)},"server":${peerJson(s)},"method":`)
-  return slot.bytes
+function putPeer(b: Buffer, o: number, p: Peer): number {
+  b.set(K_IP, o)
+  o = putJsonString(b, o + K_IP.length, p.ip)
+  b.set(K_PORT, o)
+  o = putNumber(b, o + K_PORT.length, p.port)
+  b[o++] = 0x7d // }
+  return o
 }
 
 /** ',"status":200,"error":false,"latency_ms":' per status and error, for status null or a number */
@@ -295,11 +281,15 @@ export function encodeTrace(e: Exchange, b: Buffer, at: number): number {
   if (typeof method !== 'string' || (resource !== undefined && typeof resource !== 'string')) return -1
   if (status !== null && typeof status !== 'number' && typeof status !== 'string') return -1
   if (typeof protocol !== 'string' || typeof tls !== 'boolean') return -1
-  const plain = addressOnly(e.client) && addressOnly(e.server)
-  const peers = plain ? peerPart(e) : Buffer.from(`${peerJson(e.client)},"server":${peerJson(e.server)},"method":`)
+  const client = e.client
+  const server = e.server
+  // address-only peers with a text address are written in place; others as peerJson makes them
+  const plain = typeof client.ip === 'string' && typeof server.ip === 'string' && addressOnly(client) && addressOnly(server)
+  const peers = plain ? null : Buffer.from(`${peerJson(client)},"server":${peerJson(server)},"method":`)
   const need =
-    400 + // names, punctuation, time, protocol, booleans and numbers (about 300 bytes at most)
-    3 * protocol.length + peers.length + jsonBound(method) + (resource !== undefined ? jsonBound(resource) : 0) + (typeof status === 'string' ? jsonBound(status) : 0)
+    512 + // names, punctuation, time, protocol, booleans and numbers, two address-only peers but their addresses (about 400 bytes at most)
+    3 * protocol.length + (peers === null ? jsonBound(client.ip) + jsonBound(server.ip) : peers.length) +
+    jsonBound(method) + (resource !== undefined ? jsonBound(resource) : 0) + (typeof status === 'string' ? jsonBound(status) : 0)
   if (at + need > b.length) return -1
   let o = at
   const sec = Math.floor(e.startUs / 1e6)
@@ -325,8 +315,16 @@ export function encodeTrace(e: Exchange, b: Buffer, at: number): number {
   const pp = protocolPart(protocol, tls)
   b.set(pp, o)
   o += pp.length
-  b.set(peers, o)
-  o += peers.length
+  if (peers === null) {
+    o = putPeer(b, o, client)
+    b.set(K_SERVER, o)
+    o = putPeer(b, o + K_SERVER.length, server)
+    b.set(K_METHOD, o)
+    o += K_METHOD.length
+  } else {
+    b.set(peers, o)
+    o += peers.length
+  }
   o = putJsonString(b, o, method)
   if (resource !== undefined) {
     b.set(K_RESOURCE, o)

@@ -145,6 +145,9 @@ export class Connection implements StreamHandler, ParserContext {
   }
   private parser: ProtocolParser | null = null
   private inner: StreamHandler | null = null
+  /** the pipeline's list of connections not yet ended (Pipeline.liveHead) */
+  liveNext: Connection | null = null
+  livePrev: Connection | null = null
   /**
    * Detecting: what detection keeps (dropped when a protocol is chosen: an idle parsed connection keeps
    * none of it); State.Tls, or a parser that switched to TLS: the TlsObserver; else null. One field
@@ -554,20 +557,25 @@ export class Connection implements StreamHandler, ParserContext {
   private link(reason: EndReason, tsUs: number): LinkRecord {
     const f = this.flow
     const tcp = this.d.tcpStats?.(f)
+    // a packet flow's counts are read as fields: FlowInfo's getters make an object per call
+    const pf = isPacketFlow(f) ? f : null
+    const bytes = pf === null ? f.bytes : null
+    const packets = pf === null ? f.packets : null
+    const gaps = pf === null ? f.gapBytes : null
     const l: LinkRecord = {
       flowId: f.id,
-      client: (this.flags & SHARED_PEERS) !== 0 ? { ip: f.client.ip, port: f.client.port } : { ...f.client },
-      server: (this.flags & SHARED_PEERS) !== 0 ? { ip: f.server.ip, port: f.server.port } : { ...f.server },
+      client: pf !== null ? { ip: f.client.ip, port: f.client.port } : { ...f.client },
+      server: pf !== null ? { ip: f.server.ip, port: f.server.port } : { ...f.server },
       protocol: this.protocol ?? 'unknown',
       tls: (this.flags & TLS) !== 0,
       startUs: f.startUs,
       endUs: Math.max(f.lastUs, f.startUs),
-      bytesSent: f.bytes.c2s,
-      bytesReceived: f.bytes.s2c,
-      packetsSent: f.packets.c2s,
-      packetsReceived: f.packets.s2c,
+      bytesSent: pf !== null ? pf.bytesC2s : bytes!.c2s,
+      bytesReceived: pf !== null ? pf.bytesS2c : bytes!.s2c,
+      packetsSent: pf !== null ? pf.packetsC2s : packets!.c2s,
+      packetsReceived: pf !== null ? pf.packetsS2c : packets!.s2c,
       retransmits: f.retransmits,
-      gapBytes: f.gapBytes.c2s + f.gapBytes.s2c,
+      gapBytes: pf !== null ? pf.gapC2s + pf.gapS2c : gaps!.c2s + gaps!.s2c,
       endReason: reason,
     }
     const t = this.tlsInfo

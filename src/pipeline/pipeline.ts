@@ -99,8 +99,15 @@ export class Pipeline {
   private nextTickUs = 0
   private nextReleaseUs = 0
   private readonly deps: ConnectionDeps
-  /** connections not yet ended: asked for their oldest pending request to release output early */
-  private readonly live = new Set<Connection>()
+  /**
+   * connections not yet ended, asked for their oldest pending request to release output early: a list
+   * linked through the connections (Connection.liveNext/livePrev). A Set cost an add and a delete per
+   * connection, and the delete that empties it shrinks (reallocates) its table: one table per short
+   * connection.
+   */
+  private liveHead: Connection | null = null
+  /** finish() began: the list is dropped whole, connections ending from then on are not unlinked */
+  private draining = false
   /** encrypted packets and tap plaintext of one connection: one link (tls-pairing.ts) */
   private readonly pairing: TlsPairing
   /** 'ip port' of excluded endpoints, and ports excluded on any address */
@@ -134,7 +141,7 @@ export class Pipeline {
       onExchange: (e: Exchange) => this.ordered.push(e),
       onLink: (l: LinkRecord, c: Connection) => this.pairing.link(l, c, this.nowUs),
       onEncrypted: (c: Connection, flow: FlowInfo) => this.pairing.encrypted(c, flow),
-      onEnd: (c: Connection) => this.live.delete(c),
+      onEnd: (c: Connection) => this.unlive(c),
     }
     // l7_link records behind the same boundary as exchanges
     const onLink = o.onLink === undefined ? undefined : contained(o.onLink, this.counters)
@@ -146,7 +153,7 @@ export class Pipeline {
       counters: this.counters,
       onFlow: (flow) => {
         const c = new Connection(flow, deps)
-        this.live.add(c)
+        this.addLive(c)
         return c
       },
       health: tcp,
@@ -186,7 +193,7 @@ export class Pipeline {
       return
     }
     let w = Infinity
-    for (const c of this.live) {
+    for (let c = this.liveHead; c !== null; c = c.liveNext) {
       const t = c.oldestPendingUs()
       if (t < w) w = t
       if (w === -Infinity) break
@@ -202,9 +209,26 @@ export class Pipeline {
    */
   openStream(flow: FlowInfo, opts: { tls: boolean }): StreamHandler {
     const c = new Connection(flow, this.deps, opts)
-    this.live.add(c)
+    this.addLive(c)
     // the same 4-tuple may also come as encrypted packets: counted once (tls-pairing.ts)
     return this.pairing.tapStream(c, flow)
+  }
+
+  private addLive(c: Connection): void {
+    const h = this.liveHead
+    c.liveNext = h
+    if (h !== null) h.livePrev = c
+    this.liveHead = c
+  }
+
+  private unlive(c: Connection): void {
+    if (this.draining) return
+    const p = c.livePrev
+    const n = c.liveNext
+    if (p !== null) p.liveNext = n
+    else if (this.liveHead === c) this.liveHead = n
+    if (n !== null) n.livePrev = p
+    c.livePrev = c.liveNext = null
   }
 
   /** Replaces the excluded endpoints (see PipelineOptions.exclude). */
@@ -240,7 +264,8 @@ export class Pipeline {
   finish(): void {
     // nothing is released from here on (release() runs per packet): emptied whole, not shrunk (rehashed)
     // again and again by one delete per connection while the process is at its largest
-    this.live.clear()
+    this.draining = true
+    this.liveHead = null
     this.flows.closeAll('shutdown', this.nowUs)
     this.tcp.flush(this.nowUs)
     this.pairing.release(Infinity)

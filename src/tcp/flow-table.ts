@@ -478,8 +478,18 @@ export class FlowTable {
  * A flow of this table: its endpoints are plain {ip, port} objects made when the flow opened, whose ip
  * and port never change (a role swap exchanges the objects), so records may share them as peers.
  */
-export function isPacketFlow(f: FlowInfo): boolean {
+export function isPacketFlow(f: FlowInfo): f is PacketFlow {
   return f instanceof Flow
+}
+
+/** a flow of this table: its per-direction counts readable as plain fields (no object per getter call) */
+export interface PacketFlow extends FlowInfo {
+  readonly bytesC2s: number
+  readonly bytesS2c: number
+  readonly packetsC2s: number
+  readonly packetsS2c: number
+  readonly gapC2s: number
+  readonly gapS2c: number
 }
 
 /** both directions' port pair as one number */
