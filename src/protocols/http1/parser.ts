@@ -449,8 +449,8 @@ abstract class MessageStream {
   constructor(protected readonly conn: Http1Handler) {}
 
 
-  /** a start line has been read into line/ls/le: parse it, set the next state */
-  protected abstract startLine(): Step
+  /** a start line b[ls, le) (terminator not included): parse it, set the next state */
+  protected abstract startLine(b: Buffer, ls: number, le: number): Step
   /** the empty line after the fields: choose the body framing */
   protected abstract headersDone(): Step
   /** the message's last byte was consumed; set the next state */
@@ -639,6 +639,31 @@ abstract class MessageStream {
   // ---- states
 
   private stepStart(): Step {
+    // the common case, no line carried from the previous chunk: as in stepHeaders()
+    if (this.tailLen === 0) {
+      const buf = F.buf
+      const end = F.end
+      const room = F.lim.maxLineBytes
+      let off = F.off
+      for (;;) {
+        if (off === end) return NEED_MORE
+        if (this.msgStartOff < 0) this.mark() // F.off === off
+        const stop = end - off > room + 1 ? off + room + 1 : end
+        const i = bufIndexOf.call(buf, LF, off)
+        if (i < 0 || i >= stop) break // cut by the chunk's end, or too long: readLine() decides
+        let le = i
+        if (le > off && buf[le - 1] === CR) le--
+        const ls = off
+        off = F.off = i + 1
+        if (le === ls) {
+          // an empty line between messages (RFC 9112 §2.2): not part of either
+          this.msgStartOff = -1
+          continue
+        }
+        this.hdrBytes = i + 1 - ls
+        return this.startLine(buf, ls, le)
+      }
+    }
     for (;;) {
       if (this.tailLen === 0) {
         if (F.off === F.end) return NEED_MORE
@@ -653,11 +678,34 @@ abstract class MessageStream {
         continue
       }
       this.hdrBytes = F.lineBytes
-      return this.startLine()
+      return this.startLine(F.line, F.ls, F.le)
     }
   }
 
   private stepHeaders(): Step {
+    // the common case, no line carried from the previous chunk: the lines of this chunk are read with
+    // the chunk and offsets in locals (readLine() below does the same for one line, through F)
+    if (this.tailLen === 0) {
+      const buf = F.buf
+      const end = F.end
+      const room = F.lim.maxLineBytes
+      const maxHdr = F.lim.maxHeaderBytes
+      let off = F.off
+      for (;;) {
+        const stop = end - off > room + 1 ? off + room + 1 : end
+        const i = bufIndexOf.call(buf, LF, off)
+        if (i < 0 || i >= stop) break // a line cut by the chunk's end, or too long: readLine() decides
+        let le = i
+        if (le > off && buf[le - 1] === CR) le--
+        const hdr = this.hdrBytes + (i + 1 - off)
+        this.hdrBytes = hdr
+        const ls = off
+        off = F.off = i + 1
+        if (hdr > maxHdr) return this.bad('headers_too_large')
+        if (le === ls) return this.headersDone()
+        if (!this.field(buf, ls, le)) return this.bad('bad_header')
+      }
+    }
     for (;;) {
       const r = this.readLine()
       if (r === 0) return NEED_MORE
@@ -665,7 +713,7 @@ abstract class MessageStream {
       this.hdrBytes += F.lineBytes
       if (this.hdrBytes > F.lim.maxHeaderBytes) return this.bad('headers_too_large')
       if (F.le === F.ls) return this.headersDone()
-      if (!this.field()) return this.bad('bad_header')
+      if (!this.field(F.line, F.ls, F.le)) return this.bad('bad_header')
     }
   }
 
@@ -817,11 +865,8 @@ abstract class MessageStream {
 
   // ---- fields and framing
 
-  /** one field line: framing fields are read here, the few others go to onField */
-  private field(): boolean {
-    const b = F.line
-    const ls = F.ls
-    const le = F.le
+  /** one field line, b[ls, le): framing fields are read here, the few others go to onField */
+  private field(b: Buffer, ls: number, le: number): boolean {
     if (b[ls] === SP || b[ls] === HT) {
       // obs-fold (RFC 9112 §5.2): continues a field we do not need
       this.conn.ctx.count('obs_fold')
@@ -833,19 +878,22 @@ abstract class MessageStream {
     const nlen = c - ls
     // the fields of interest are 2 (b3) to 17 bytes long; the name decides, then the value is trimmed
     // (most lines are none of them: Date, Server, Content-Type... are not trimmed at all)
+    // the first letter, lower-cased (any byte | 0x20: only a filter, eqName() decides), turns most
+    // lines of a known length down without a call (Date and ETag are 4 bytes long, like Host)
+    const c0 = b[ls] | 0x20
     let id = -1
     switch (nlen) {
       case 4:
-        if (eqName(b, ls, F_HOST)) id = Field.Host
+        if (c0 === 0x68 && eqName(b, ls, F_HOST)) id = Field.Host
         break
       case 6:
-        if (eqName(b, ls, F_EXPECT)) id = Field.Expect
+        if (c0 === 0x65 && eqName(b, ls, F_EXPECT)) id = Field.Expect
         break
       case 7:
-        if (eqName(b, ls, F_UPGRADE)) id = Field.Upgrade
+        if (c0 === 0x75 && eqName(b, ls, F_UPGRADE)) id = Field.Upgrade
         break
       case 10:
-        id = eqName(b, ls, F_USER_AGENT) ? Field.UserAgent : this.readsTrace ? F_IS_TRACE : -1
+        id = c0 === 0x75 && eqName(b, ls, F_USER_AGENT) ? Field.UserAgent : this.readsTrace ? F_IS_TRACE : -1
         break
       case 2:
       case 11:
@@ -854,10 +902,10 @@ abstract class MessageStream {
         if (this.readsTrace) id = F_IS_TRACE
         break
       case 14:
-        if (eqName(b, ls, F_CONTENT_LENGTH)) id = F_IS_CL
+        if (c0 === 0x63 && eqName(b, ls, F_CONTENT_LENGTH)) id = F_IS_CL
         break
       case 17:
-        if (eqName(b, ls, F_TRANSFER_ENCODING)) id = F_IS_TE
+        if (c0 === 0x74 && eqName(b, ls, F_TRANSFER_ENCODING)) id = F_IS_TE
         break
     }
     if (id < 0) return true
@@ -983,10 +1031,7 @@ class RequestStream extends MessageStream {
   /** the request being parsed, from its start line until its last byte */
   cur: Req | null = null
 
-  protected startLine(): Step {
-    const b = F.line
-    const ls = F.ls
-    const le = F.le
+  protected startLine(b: Buffer, ls: number, le: number): Step {
     let i = ls
     while (i < le && TCHAR[b[i]] === 1) i++
     const mEnd = i
@@ -1158,10 +1203,7 @@ class ResponseStream extends MessageStream {
   /** time of the last chunk fed (the request side keeps none: only a response is finished at the end) */
   lastDataUs = 0
 
-  protected startLine(): Step {
-    const b = F.line
-    const ls = F.ls
-    const le = F.le
+  protected startLine(b: Buffer, ls: number, le: number): Step {
     // "HTTP/1.x NNN" then SP reason-phrase, or nothing (the SP is often missing in the wild)
     if (le - ls < 12 || lookStatusLine(b, ls, le) !== Look.YES || (le - ls > 12 && b[ls + 12] !== SP)) {
       return this.bad('bad_status_line')
