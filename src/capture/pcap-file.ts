@@ -41,6 +41,10 @@ const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 /** smallest buffer that still holds any record we read whole */
 const MIN_CHUNK_BYTES = MAX_READ_BLOCK + 64
 
+/** read-ahead: room kept before each chunk for the previous chunk's tail; a refill is due below this */
+const AHEAD_ROOM = MIN_CHUNK_BYTES
+const AHEAD_LOW = MIN_CHUNK_BYTES
+
 const PCAP_HEADER_BYTES = 24
 const MAGIC_US = 0xa1b2c3d4
 const MAGIC_NS = 0xa1b23c4d
@@ -68,6 +72,12 @@ export type CaptureFormat = 'pcap' | 'pcapng'
 export interface CaptureFileOptions {
   /** size of the read buffer; at least 320 KiB (a whole record must fit). Default 4 MiB. */
   chunkBytes?: number
+  /**
+   * Read the next chunk on libuv's thread pool while this one is parsed (a second buffer). The
+   * caller then calls refill() whenever needsRefill is true (an async reader: `podtap replay`); one
+   * that never does is served by synchronous reads as without it.
+   */
+  readAhead?: boolean
 }
 
 /** how one interface's 64-bit timestamps become µs */
@@ -109,7 +119,7 @@ export class CaptureFileReader implements PacketSource, FileProgress {
   private readonly fd: number
   private closed = false
   private done = false
-  private readonly buf: Buffer
+  private buf: Buffer
   /** file offset of buf[0] */
   private bufPos = 0
   /** valid bytes are buf[lo, hi); the next record starts at buf[lo] */
@@ -123,6 +133,13 @@ export class CaptureFileReader implements PacketSource, FileProgress {
   // pcapng
   private ifaces: Iface[] = []
   private lastTsUs = 0
+
+  /** read-ahead: the spare buffer, being filled from file offset aheadPos with aheadLen bytes (-1: not yet, or failed) */
+  private ahead: Buffer | null = null
+  private aheadOn = false
+  private aheadPos = 0
+  private aheadLen = -1
+  private aheadRead: Promise<void> | null = null
 
   private readonly pkt: Packet = { tsUs: 0, ifindex: 0, linkType: 0, data: Buffer.alloc(0), origLen: 0 }
   private readonly raw: RawPacket
@@ -144,7 +161,10 @@ export class CaptureFileReader implements PacketSource, FileProgress {
       this.bytesTotal = st.size
       // a small file needs no more buffer than its size (a file still growing is streamed all the same)
       const want = Math.min(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, st.size > 0 ? st.size : Infinity)
-      this.buf = Buffer.allocUnsafe(Math.max(MIN_CHUNK_BYTES, want))
+      const size = Math.max(MIN_CHUNK_BYTES, want)
+      // read-ahead: both buffers keep room before the chunk for the tail of the previous one
+      const ahead = opts.readAhead === true && st.size > size
+      this.buf = Buffer.allocUnsafe(ahead ? AHEAD_ROOM + size : size)
       const head = this.fill(PCAP_HEADER_BYTES)
       if (head < 4) this.notCapture(head)
       const m = this.buf.readUInt32LE(0)
@@ -162,6 +182,7 @@ export class CaptureFileReader implements PacketSource, FileProgress {
         this.linkType = h.linkType
         this.snaplen = h.snaplen
       }
+      this.aheadOn = ahead
     } catch (e) {
       fs.closeSync(this.fd)
       throw e
@@ -193,7 +214,70 @@ export class CaptureFileReader implements PacketSource, FileProgress {
     if (this.closed) return
     this.closed = true
     this.done = true
-    fs.closeSync(this.fd)
+    // a read still in flight on the thread pool keeps the descriptor until it is back (a number
+    // reused meanwhile would be read into a buffer nobody reads, but closed twice: no)
+    const fd = this.fd
+    if (this.aheadRead !== null) void this.aheadRead.then(() => fs.closeSync(fd))
+    else fs.closeSync(fd)
+  }
+
+  // ---- read-ahead ----
+
+  /**
+   * Read-ahead only: less than a whole record's worth is left in the buffer and the file goes on;
+   * call refill() before the next nextRaw()/next().
+   */
+  get needsRefill(): boolean {
+    return this.aheadOn && this.hi - this.lo < AHEAD_LOW && !this.done
+  }
+
+  /**
+   * Read-ahead: waits for the chunk being read, and swaps it in behind what is left of this one (the
+   * last packet returned becomes invalid). Then starts reading the next.
+   */
+  async refill(): Promise<void> {
+    if (!this.aheadOn || this.closed) return
+    // the spare buffer from the first refill on (a replay opens every file first, reads one at a time)
+    this.ahead ??= Buffer.allocUnsafe(this.buf.length)
+    if (this.aheadRead === null) this.prefetch()
+    await this.aheadRead
+    this.aheadRead = null
+    if (this.closed) return
+    const n = this.aheadLen
+    if (n <= 0) {
+      // the end of the file (or a read error, which the synchronous path reports where it happens)
+      this.aheadOn = false
+      this.ahead = null
+      return
+    }
+    // a synchronous fill() may have read past the prefetch's start, or skip() jumped beyond it
+    const hiPos = this.bufPos + this.hi
+    const skip = hiPos - this.aheadPos
+    const tail = this.hi - this.lo
+    if (skip < 0 || skip >= n || tail > AHEAD_ROOM) return this.prefetch()
+    const next = this.ahead
+    const at = AHEAD_ROOM + skip - tail
+    this.buf.copy(next, at, this.lo, this.hi)
+    this.ahead = this.buf
+    this.buf = next
+    this.bufPos = hiPos - (AHEAD_ROOM + skip)
+    this.lo = at
+    this.hi = AHEAD_ROOM + n
+    this.prefetch()
+  }
+
+  /** starts reading the file from the end of what is buffered into the spare buffer, after its room */
+  private prefetch(): void {
+    const buf = this.ahead!
+    const pos = this.bufPos + this.hi
+    this.aheadPos = pos
+    this.aheadLen = -1
+    this.aheadRead = new Promise<void>((resolve) =>
+      fs.read(this.fd, buf, AHEAD_ROOM, buf.length - AHEAD_ROOM, pos, (err, n) => {
+        this.aheadLen = err ? -1 : n
+        resolve()
+      }),
+    )
   }
 
   /**

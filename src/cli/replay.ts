@@ -70,7 +70,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
     },
   })
   // open every file first: a bad file name fails before any output
-  const sources = files.map((f) => openCaptureFile(f))
+  const sources = files.map((f) => openCaptureFile(f, { readAhead: true }))
   const totalBytes = sources.reduce((a, s) => a + s.bytesTotal, 0)
   const bar =
     o.progress && totalBytes > 8 * 1024 * 1024
@@ -84,11 +84,16 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
         for (;;) {
           let n = 0
           let p
-          while (n < BATCH && (p = src.nextRaw()) !== null) {
+          while (n < BATCH && !src.needsRefill && (p = src.nextRaw()) !== null) {
             pipeline.packetRaw(p)
             n++
           }
           bar?.update(Math.floor((doneBytes + src.bytesRead) / 1e6), { exchanges: pipeline.counters.total(C.exchanges) })
+          // the next chunk was read meanwhile on the thread pool (pcap-file.ts read-ahead)
+          if (src.needsRefill) {
+            await src.refill()
+            continue
+          }
           if (n < BATCH) break
           await new Promise<void>((r) => setImmediate(r))
         }
