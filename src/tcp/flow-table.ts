@@ -20,7 +20,7 @@ import { C, type CounterSample, type Counters } from '../counters.js'
 import { Reassembler, type OooDropReason, type ReassemblyEvents } from './reassembler.js'
 import { seqAdd } from './seq.js'
 import { Tombstones } from './tombstones.js'
-import type { Dir, EndReason, Endpoint, FlowInfo, RoleSource, SegmentHook, StreamHandler, StreamHandlerFactory } from './types.js'
+import type { ClosedFlow, Dir, EndReason, Endpoint, FlowInfo, RoleSource, SegmentHook, StreamHandler, StreamHandlerFactory } from './types.js'
 
 export interface FlowTableOptions {
   /** maxFlows, flowIdleUs, maxOutOfOrderBytes, maxOutOfOrderSegments */
@@ -76,8 +76,8 @@ let lastFlowId = 0
 
 class Flow implements FlowInfo, ReassemblyEvents {
   readonly id: number
-  /** the next live flow with the same port pair (FlowTable.byPorts chain) */
-  samePorts: Flow | null = null
+  /** its live slot in the table's index (tombstones.ts), -1 when not indexed */
+  indexSlot = -1
   client: Endpoint
   server: Endpoint
   /** the role source's rank (ROLE_SOURCES index) | ENDED: one small integer, not a string and a boolean */
@@ -233,8 +233,6 @@ export class FlowTable {
 
   /** live flows */
   private live = 0
-  /** live flows by port pair (see lookup): the only index, no string key per flow */
-  private readonly byPorts = new Map<number, Flow>()
   /** least recently used first */
   private head: Flow | null = null
   private tail: Flow | null = null
@@ -242,8 +240,8 @@ export class FlowTable {
   private last: Flow | null = null
   /** counter samples, taken on first use (so a counter appears when it is first counted, as with inc) */
   private readonly count: Partial<Record<EndReason | 'created' | 'active', CounterSample>> = {}
-  /** closed 4-tuples (see tombstones.ts) */
-  private readonly closed: Tombstones
+  /** live flows and closed 4-tuples by 4-tuple, in one table (see tombstones.ts): no string key per flow */
+  private readonly index: Tombstones<Flow>
 
   constructor(o: FlowTableOptions) {
     this.limits = o.limits
@@ -252,7 +250,7 @@ export class FlowTable {
     this.onFlowEnd = o.onFlowEnd
     this.isServerPort = o.isServerPort ?? ((p) => WELL_KNOWN_SERVER_PORTS.has(p))
     this.lingerUs = Math.min(o.closedLingerUs ?? DEFAULT_CLOSED_LINGER_US, o.limits.flowIdleUs)
-    this.closed = new Tombstones(o.limits.maxFlows, this.lingerUs)
+    this.index = new Tombstones<Flow>(o.limits.maxFlows, this.lingerUs)
     this.health = o.health ?? null
   }
 
@@ -270,21 +268,22 @@ export class FlowTable {
 
     let flow = this.last
     if (flow === null || !sameFlow(flow, f)) {
-      flow = this.lookup(f)
+      // one lookup: a live flow, a closed 4-tuple, or neither
+      const b = this.index.find(f.src, f.srcPort, f.dst, f.dstPort)
+      flow = b < 0 ? null : this.index.liveAt(b)
       if (flow === null) {
         // trailing packets of a closed connection are swallowed (the health hook still counts them:
         // a FIN sent again, RSTs after the first); a lone RST on an unknown 4-tuple carries nothing
         // to report; a SYN reopens a closed 4-tuple
         if (!syn) {
-          const t = this.closed.get(f.src, f.srcPort, f.dst, f.dstPort)
-          if (t !== null) {
-            if (this.health !== null) this.health.afterClose(t, f)
+          if (b >= 0) {
+            if (this.health !== null) this.health.afterClose(this.index.closedAt(b) as ClosedFlow, f)
             return
           }
           if (rst) return
         } else {
           if (!ack && this.health !== null && !this.health.admit()) return
-          this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
+          if (b >= 0) this.index.deleteClosedAt(b)
         }
         flow = this.create(f)
       }
@@ -294,7 +293,7 @@ export class FlowTable {
       const half = flow.dirOf(f) === 'c2s' ? flow.c2s : flow.s2c
       if (isNewConnection(flow, half, f.seq, ack)) {
         this.finish(flow, flow.finSeen ? 'fin' : 'idle', f.tsUs)
-        this.closed.delete(f.src, f.srcPort, f.dst, f.dstPort)
+        this.index.delete(f.src, f.srcPort, f.dst, f.dstPort)
         flow = this.create(f)
         this.last = flow
       }
@@ -339,16 +338,15 @@ export class FlowTable {
       // a half-closed connection that went quiet ended with its FIN
       this.finish(f, f.finSeen ? 'fin' : 'idle', nowUs)
     }
-    this.closed.expire(nowUs)
+    this.index.expire(nowUs)
   }
 
   /** End of replay or shutdown: deliver what is buffered, then end every flow with `reason`. */
   closeAll(reason: EndReason, nowUs: number): void {
-    // the index goes first and whole: deleting 50k entries one by one shrinks (rehashes) the Map again
-    // and again, a few MB of garbage tables at the end of a run, when the process is at its largest
-    this.byPorts.clear()
+    // the index goes first and whole: no entry taken out one by one
+    this.index.clear()
     while (this.head !== null) this.finish(this.head, reason, nowUs)
-    this.closed.clear()
+    this.index.clear()
   }
 
   private create(f: Frame): Flow {
@@ -365,37 +363,12 @@ export class FlowTable {
       this.finish(this.head, 'evicted', f.tsUs)
     }
     this.live++
-    const pk = portsKey(flow.client.port, flow.server.port)
-    flow.samePorts = this.byPorts.get(pk) ?? null
-    this.byPorts.set(pk, flow)
+    this.index.addLive(flow)
     this.append(flow)
     this.count.created ??= this.counters.handle(C.flowsCreated)
     this.count.created.value++
     this.setActive()
     return flow
-  }
-
-  /**
-   * The live flow of a segment without building its string key: flows are indexed by their port pair
-   * (a number), and the few flows sharing one are told apart by address.
-   */
-  private lookup(f: Frame): Flow | null {
-    let x = this.byPorts.get(portsKey(f.srcPort, f.dstPort)) ?? null
-    while (x !== null && !sameFlow(x, f)) x = x.samePorts
-    return x
-  }
-
-  private unindex(flow: Flow): void {
-    const pk = portsKey(flow.client.port, flow.server.port)
-    let x = this.byPorts.get(pk) ?? null
-    if (x === flow) {
-      if (flow.samePorts === null) this.byPorts.delete(pk)
-      else this.byPorts.set(pk, flow.samePorts)
-    } else {
-      while (x !== null && x.samePorts !== flow) x = x.samePorts
-      if (x !== null) x.samePorts = flow.samePorts
-    }
-    flow.samePorts = null
   }
 
   /** Who is the client, from the first segment of a flow: [source is client, how we know]. */
@@ -430,13 +403,13 @@ export class FlowTable {
     flow.s2c.flush(tsUs)
     flow.ended = true
     this.live--
-    this.unindex(flow)
     this.unlink(flow)
     if (this.last === flow) this.last = null
     if (reason === 'fin' || reason === 'rst') {
-      const t = this.closed.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
+      // its index entry becomes its tombstone in place (one not indexed, after closeAll's clear, gets one)
+      const t = this.index.closeLive(flow, tsUs) ?? this.index.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
       if (this.health !== null) this.health.closed(flow, t)
-    }
+    } else this.index.removeLive(flow)
     const ended = (this.count[reason] ??= this.counters.handle(C.flowsEnded, END_LABELS[reason]))
     ended.value++
     this.setActive()
@@ -490,11 +463,6 @@ export interface PacketFlow extends FlowInfo {
   readonly packetsS2c: number
   readonly gapC2s: number
   readonly gapS2c: number
-}
-
-/** both directions' port pair as one number */
-function portsKey(a: number, b: number): number {
-  return a < b ? a * 65536 + b : b * 65536 + a
 }
 
 function sameFlow(flow: Flow, f: Frame): boolean {

@@ -116,4 +116,92 @@ describe('Tombstones', () => {
       expect(t.has(yi, Number(yp), xi, Number(xp))).toBe(true)
     }
   })
+
+  it('holds live connections beside closed ones: one find for either, a close turns the entry into a tombstone in place', () => {
+    type Conn = { client: { ip: string; port: number }; server: { ip: string; port: number }; indexSlot: number }
+    const t = new Tombstones<Conn>(200, 40)
+    const live = new Map<string, Conn>()
+    const closed = new Map<string, number>() // 4-tuple -> close time, in close order
+    let seed = 11
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
+    }
+    const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3', 'fd00::1']
+    const key = (a: string, p: number, b: string, q: number) => (a + p < b + q ? `${a}:${p}-${b}:${q}` : `${b}:${q}-${a}:${p}`)
+    for (let now = 0; now < 30_000; now++) {
+      const a = ips[rnd(4)] as string
+      const b = ips[rnd(4)] as string
+      const p = 1000 + rnd(60)
+      const q = 80 + rnd(2)
+      const k = key(a, p, b, q)
+      const op = rnd(10)
+      // looked up from either side
+      const at = rnd(2) === 0 ? t.find(a, p, b, q) : t.find(b, q, a, p)
+      expect(at >= 0 ? t.liveAt(at) : null).toBe(live.get(k) ?? null)
+      expect(at >= 0 && t.closedAt(at) !== null).toBe(closed.has(k))
+      const c = live.get(k)
+      if (op < 4 && c === undefined) {
+        // a SYN: opens the 4-tuple (again)
+        if (at >= 0) t.deleteClosedAt(at)
+        closed.delete(k)
+        const x: Conn = { client: { ip: a, port: p }, server: { ip: b, port: q }, indexSlot: -1 }
+        t.addLive(x)
+        live.set(k, x)
+      } else if (op < 7 && c !== undefined) {
+        // FIN/RST: closed at `now`
+        const r = t.closeLive(c, now)
+        expect(r).toMatchObject({ aIp: c.client.ip, aPort: c.client.port, bIp: c.server.ip, bPort: c.server.port })
+        expect(c.indexSlot).toBe(-1)
+        live.delete(k)
+        closed.set(k, now)
+        while (closed.size > 200) closed.delete(closed.keys().next().value as string)
+      } else if (op < 8 && c !== undefined) {
+        // idle, evicted
+        t.removeLive(c)
+        live.delete(k)
+      } else if (op === 9) {
+        for (const [mk, us] of closed) {
+          if (now - us <= 40) break
+          closed.delete(mk)
+        }
+        t.expire(now)
+      }
+      expect(t.size).toBe(closed.size)
+    }
+    for (const [k, c] of live) {
+      const at = t.find(c.server.ip, c.server.port, c.client.ip, c.client.port)
+      expect([k, t.liveAt(at)]).toEqual([k, c])
+    }
+    t.clear()
+    expect([...live.values()].every((c) => c.indexSlot === -1)).toBe(true)
+    expect(t.find('10.0.0.1', 1000, '10.0.0.2', 80)).toBe(-1)
+  })
+
+  it('keeps live entries through the growth of the ring and of the live slots', () => {
+    type Conn = { client: { ip: string; port: number }; server: { ip: string; port: number }; indexSlot: number }
+    for (const max of [1e6, 500]) {
+      // 500: the ring's head moves (the cap drops the oldest closes) before the live slots grow
+      const t = new Tombstones<Conn>(max, 1e9)
+      const conns: Conn[] = []
+      const closeOrder: Conn[] = []
+      for (let i = 0; i < 6000; i++) {
+        const x: Conn = { client: { ip: `10.1.${i >> 8}.${i & 255}`, port: 1024 + (i % 7) }, server: { ip: '10.0.0.80', port: 80 }, indexSlot: -1 }
+        t.addLive(x)
+        conns.push(x)
+        if (i % 3 === 0) {
+          t.closeLive(conns[i >> 1] as Conn, i)
+          closeOrder.push(conns[i >> 1] as Conn)
+        }
+      }
+      const remembered = new Set(closeOrder.slice(-max))
+      for (const [i, x] of conns.entries()) {
+        const at = t.find(x.server.ip, x.server.port, x.client.ip, x.client.port)
+        if (x.indexSlot >= 0) expect(t.liveAt(at), `conn ${i}`).toBe(x)
+        else if (remembered.has(x)) expect(t.closedAt(at), `conn ${i}`).toMatchObject({ aIp: x.client.ip, aPort: x.client.port })
+        else expect(at, `conn ${i}`).toBe(-1)
+      }
+      expect(t.size).toBe(remembered.size)
+    }
+  })
 })
