@@ -143,7 +143,8 @@ export function traceJson(e: Exchange): string {
 // anything else (escapes, non-ASCII text, identity on a peer, odd numbers) goes through the same
 // JSON.stringify the string form uses, for that field only. What repeats is copied as bytes made
 // once: the constant names, the time up to the second (per second), protocol and tls (per
-// protocol); address-only peers are written field by field like the rest.
+// protocol); address-only peers are written field by field on a connection's first line, copied as
+// bytes kept per connection from its third on.
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 
@@ -231,20 +232,64 @@ function protocolPart(protocol: string, tls: boolean): Buffer {
 
 const K_IP = ascii('{"ip":')
 const K_PORT = ascii(',"port":')
-const K_SERVER = ascii(',"server":')
-const K_METHOD = ascii(',"method":')
+const K_SERVER = ascii('},"server":{"ip":')
+const K_METHOD = ascii('},"method":')
+
+/** '{"ip":...,"port":...},"server":{...},"method":' of two address-only peers with text addresses */
+function putPeers(b: Buffer, o: number, c: Peer, s: Peer): number {
+  b.set(K_IP, o)
+  o = putJsonString(b, o + K_IP.length, c.ip)
+  b.set(K_PORT, o)
+  o = putNumber(b, o + K_PORT.length, c.port)
+  b.set(K_SERVER, o)
+  o = putJsonString(b, o + K_SERVER.length, s.ip)
+  b.set(K_PORT, o)
+  o = putNumber(b, o + K_PORT.length, s.port)
+  b.set(K_METHOD, o)
+  return o + K_METHOD.length
+}
 
 /**
- * peerJson(p) of an address-only peer, written in place: a short connection's peers are written once
- * (a cache of their bytes per connection missed every time, and made a string and a Buffer per line)
+ * The peers' bytes of a connection's lines, per connection in a small cache (slot by flow id), kept
+ * while the same Peer objects still hold the same address. A connection's first line writes them in
+ * place and only notes the peers; its second keeps a copy of the bytes, which later lines copy: a short
+ * connection (one line) makes no string and no Buffer, a long one copies its peers as one block.
  */
-function putPeer(b: Buffer, o: number, p: Peer): number {
-  b.set(K_IP, o)
-  o = putJsonString(b, o + K_IP.length, p.ip)
-  b.set(K_PORT, o)
-  o = putNumber(b, o + K_PORT.length, p.port)
-  b[o++] = 0x7d // }
-  return o
+interface PeerBytes {
+  client: Peer | null
+  server: Peer | null
+  cip: string
+  cport: number
+  sip: string
+  sport: number
+  bytes: Buffer | null
+}
+const PEER_SLOTS = 1024
+const peerCache: PeerBytes[] = Array.from({ length: PEER_SLOTS }, () => ({ client: null, server: null, cip: '', cport: 0, sip: '', sport: 0, bytes: null }))
+
+/** putPeers for an exchange whose peers are both address-only with text addresses (the caller checked) */
+function putPeersOf(b: Buffer, o: number, e: Exchange): number {
+  const c = e.client
+  const s = e.server
+  const slot = peerCache[e.flowId & (PEER_SLOTS - 1)] as PeerBytes
+  if (slot.client === c && slot.server === s && slot.cip === c.ip && slot.cport === c.port && slot.sip === s.ip && slot.sport === s.port) {
+    const kept = slot.bytes
+    if (kept !== null) {
+      b.set(kept, o)
+      return o + kept.length
+    }
+    const end = putPeers(b, o, c, s)
+    slot.bytes = Buffer.from(b.subarray(o, end))
+    return end
+  }
+  slot.client = c
+  slot.server = s
+  slot.cip = c.ip
+  slot.cport = c.port
+  slot.sip = s.ip
+  slot.sport = s.port
+  slot.bytes = null
+  return putPeers(b, o, c, s)
 }
 
 /** ',"status":200,"error":false,"latency_ms":' per status and error, for status null or a number */
@@ -315,13 +360,8 @@ export function encodeTrace(e: Exchange, b: Buffer, at: number): number {
   const pp = protocolPart(protocol, tls)
   b.set(pp, o)
   o += pp.length
-  if (peers === null) {
-    o = putPeer(b, o, client)
-    b.set(K_SERVER, o)
-    o = putPeer(b, o + K_SERVER.length, server)
-    b.set(K_METHOD, o)
-    o += K_METHOD.length
-  } else {
+  if (peers === null) o = putPeersOf(b, o, e)
+  else {
     b.set(peers, o)
     o += peers.length
   }

@@ -236,8 +236,13 @@ export class FlowTable {
   /** least recently used first */
   private head: Flow | null = null
   private tail: Flow | null = null
-  /** the flow of the previous segment: runs of one flow skip building the key */
+  /** the flow of the previous segment: runs of one flow skip the lookup */
   private last: Flow | null = null
+  /**
+   * live flows by their port pair (direct-mapped, RECENT slots; a flow leaves its slot when it ends):
+   * interleaved flows (many keep-alive connections at once) are found without hashing their addresses
+   */
+  private readonly recent: (Flow | null)[] = new Array<Flow | null>(RECENT).fill(null)
   /** counter samples, taken on first use (so a counter appears when it is first counted, as with inc) */
   private readonly count: Partial<Record<EndReason | 'created' | 'active', CounterSample>> = {}
   /** live flows and closed 4-tuples by 4-tuple, in one table (see tombstones.ts): no string key per flow */
@@ -268,25 +273,9 @@ export class FlowTable {
 
     let flow = this.last
     if (flow === null || !sameFlow(flow, f)) {
-      // one lookup: a live flow, a closed 4-tuple, or neither
-      const b = this.index.find(f.src, f.srcPort, f.dst, f.dstPort)
-      flow = b < 0 ? null : this.index.liveAt(b)
-      if (flow === null) {
-        // trailing packets of a closed connection are swallowed (the health hook still counts them:
-        // a FIN sent again, RSTs after the first); a lone RST on an unknown 4-tuple carries nothing
-        // to report; a SYN reopens a closed 4-tuple
-        if (!syn) {
-          if (b >= 0) {
-            if (this.health !== null) this.health.afterClose(this.index.closedAt(b) as ClosedFlow, f)
-            return
-          }
-          if (rst) return
-        } else {
-          if (!ack && this.health !== null && !this.health.admit()) return
-          if (b >= 0) this.index.deleteClosedAt(b)
-        }
-        flow = this.create(f)
-      }
+      flow = this.recent[recentSlot(f.srcPort, f.dstPort)] as Flow | null
+      if (flow === null || !sameFlow(flow, f)) flow = this.lookup(f, syn, ack, rst)
+      if (flow === null) return
       this.last = flow
     }
     if (syn) {
@@ -349,6 +338,33 @@ export class FlowTable {
     this.index.clear()
   }
 
+  /**
+   * The live flow of a segment not found in `recent`: one lookup in the index finds it, a closed
+   * 4-tuple, or neither. Null when the segment is swallowed (trailing packets of a closed connection:
+   * the health hook still counts them, a FIN sent again, RSTs after the first; a lone RST on an
+   * unknown 4-tuple carries nothing to report; a SYN past the half-open cap); a SYN reopens a closed
+   * 4-tuple.
+   */
+  private lookup(f: Frame, syn: boolean, ack: boolean, rst: boolean): Flow | null {
+    const b = this.index.find(f.src, f.srcPort, f.dst, f.dstPort)
+    const flow = b < 0 ? null : this.index.liveAt(b)
+    if (flow !== null) {
+      this.recent[recentSlot(f.srcPort, f.dstPort)] = flow
+      return flow
+    }
+    if (!syn) {
+      if (b >= 0) {
+        if (this.health !== null) this.health.afterClose(this.index.closedAt(b) as ClosedFlow, f)
+        return null
+      }
+      if (rst) return null
+    } else {
+      if (!ack && this.health !== null && !this.health.admit()) return null
+      if (b >= 0) this.index.deleteClosedAt(b)
+    }
+    return this.create(f)
+  }
+
   private create(f: Frame): Flow {
     const src: Endpoint = { ip: f.src, port: f.srcPort }
     const dst: Endpoint = { ip: f.dst, port: f.dstPort }
@@ -364,6 +380,7 @@ export class FlowTable {
     }
     this.live++
     this.index.addLive(flow)
+    this.recent[recentSlot(f.srcPort, f.dstPort)] = flow
     this.append(flow)
     this.count.created ??= this.counters.handle(C.flowsCreated)
     this.count.created.value++
@@ -405,6 +422,8 @@ export class FlowTable {
     this.live--
     this.unlink(flow)
     if (this.last === flow) this.last = null
+    const rs = recentSlot(flow.client.port, flow.server.port)
+    if (this.recent[rs] === flow) this.recent[rs] = null
     if (reason === 'fin' || reason === 'rst') {
       // its index entry becomes its tombstone in place (one not indexed, after closeAll's clear, gets one)
       const t = this.index.closeLive(flow, tsUs) ?? this.index.add(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port, tsUs)
@@ -463,6 +482,14 @@ export interface PacketFlow extends FlowInfo {
   readonly packetsS2c: number
   readonly gapC2s: number
   readonly gapS2c: number
+}
+
+/** slots of FlowTable.recent */
+const RECENT = 1024
+
+/** a port pair's slot in FlowTable.recent, the same both ways */
+function recentSlot(a: number, b: number): number {
+  return (a ^ b) & (RECENT - 1)
 }
 
 function sameFlow(flow: Flow, f: Frame): boolean {
