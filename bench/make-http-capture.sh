@@ -2,9 +2,11 @@
 # Records a large HTTP/1.1 keep-alive capture for `npm run bench`: nginx in a network namespace behind a
 # veth, wrk from the host, tcpdump on the host side of the veth. Needs root. Nothing here is committed:
 # the file goes to bench/out/ (git-ignored).
-#   usage: bench/make-http-capture.sh [seconds=5] [connections=16] [out=bench/out/http-keepalive.pcap]
+#   usage: bench/make-http-capture.sh [seconds=5] [connections=16] [out=bench/out/http-keepalive.pcap] [close]
+#   close: wrk sends `Connection: close`, one request per connection (the recorded short-connection capture)
 set -euo pipefail
-secs=${1:-5}; conns=${2:-16}; out=${3:-bench/out/http-keepalive.pcap}
+secs=${1:-5}; conns=${2:-16}; out=${3:-bench/out/http-keepalive.pcap}; mode=${4:-keepalive}
+hdr=(); [ "$mode" = close ] && hdr=(-H 'Connection: close')
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespace, tcpdump)"; exit 2; }
 for t in nginx wrk tcpdump ip; do command -v $t >/dev/null || { echo "missing $t: apt-get install -y nginx-light wrk tcpdump iproute2"; exit 2; }; done
 mkdir -p "$(dirname "$out")"
@@ -48,8 +50,8 @@ sleep 0.5
 tcpdump -i "$hif" -s 0 -w "$out" -U -B 65536 tcp port 80 2>"$dir/tcpdump.log" &
 echo $! > "$dir/tcpdump.pid"
 sleep 1
-wrk -t2 -c"$conns" -d"${secs}s" http://10.213.250.2/ | tee "$dir/wrk.txt"
-wrk -t1 -c4 -d1s http://10.213.250.2/api >/dev/null
+wrk -t2 -c"$conns" -d"${secs}s" "${hdr[@]}" http://10.213.250.2/ | tee "$dir/wrk.txt"
+wrk -t1 -c4 -d1s "${hdr[@]}" http://10.213.250.2/api >/dev/null
 sleep 1
 kill -INT "$(cat "$dir/tcpdump.pid")"; wait "$(cat "$dir/tcpdump.pid")" 2>/dev/null || true
 rm -f "$dir/tcpdump.pid"

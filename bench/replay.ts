@@ -10,8 +10,10 @@
 //  - memory: half the file, the file, and 3x the file (time-shifted copies); peak RSS must not grow with input.
 //  - then, without a file argument, the flow-count captures of bench/make-flows.ts (generated when
 //    missing, no root needed): short connections (100k and 300k: time must grow linearly with the
-//    connections) and 50k concurrent keep-alive flows (peak RSS per flow), each beside the same
-//    tshark -z http,stat run.
+//    connections) and 50k concurrent keep-alive flows (peak RSS per flow), and a recorded
+//    short-connection capture (bench/make-http-capture.sh ... close: wrk -H 'Connection: close' against
+//    nginx, recorded when missing and root), each beside the same tshark -z http,stat run, in turn
+//    (BENCH_RUNS pairs, medians).
 //  - then, without a file argument, the database captures of bench/make-db-captures.sh (recorded when
 //    missing and root, else skipped): redis.pcap (redis-benchmark, plain and -P 16), pgbench.pcap
 //    (pgbench -M simple, extended, prepared), mysql.pcap (mariadb-slap). podtap runs as above; tshark
@@ -131,19 +133,27 @@ if (!fileArg) {
     { name: 'short connections, 300k', file: gen('short', 300_000), n: 300_000 },
     { name: 'concurrent flows, 50k', file: gen('concurrent', 50_000), n: 50_000 },
   ]
+  // recorded: real TCP (options, delayed ACKs, the server's FIN first), one request per connection
+  const closeFile = path.join(outDir, 'http-close.pcap')
+  if (!fs.existsSync(closeFile) && process.getuid?.() === 0) execFileSync('bash', [path.join(root, 'bench', 'make-http-capture.sh'), '5', '16', closeFile, 'close'], { stdio: 'inherit' })
+  if (fs.existsSync(closeFile)) flowRuns.push({ name: 'short connections, recorded', file: closeFile, n: 0 })
+  else console.log('\n(short connections, recorded: skipped, not root: run `sudo bench/make-http-capture.sh 5 16 bench/out/http-close.pcap close` once)')
   const got: Record<string, { pt: Timed; ts: Timed }> = {}
   for (const r of flowRuns) {
     const mb = fs.statSync(r.file).size / 1e6
     console.log(`\n${r.name}: ${r.file} (${mb.toFixed(1)} MB)`)
     const out = path.join(outDir, 'exchanges-flows.jsonl')
-    const pt = timed([...podtap, r.file], out)
+    const { a: pt, b: ts } = pairs(RUNS, () => timed([...podtap, r.file], out), () => tsharkStat(r.file))
     const n = countJsonl(out, 'http').lines
     fs.rmSync(out)
-    const ts = timed(['tshark', '-r', r.file, '-q', '-z', 'http,stat,'])
     console.log(`${'run'.padEnd(22)} ${'time'.padStart(10)} ${'exchanges'.padStart(10)} ${'exch/s'.padStart(12)} ${'MB/s'.padStart(9)} ${'RSS MB'.padStart(8)}`)
     console.log(row('podtap (jsonl to file)', pt, n, mb))
     console.log(row('tshark -z http,stat', ts, '-', mb))
-    console.log(`speed: podtap is ${(ts.seconds / pt.seconds).toFixed(1)}x tshark in wall time, ${(ts.cpuSeconds / pt.cpuSeconds).toFixed(1)}x in CPU time (target >= 5x, aim 10x)`)
+    // tshark's request count: the sum of its request-method rows
+    const tsRequests = [...ts.stdout.matchAll(/^\s+(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH)\s+(\d+)/gm)].reduce((a, m) => a + Number(m[2]), 0)
+    const target = r.name.startsWith('short') ? ' (target >= 5x, aim 10x)' : ' (speed not a target here; memory is)'
+    console.log(`speed: podtap is ${(ts.seconds / pt.seconds).toFixed(1)}x tshark in wall time, ${(ts.cpuSeconds / pt.cpuSeconds).toFixed(1)}x in CPU time${target}`)
+    console.log(`counts: podtap ${n} exchanges; tshark ${tsRequests} requests`)
     got[r.name] = { pt, ts }
   }
   const s1 = got['short connections, 100k']!.pt.cpuSeconds

@@ -160,7 +160,9 @@ export class CaptureFileReader implements PacketSource, FileProgress {
       if (st.isDirectory()) throw new CaptureFileError('PODTAP_FILE_OPEN', path, 0, 'is a directory, not a capture file')
       this.bytesTotal = st.size
       // a small file needs no more buffer than its size (a file still growing is streamed all the same)
-      const want = Math.min(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, st.size > 0 ? st.size : Infinity)
+      // read-ahead keeps two buffers: half the chunk each (the same memory; 2 MiB reads cost no more)
+      const chunk = opts.chunkBytes ?? (opts.readAhead === true ? DEFAULT_CHUNK_BYTES / 2 : DEFAULT_CHUNK_BYTES)
+      const want = Math.min(chunk, st.size > 0 ? st.size : Infinity)
       const size = Math.max(MIN_CHUNK_BYTES, want)
       // read-ahead: both buffers keep room before the chunk for the tail of the previous one
       const ahead = opts.readAhead === true && st.size > size
