@@ -119,6 +119,8 @@ function lookScheme(buf: Buffer, i: number, end: number): LookResult {
 
 /** Checks buf[start..end) as the start of a status line: "HTTP/1." DIGIT SP 3DIGIT. */
 export function lookStatusLine(buf: Buffer, start: number, end: number): LookResult {
+  // every status line the parser reads comes this way: the 12 bytes compared one by one to constants
+  if (end - start >= 12 && isStatusStart(buf, start)) return Look.YES
   let i = start
   for (let k = 0; k < 7; k++, i++) {
     if (i === end) return Look.PREFIX
@@ -143,4 +145,15 @@ export function detectHttp1(head: Buffer, dir: Dir): boolean {
   if (head.length < 4) return false
   const r = dir === 'c2s' ? lookRequestLine(head, 0, head.length) : lookStatusLine(head, 0, head.length)
   return r === Look.YES || r === Look.PREFIX
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39
+
+/** "HTTP/1." DIGIT SP 3DIGIT at buf[i..i+12), which the caller knows to be there */
+function isStatusStart(buf: Buffer, i: number): boolean {
+  return (
+    buf[i] === 0x48 && buf[i + 1] === 0x54 && buf[i + 2] === 0x54 && buf[i + 3] === 0x50 && buf[i + 4] === 0x2f &&
+    buf[i + 5] === 0x31 && buf[i + 6] === 0x2e && isDigit(buf[i + 7]) && buf[i + 8] === SP &&
+    isDigit(buf[i + 9]) && isDigit(buf[i + 10]) && isDigit(buf[i + 11])
+  )
 }

@@ -240,7 +240,11 @@ function methodName(b: Buffer, s: number, e: number): string {
 
 /** "HTTP/1." DIGIT at b[s..s+8) */
 function isHttp1(b: Buffer, s: number): boolean {
-  return eqBytes(b, s, 'HTTP/1.') && b[s + 7] >= 0x30 && b[s + 7] <= 0x39
+  // byte by byte against constants: the request line of every message comes this way
+  return (
+    b[s] === 0x48 && b[s + 1] === 0x54 && b[s + 2] === 0x54 && b[s + 3] === 0x50 && b[s + 4] === 0x2f &&
+    b[s + 5] === 0x31 && b[s + 6] === 0x2e && b[s + 7] >= 0x30 && b[s + 7] <= 0x39
+  )
 }
 
 function versionName(b: Buffer, s: number): string {
@@ -691,20 +695,30 @@ abstract class MessageStream {
       const room = F.lim.maxLineBytes
       const maxHdr = F.lim.maxHeaderBytes
       let off = F.off
+      let hdr = this.hdrBytes
       for (;;) {
         const stop = end - off > room + 1 ? off + room + 1 : end
         const i = bufIndexOf.call(buf, LF, off)
         if (i < 0 || i >= stop) break // a line cut by the chunk's end, or too long: readLine() decides
         let le = i
         if (le > off && buf[le - 1] === CR) le--
-        const hdr = this.hdrBytes + (i + 1 - off)
-        this.hdrBytes = hdr
+        hdr += i + 1 - off
         const ls = off
-        off = F.off = i + 1
-        if (hdr > maxHdr) return this.bad('headers_too_large')
-        if (le === ls) return this.headersDone()
-        if (!this.field(buf, ls, le)) return this.bad('bad_header')
+        off = i + 1
+        // field() reads neither F.off nor hdrBytes: both are stored when the loop is left
+        if (hdr > maxHdr || le === ls) {
+          F.off = off
+          this.hdrBytes = hdr
+          return hdr > maxHdr ? this.bad('headers_too_large') : this.headersDone()
+        }
+        if (!this.field(buf, ls, le)) {
+          F.off = off
+          this.hdrBytes = hdr
+          return this.bad('bad_header')
+        }
       }
+      F.off = off
+      this.hdrBytes = hdr
     }
     for (;;) {
       const r = this.readLine()
@@ -872,8 +886,10 @@ abstract class MessageStream {
       this.conn.ctx.count('obs_fold')
       return true
     }
-    let c = ls
-    while (c < le && b[c] !== COLON) c++
+    // a native search: a JS loop costs about 1 ns a byte. It may run past the line when the line has
+    // no colon (a bad header, once per message at most: the message is then given up)
+    let c: number = bufIndexOf.call(b, COLON, ls)
+    if (c < 0 || c > le) c = le
     if (c === le || c === ls) return false
     const nlen = c - ls
     // the fields of interest are 2 (b3) to 17 bytes long; the name decides, then the value is trimmed
@@ -1334,7 +1350,9 @@ export class Http1Handler implements StreamHandler {
 
   /** the limits its message streams read (derived from ctx.limits once per Limits object) */
   get lim(): StreamLimits {
-    return streamLimits(this.ctx.limits)
+    const l = this.ctx.limits
+    // the last one asked for, checked here: streamLimits() is not inlined into feed()
+    return l === lastLimits ? lastStreamLimits! : streamLimits(l)
   }
 
   constructor(readonly ctx: ParserContext) {
