@@ -886,10 +886,8 @@ abstract class MessageStream {
       this.conn.ctx.count('obs_fold')
       return true
     }
-    // a native search: a JS loop costs about 1 ns a byte. It may run past the line when the line has
-    // no colon (a bad header, once per message at most: the message is then given up)
-    let c: number = bufIndexOf.call(b, COLON, ls)
-    if (c < 0 || c > le) c = le
+    let c = ls
+    while (c < le && b[c] !== COLON) c++
     if (c === le || c === ls) return false
     const nlen = c - ls
     // the fields of interest are 2 (b3) to 17 bytes long; the name decides, then the value is trimmed
