@@ -205,24 +205,34 @@ const EMPTY = Buffer.alloc(0)
  * payload is a Buffer to every reader (instanceof Buffer, Buffer.isBuffer, toString, equals,
  * subarray). Constructed directly it costs about half of d.subarray(), which loads the method from
  * Buffer.prototype (kept in dictionary mode by V8: a LoadIC call every time), reads the `buffer` and
- * `byteOffset` getters and validates its arguments: ~15 ns of ~35 per data packet.
+ * `byteOffset` getters generically and validates its arguments: ~15 ns of ~35 per data packet.
  */
 class PayloadView extends Uint8Array {}
 Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype)
 
-/** the packet buffer of the last view made, its ArrayBuffer and offset (a capture file reads every packet from one buffer) */
+/**
+ * The packet buffer of the last view made, its ArrayBuffer and offset: reading them per packet is a
+ * LoadIC and a runtime call (`buffer` is a getter beyond the dictionary-mode Buffer.prototype), and a
+ * capture file reads every packet from one of two buffers.
+ */
 let viewOf: Buffer = EMPTY
 let viewAb: ArrayBufferLike = EMPTY.buffer
 let viewBase = 0
+/** views until the two are read again from the same buffer */
+let viewRefresh = 0
 
 /** d[s, e) as a Buffer view (e > s) */
 function payloadView(d: Buffer, s: number, e: number): Buffer {
-  if (d !== viewOf) {
+  if (d !== viewOf || --viewRefresh < 0) {
+    // read again every 256 views even from the same buffer: the branch runs early and often enough to
+    // have type feedback when this code is optimized (else the first other buffer deoptimizes it)
     viewOf = d
     viewAb = d.buffer
     viewBase = d.byteOffset
+    viewRefresh = 256
   }
-  return new PayloadView(viewAb as ArrayBuffer, viewBase + s, e - s) as Buffer // a SharedArrayBuffer works the same
+  // a SharedArrayBuffer works the same
+  return new PayloadView(viewAb as ArrayBuffer, viewBase + s, e - s) as Buffer
 }
 
 // Buffer.readUInt32BE validates its arguments on every call; callers here have checked the bounds
