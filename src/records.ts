@@ -143,8 +143,8 @@ export function traceJson(e: Exchange): string {
 // anything else (escapes, non-ASCII text, identity on a peer, odd numbers) goes through the same
 // JSON.stringify the string form uses, for that field only. What repeats is copied as bytes made
 // once: the constant names, the time up to the second (per second), protocol and tls (per
-// protocol); address-only peers are written field by field on a connection's first line, copied as
-// bytes kept per connection from its third on.
+// protocol); address-only peers are written field by field on a connection's first two lines, copied
+// as bytes kept per connection from its third on.
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 
@@ -252,8 +252,10 @@ function putPeers(b: Buffer, o: number, c: Peer, s: Peer): number {
 /**
  * The peers' bytes of a connection's lines, per connection in a small cache (slot by flow id), kept
  * while the same Peer objects still hold the same address. A connection's first line writes them in
- * place and only notes the peers; its second keeps a copy of the bytes, which later lines copy: a short
- * connection (one line) makes no string and no Buffer, a long one copies its peers as one block.
+ * place and notes only its flow id (a number: storing the peers into the old-generation slot cost a
+ * write barrier each and kept them alive); its second writes them again and keeps them in the slot with
+ * a copy of the bytes, which its later lines copy. A short connection (one line) makes no string, no
+ * Buffer and no reference; a long one copies its peers as one block.
  */
 interface PeerBytes {
   client: Peer | null
@@ -262,24 +264,26 @@ interface PeerBytes {
   cport: number
   sip: string
   sport: number
-  bytes: Buffer | null
+  bytes: Buffer
 }
 const PEER_SLOTS = 1024
-const peerCache: PeerBytes[] = Array.from({ length: PEER_SLOTS }, () => ({ client: null, server: null, cip: '', cport: 0, sip: '', sport: 0, bytes: null }))
+const peerCache: PeerBytes[] = Array.from({ length: PEER_SLOTS }, () => ({ client: null, server: null, cip: '', cport: 0, sip: '', sport: 0, bytes: Buffer.alloc(0) }))
+/** per slot, the flow id of the last line written through it */
+const peerSeen = new Float64Array(PEER_SLOTS).fill(-1)
 
 /** putPeers for an exchange whose peers are both address-only with text addresses (the caller checked) */
 function putPeersOf(b: Buffer, o: number, e: Exchange): number {
   const c = e.client
   const s = e.server
-  const slot = peerCache[e.flowId & (PEER_SLOTS - 1)] as PeerBytes
+  const i = e.flowId & (PEER_SLOTS - 1)
+  const slot = peerCache[i] as PeerBytes
   if (slot.client === c && slot.server === s && slot.cip === c.ip && slot.cport === c.port && slot.sip === s.ip && slot.sport === s.port) {
-    const kept = slot.bytes
-    if (kept !== null) {
-      b.set(kept, o)
-      return o + kept.length
-    }
-    const end = putPeers(b, o, c, s)
-    slot.bytes = Buffer.from(b.subarray(o, end))
+    b.set(slot.bytes, o)
+    return o + slot.bytes.length
+  }
+  const end = putPeers(b, o, c, s)
+  if (peerSeen[i] !== e.flowId) {
+    peerSeen[i] = e.flowId
     return end
   }
   slot.client = c
@@ -288,8 +292,8 @@ function putPeersOf(b: Buffer, o: number, e: Exchange): number {
   slot.cport = c.port
   slot.sip = s.ip
   slot.sport = s.port
-  slot.bytes = null
-  return putPeers(b, o, c, s)
+  slot.bytes = Buffer.from(b.subarray(o, end))
+  return end
 }
 
 /** ',"status":200,"error":false,"latency_ms":' per status and error, for status null or a number */

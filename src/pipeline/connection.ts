@@ -21,6 +21,11 @@ export interface ConnectionDeps {
   counters: Counters
   onExchange: (e: Exchange) => void
   onLink?: (l: LinkRecord, c: Connection) => void
+  /**
+   * false: nothing reads l7_link records, so a plaintext packet connection's is not made (onLink still
+   * gets those of encrypted connections and of streams: the TLS pairing keeps them). Default true.
+   */
+  linksWanted?: boolean
   /** the flow's TCP health for its l7_link record (tcp/health.ts) */
   tcpStats?: (flow: FlowInfo) => FlowTcpStats | undefined
   /** called when the connection ends, before it reports what was pending */
@@ -320,7 +325,9 @@ export class Connection implements StreamHandler, ParserContext {
     } catch (e) {
       this.fail(e)
     }
-    this.d.onLink?.(this.link(reason, tsUs), this)
+    if (this.d.onLink !== undefined && (this.d.linksWanted !== false || (this.flags & (TLS | SHARED_PEERS)) !== SHARED_PEERS)) {
+      this.d.onLink(this.link(reason, tsUs), this)
+    }
   }
 
   /**
@@ -362,10 +369,15 @@ export class Connection implements StreamHandler, ParserContext {
     }
     const m = this.match(head, dir)
     if (m) {
+      if (firstOfDir && !this.midStreamOn(dir) && this.dt!.held.length === 0 && !this.shouldDefer(m.p, dir, chunk.length)) {
+        // nothing held (the usual first request): the parser starts on this chunk, no Held record made
+        this.start(m.p, m.swap, dir, chunk, tsUs, acked)
+        return
+      }
       // held as the borrowed chunk itself: start() below replays it within this call; only a match
       // held back past this call needs its own copy
       this.holdMatched(dir, chunk, tsUs, acked, head === chunk, true)
-      if (this.shouldDefer(m.p, dir)) {
+      if (this.shouldDefer(m.p, dir, this.dt!.heldBytes)) {
         const last = this.dt!.held[this.dt!.held.length - 1] as Held & { kind: 'data' }
         last.buf = Buffer.from(chunk)
         this.dt!.deferred = m
@@ -476,10 +488,10 @@ export class Connection implements StreamHandler, ParserContext {
    * side, and one that does is waiting, let the other side speak first (a scanner's malformed request
    * to port 80 is not a Redis inline command when the server answers "HTTP/1.0 400").
    */
-  private shouldDefer(p: ProtocolParser, dir: Dir): boolean {
+  private shouldDefer(p: ProtocolParser, dir: Dir, heldBytes: number): boolean {
     if (this.dt!.order.hinted.length === 0 || this.dt!.order.hinted.includes(p)) return false
-    // `dir` spoke and matched; wait while the other side has said nothing
-    return this.seenOf(flip(dir)) === 0 && this.dt!.heldBytes < this.d.limits.maxDetectBytes
+    // `dir` spoke and matched (heldBytes: what is held with its bytes); wait while the other side has said nothing
+    return this.seenOf(flip(dir)) === 0 && heldBytes < this.d.limits.maxDetectBytes
   }
 
   /** holds `chunk` (copied) for replay into the parser; a mid-stream head drops what came before it */
@@ -510,7 +522,8 @@ export class Connection implements StreamHandler, ParserContext {
     this.dt!.held = keep
   }
 
-  private start(p: ProtocolParser, swap: boolean): void {
+  /** starts parser `p` on what is held, then on `chunk` of `dir` when one is given (borrowed: not held) */
+  private start(p: ProtocolParser, swap: boolean, dir?: Dir, chunk?: Buffer, tsUs = 0, acked = -1): void {
     if (swap) this.flow.swapRoles('content')
     else if (this.flow.roleSource === 'guess' || this.flow.roleSource === 'port') this.flow.roleSource = 'content'
     this.parser = p
@@ -519,11 +532,15 @@ export class Connection implements StreamHandler, ParserContext {
     const events = this.dt!.held
     this.dt = null
     for (const h of events) {
-      const dir = swap ? flip(h.dir) : h.dir
+      const d = swap ? flip(h.dir) : h.dir
       if (h.kind === 'data') {
         if (faults.parser !== null) faults.parser(p.id, h.buf)
-        this.inner.data(dir, h.buf, h.tsUs, h.acked)
-      } else this.inner.gap(dir, h.n, h.tsUs)
+        this.inner.data(d, h.buf, h.tsUs, h.acked)
+      } else this.inner.gap(d, h.n, h.tsUs)
+    }
+    if (chunk !== undefined) {
+      if (faults.parser !== null) faults.parser(p.id, chunk)
+      this.inner.data(swap ? flip(dir!) : dir!, chunk, tsUs, acked)
     }
   }
 

@@ -144,6 +144,9 @@ export class Pipeline {
       counters: this.counters,
       onExchange: (e: Exchange) => this.ordered.push(e),
       onLink: (l: LinkRecord, c: Connection) => this.pairing.link(l, c, this.nowUs),
+      // no onLink: a plaintext packet connection's record would go nowhere (a short connection's
+      // record, its endpoints and TCP health stats were a sixth of what it allocated)
+      linksWanted: o.onLink !== undefined,
       onEncrypted: (c: Connection, flow: FlowInfo) => this.pairing.encrypted(c, flow),
       onEnd: (c: Connection) => this.unlive(c),
     }

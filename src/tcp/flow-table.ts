@@ -52,6 +52,8 @@ const ROLE_SOURCES: readonly RoleSource[] = ['guess', 'port', 'content', 'synack
 // Flow.st
 const ROLE_MASK = 7
 const ENDED = 8
+/** decideRoles: the first segment's source is the client (beside the rank, in ROLE_MASK) */
+const SRC_IS_CLIENT = 8
 
 /** Ports at or above this are the usual ephemeral range (Linux 32768-60999, IANA 49152-65535). */
 const EPHEMERAL_PORT_MIN = 32768
@@ -109,14 +111,15 @@ class Flow implements FlowInfo, ReassemblyEvents {
     limits: Limits,
     client: Endpoint,
     server: Endpoint,
-    roleSource: RoleSource,
+    /** how the roles were decided: its ROLE_RANK */
+    roleRank: number,
     ifindex: number,
     tsUs: number,
   ) {
     this.id = ++lastFlowId
     this.client = client
     this.server = server
-    this.st = ROLE_RANK[roleSource]
+    this.st = roleRank
     this.ifindex = ifindex
     this.startUs = tsUs
     this.lastUs = tsUs
@@ -368,10 +371,11 @@ export class FlowTable {
   private create(f: Frame): Flow {
     const src: Endpoint = { ip: f.src, port: f.srcPort }
     const dst: Endpoint = { ip: f.dst, port: f.dstPort }
-    const [srcIsClient, source] = this.decideRoles(f)
-    const flow = srcIsClient
-      ? new Flow(this.counters, this.limits, src, dst, source, f.ifindex, f.tsUs)
-      : new Flow(this.counters, this.limits, dst, src, source, f.ifindex, f.tsUs)
+    const roles = this.decideRoles(f)
+    const flow =
+      (roles & SRC_IS_CLIENT) !== 0
+        ? new Flow(this.counters, this.limits, src, dst, roles & ROLE_MASK, f.ifindex, f.tsUs)
+        : new Flow(this.counters, this.limits, dst, src, roles & ROLE_MASK, f.ifindex, f.tsUs)
     // the handler first: if the factory throws, the table holds no flow without one
     flow.handler = this.onFlow(flow)
     if (this.live >= this.limits.maxFlows && this.head !== null) {
@@ -388,19 +392,19 @@ export class FlowTable {
     return flow
   }
 
-  /** Who is the client, from the first segment of a flow: [source is client, how we know]. */
-  private decideRoles(f: Frame): [boolean, RoleSource] {
+  /** Who is the client, from the first segment of a flow: SRC_IS_CLIENT | how we know (its ROLE_RANK), no tuple made. */
+  private decideRoles(f: Frame): number {
     if ((f.flags & TcpFlag.SYN) !== 0) {
-      return (f.flags & TcpFlag.ACK) === 0 ? [true, 'syn'] : [false, 'synack']
+      return (f.flags & TcpFlag.ACK) === 0 ? SRC_IS_CLIENT | ROLE_RANK.syn : ROLE_RANK.synack
     }
     const srcServer = this.isServerPort(f.srcPort)
     const dstServer = this.isServerPort(f.dstPort)
-    if (dstServer && !srcServer) return [true, 'port']
-    if (srcServer && !dstServer) return [false, 'port']
+    if (dstServer && !srcServer) return SRC_IS_CLIENT | ROLE_RANK.port
+    if (srcServer && !dstServer) return ROLE_RANK.port
     const lo = Math.min(f.srcPort, f.dstPort)
     const hi = Math.max(f.srcPort, f.dstPort)
-    if (lo !== hi && (lo < SYSTEM_PORT_MAX || hi >= EPHEMERAL_PORT_MIN)) return [f.dstPort === lo, 'port']
-    return [true, 'guess']
+    if (lo !== hi && (lo < SYSTEM_PORT_MAX || hi >= EPHEMERAL_PORT_MIN)) return (f.dstPort === lo ? SRC_IS_CLIENT : 0) | ROLE_RANK.port
+    return SRC_IS_CLIENT | ROLE_RANK.guess
   }
 
   /** A SYN (client) or SYN-ACK (server) proves roles weaker evidence guessed. */

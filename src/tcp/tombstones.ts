@@ -36,18 +36,6 @@ export interface Indexed {
   indexSlot: number
 }
 
-interface Tomb extends ClosedFlow {
-  aIp: string
-  aPort: number
-  bIp: string
-  bPort: number
-  closedUs: number
-  /** home bucket's hash (before masking) */
-  hash: number
-  /** no longer in the index (deleted, or the 4-tuple closed again: a newer record stands for it) */
-  dead: boolean
-}
-
 /** one endpoint: its address's characters and its port (FNV-1a), before mixing */
 function endHash(ip: string, port: number): number {
   let h = 0x811c9dc5 ^ port
@@ -66,9 +54,66 @@ function tupleHash(aIp: string, aPort: number, bIp: string, bPort: number): numb
 
 const FIRST_SIZE = 1024
 
+/** the ring's columns: one entry per ring position (no object per closed connection) */
+class Columns {
+  aIp: string[]
+  bIp: string[]
+  aPort: Uint16Array
+  bPort: Uint16Array
+  /** home bucket's hash */
+  hash: Int32Array
+  closedUs: Float64Array
+  end0: Float64Array
+  end1: Float64Array
+  /** 1: no longer in the index (deleted, or dropped by the cap); 0 live */
+  dead: Uint8Array
+  constructor(readonly n: number) {
+    this.aIp = new Array<string>(n).fill('')
+    this.bIp = new Array<string>(n).fill('')
+    this.aPort = new Uint16Array(n)
+    this.bPort = new Uint16Array(n)
+    this.hash = new Int32Array(n)
+    this.closedUs = new Float64Array(n)
+    this.end0 = new Float64Array(n)
+    this.end1 = new Float64Array(n)
+    this.dead = new Uint8Array(n)
+  }
+}
+
+/** a closed 4-tuple as the health hook sees it: a view of one ring position, moved by each closedAt/add */
+class ClosedView implements ClosedFlow {
+  pos = 0
+  constructor(public c: Columns) {}
+  get aIp(): string {
+    return this.c.aIp[this.pos] as string
+  }
+  get aPort(): number {
+    return this.c.aPort[this.pos] as number
+  }
+  get bIp(): string {
+    return this.c.bIp[this.pos] as string
+  }
+  get bPort(): number {
+    return this.c.bPort[this.pos] as number
+  }
+  get end0(): number {
+    return this.c.end0[this.pos] as number
+  }
+  set end0(v: number) {
+    this.c.end0[this.pos] = v
+  }
+  get end1(): number {
+    return this.c.end1[this.pos] as number
+  }
+  set end1(v: number) {
+    this.c.end1[this.pos] = v
+  }
+}
+
 export class Tombstones<L extends Indexed = Indexed> {
-  /** records in close order; a slot's object is reused by the next close landing in it */
-  private ring: (Tomb | undefined)[] = new Array<Tomb | undefined>(FIRST_SIZE)
+  /** closed 4-tuples in close order, by ring position */
+  private c = new Columns(FIRST_SIZE)
+  private readonly view = new ClosedView(this.c)
   /** live entries by slot, and each one's hash */
   private objs: (L | null)[] = new Array<L | null>(FIRST_SIZE).fill(null)
   private objHash = new Int32Array(FIRST_SIZE)
@@ -77,10 +122,11 @@ export class Tombstones<L extends Indexed = Indexed> {
   private nextSlot = 0
   /**
    * two Int32 per bucket: the reference (see top) and the entry's hash; at least twice as many
-   * buckets as ring slots and live slots together, so at most half full
+   * buckets as entries can be indexed at once (closed ones: the ring or the cap; live slots), so at
+   * most half full
    */
-  private table = new Int32Array(2 * 4 * FIRST_SIZE)
-  private shift = 32 - Math.log2(4 * FIRST_SIZE)
+  private table = new Int32Array(0)
+  private shift = 32
   private head = 0
   /** ring entries, dead ones included */
   private count = 0
@@ -93,7 +139,9 @@ export class Tombstones<L extends Indexed = Indexed> {
   constructor(
     private readonly max: number,
     private readonly lingerUs: number,
-  ) {}
+  ) {
+    this.rebuild()
+  }
 
   /** closed 4-tuples remembered */
   get size(): number {
@@ -118,15 +166,15 @@ export class Tombstones<L extends Indexed = Indexed> {
     return e < 0 ? (this.objs[-e - 1] as L) : null
   }
 
-  /** the closed 4-tuple's record in bucket `b` (from find), null when it holds a live one */
+  /** the closed 4-tuple in bucket `b` (from find), null when it holds a live one; borrowed until the next closedAt or close */
   closedAt(b: number): ClosedFlow | null {
     const e = this.table[2 * b] as number
-    return e > 0 ? (this.ring[e - 1] as Tomb) : null
+    return e > 0 ? this.viewOf(e - 1) : null
   }
 
   /** forgets the closed 4-tuple in bucket `b` (from find: a SYN opens it again) */
   deleteClosedAt(b: number): void {
-    ;(this.ring[(this.table[2 * b] as number) - 1] as Tomb).dead = true
+    this.c.dead[(this.table[2 * b] as number) - 1] = 1
     this.live--
     this.removeBucket(b)
   }
@@ -162,7 +210,7 @@ export class Tombstones<L extends Indexed = Indexed> {
   closeLive(x: L, tsUs: number): ClosedFlow | null {
     const slot = x.indexSlot
     if (slot < 0) return null
-    if (this.count === this.ring.length) this.grow()
+    if (this.count === this.c.n) this.grow()
     const hash = this.objHash[slot] as number
     const b = this.bucketOfRef(hash, -(slot + 1))
     this.freeSlot(x)
@@ -187,31 +235,31 @@ export class Tombstones<L extends Indexed = Indexed> {
   /** forgets the closed 4-tuple (a SYN opens it again) */
   delete(srcIp: string, srcPort: number, dstIp: string, dstPort: number): void {
     const b = this.find(srcIp, srcPort, dstIp, dstPort)
-    if (b >= 0 && this.closedAt(b) !== null) this.deleteClosedAt(b)
+    if (b >= 0 && (this.table[2 * b] as number) > 0) this.deleteClosedAt(b)
   }
 
   /** the connection between these endpoints (not a live one of the index) closed at `tsUs` */
   add(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number): ClosedFlow {
     const old = this.find(aIp, aPort, bIp, bPort)
-    if (old >= 0 && this.closedAt(old) !== null) this.deleteClosedAt(old)
+    if (old >= 0 && (this.table[2 * old] as number) > 0) this.deleteClosedAt(old)
     const hash = this.lastHash
-    if (this.count === this.ring.length) this.grow()
+    if (this.count === this.c.n) this.grow()
     this.insert(hash, this.record(aIp, aPort, bIp, bPort, tsUs, hash) + 1)
     return this.closedTail()
   }
 
   /** forgets 4-tuples closed more than lingerUs before `nowUs` */
   expire(nowUs: number): void {
+    const c = this.c
     while (this.count > 0) {
-      const t = this.ring[this.head] as Tomb
-      if (!t.dead && nowUs - t.closedUs <= this.lingerUs) return
+      const h = this.head
+      if (c.dead[h] === 0 && nowUs - (c.closedUs[h] as number) <= this.lingerUs) return
       this.pop()
     }
   }
 
   /** forgets everything, closed and live (live entries are told: indexSlot -1) */
   clear(): void {
-    for (let k = 0; k < this.count; k++) (this.ring[(this.head + k) & (this.ring.length - 1)] as Tomb).dead = true
     for (let i = 0; i < this.nextSlot; i++) {
       const x = this.objs[i]
       if (x !== null && x !== undefined) x.indexSlot = -1
@@ -219,6 +267,8 @@ export class Tombstones<L extends Indexed = Indexed> {
     this.objs.fill(null)
     this.freeSlots = []
     this.nextSlot = 0
+    this.c.aIp.fill('')
+    this.c.bIp.fill('')
     this.table.fill(0)
     this.head = 0
     this.count = 0
@@ -227,24 +277,24 @@ export class Tombstones<L extends Indexed = Indexed> {
 
   // ---- internals
 
-  /** fills the ring's next slot with a closed 4-tuple (the ring has room); returns its position */
+  private viewOf(pos: number): ClosedFlow {
+    this.view.pos = pos
+    return this.view
+  }
+
+  /** fills the ring's next position with a closed 4-tuple (the ring has room); returns it */
   private record(aIp: string, aPort: number, bIp: string, bPort: number, tsUs: number, hash: number): number {
-    const pos = (this.head + this.count) & (this.ring.length - 1)
-    let t = this.ring[pos]
-    if (t === undefined) {
-      t = { aIp, aPort, bIp, bPort, end0: -1, end1: -1, closedUs: tsUs, hash, dead: false }
-      this.ring[pos] = t
-    } else {
-      t.aIp = aIp
-      t.aPort = aPort
-      t.bIp = bIp
-      t.bPort = bPort
-      t.end0 = -1
-      t.end1 = -1
-      t.closedUs = tsUs
-      t.hash = hash
-      t.dead = false
-    }
+    const c = this.c
+    const pos = (this.head + this.count) & (c.n - 1)
+    c.aIp[pos] = aIp
+    c.aPort[pos] = aPort
+    c.bIp[pos] = bIp
+    c.bPort[pos] = bPort
+    c.hash[pos] = hash
+    c.closedUs[pos] = tsUs
+    c.end0[pos] = -1
+    c.end1[pos] = -1
+    c.dead[pos] = 0
     this.live++
     this.count++
     return pos
@@ -252,9 +302,9 @@ export class Tombstones<L extends Indexed = Indexed> {
 
   /** the record just added, after the cap is applied (the cap drops the oldest, never the newest) */
   private closedTail(): ClosedFlow {
-    const t = this.ring[(this.head + this.count - 1) & (this.ring.length - 1)] as Tomb
+    const pos = (this.head + this.count - 1) & (this.c.n - 1)
     while (this.live > this.max) this.pop()
-    return t
+    return this.viewOf(pos)
   }
 
   private freeSlot(x: L): void {
@@ -268,21 +318,24 @@ export class Tombstones<L extends Indexed = Indexed> {
   private findHashed(hash: number, srcIp: string, srcPort: number, dstIp: string, dstPort: number): number {
     const table = this.table
     const mask = (table.length >> 1) - 1
+    const c = this.c
     let b = hash >>> this.shift
     for (;;) {
       const e = table[2 * b] as number
       if (e === 0) return -1
       if ((table[2 * b + 1] as number) === hash) {
         if (e > 0) {
-          const t = this.ring[e - 1] as Tomb
-          if (t.aPort === srcPort && t.bPort === dstPort && t.aIp === srcIp && t.bIp === dstIp) return b
-          if (t.aPort === dstPort && t.bPort === srcPort && t.aIp === dstIp && t.bIp === srcIp) return b
+          const p = e - 1
+          const ap = c.aPort[p] as number
+          const bp = c.bPort[p] as number
+          if (ap === srcPort && bp === dstPort && c.aIp[p] === srcIp && c.bIp[p] === dstIp) return b
+          if (ap === dstPort && bp === srcPort && c.aIp[p] === dstIp && c.bIp[p] === srcIp) return b
         } else {
           const x = this.objs[-e - 1] as L
-          const c = x.client
-          const s = x.server
-          if (c.port === srcPort && s.port === dstPort && c.ip === srcIp && s.ip === dstIp) return b
-          if (c.port === dstPort && s.port === srcPort && c.ip === dstIp && s.ip === srcIp) return b
+          const cl = x.client
+          const sv = x.server
+          if (cl.port === srcPort && sv.port === dstPort && cl.ip === srcIp && sv.ip === dstIp) return b
+          if (cl.port === dstPort && sv.port === srcPort && cl.ip === dstIp && sv.ip === srcIp) return b
         }
       }
       b = (b + 1) & mask
@@ -331,33 +384,45 @@ export class Tombstones<L extends Indexed = Indexed> {
 
   /** drops the ring's oldest entry (and its record from the index unless already dead) */
   private pop(): void {
+    const c = this.c
     const h = this.head
-    const t = this.ring[h] as Tomb
-    if (!t.dead) {
-      t.dead = true
+    if (c.dead[h] === 0) {
+      c.dead[h] = 1
       this.live--
-      this.removeBucket(this.bucketOfRef(t.hash, h + 1))
+      this.removeBucket(this.bucketOfRef(c.hash[h] as number, h + 1))
     }
-    this.head = (h + 1) & (this.ring.length - 1)
+    // the addresses are not kept alive by a forgotten entry
+    c.aIp[h] = ''
+    c.bIp[h] = ''
+    this.head = (h + 1) & (c.n - 1)
     this.count--
   }
 
   /** the ring is full: keeps its live entries, in a ring twice as big when more than half are live */
   private grow(): void {
-    const n = this.ring.length
-    const keep: Tomb[] = []
-    const spare: Tomb[] = []
-    for (let k = 0; k < n; k++) {
-      const t = this.ring[(this.head + k) & (n - 1)] as Tomb
-      if (k < this.count && !t.dead) keep.push(t)
-      else spare.push(t)
+    const o = this.c
+    const n = o.n
+    let keep = 0
+    for (let k = 0; k < this.count; k++) if (o.dead[(this.head + k) & (n - 1)] === 0) keep++
+    const c = new Columns(keep * 2 > n ? n * 2 : n)
+    let j = 0
+    for (let k = 0; k < this.count; k++) {
+      const p = (this.head + k) & (n - 1)
+      if (o.dead[p] !== 0) continue
+      c.aIp[j] = o.aIp[p] as string
+      c.bIp[j] = o.bIp[p] as string
+      c.aPort[j] = o.aPort[p] as number
+      c.bPort[j] = o.bPort[p] as number
+      c.hash[j] = o.hash[p] as number
+      c.closedUs[j] = o.closedUs[p] as number
+      c.end0[j] = o.end0[p] as number
+      c.end1[j] = o.end1[p] as number
+      j++
     }
-    const size = keep.length * 2 > n ? n * 2 : n
-    this.ring = new Array<Tomb | undefined>(size)
-    for (let j = 0; j < keep.length; j++) this.ring[j] = keep[j]
-    for (let j = 0; j < spare.length; j++) this.ring[keep.length + j] = spare[j]
+    this.c = c
+    this.view.c = c
     this.head = 0
-    this.count = keep.length
+    this.count = keep
     this.rebuild()
   }
 
@@ -373,19 +438,18 @@ export class Tombstones<L extends Indexed = Indexed> {
     this.rebuild()
   }
 
-  /** the table made again (sized for the ring and the live slots): the ring's records, then the live entries */
+  /** the table made again, sized for what may be indexed at once: the ring's records, then the live entries */
   private rebuild(): void {
     let buckets = 1
-    while (buckets < 2 * (this.ring.length + this.objs.length)) buckets *= 2
+    while (buckets < 2 * (Math.min(this.c.n, this.max + 1) + this.objs.length)) buckets *= 2
     if (this.table.length !== 2 * buckets) {
       this.table = new Int32Array(2 * buckets)
       this.shift = 32 - Math.log2(buckets)
     } else this.table.fill(0)
-    const n = this.ring.length
+    const c = this.c
     for (let k = 0; k < this.count; k++) {
-      const pos = (this.head + k) & (n - 1)
-      const t = this.ring[pos] as Tomb
-      if (!t.dead) this.insert(t.hash, pos + 1)
+      const pos = (this.head + k) & (c.n - 1)
+      if (c.dead[pos] === 0) this.insert(c.hash[pos] as number, pos + 1)
     }
     for (let i = 0; i < this.nextSlot; i++) if (this.objs[i] !== null) this.insert(this.objHash[i] as number, -(i + 1))
   }
