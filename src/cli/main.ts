@@ -1,6 +1,7 @@
 // podtap's command line: wiring only (commander). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input.
 
 import { basename } from 'node:path'
+import { isatty } from 'node:tty'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_LIMITS, type Limits } from '../config.js'
 import { PodtapError } from '../errors.js'
@@ -138,7 +139,7 @@ export function buildProgram(): Command {
       protocols: o.protocols as string[] | undefined,
       jsonlFile: o.jsonl as string | undefined,
       limits: limitsFrom(o),
-      progress: Boolean(o.progress) && process.stderr.isTTY === true,
+      progress: Boolean(o.progress) && isatty(2),
     }
     await withOutputs(o, async (hub, counters, ui) => {
       const r = await replay(files, { ...ro, counters, onExchange: hub.exchange, onLink: hub.link, tcp: { ...hub.tcpOptions(), synTimeoutUs: (o.synTimeout as number) * 1e6 } })

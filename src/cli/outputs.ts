@@ -6,9 +6,7 @@
 // tick() from a timer during live capture, close() once at the end (bounded in time: each output
 // flushes what it can within its own deadline).
 
-import * as dns from 'node:dns/promises'
 import * as fs from 'node:fs'
-import * as net from 'node:net'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { limitsWith, type Limits } from '../config.js'
 import { PodtapError, SinkError, UsageError } from '../errors.js'
@@ -346,6 +344,8 @@ export class OutputHub {
    */
   async ownAddresses(): Promise<Endpoint[]> {
     const out: Endpoint[] = []
+    // node:net and node:dns load here, not at every start
+    const [net, dns] = await Promise.all([import('node:net'), import('node:dns/promises')])
     for (const ep of this.ownEndpoints()) {
       if (net.isIP(ep.ip)) out.push(ep)
       else {

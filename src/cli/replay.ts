@@ -121,8 +121,8 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
 }
 
 export function printReplayResult(r: ReplayResult, o: ReplayOptions): void {
-  const out = o.format === 'table' ? process.stdout : process.stderr
   if (r.summary !== null && r.table !== null && (o.format === 'table' || o.summary)) {
+    const out = o.format === 'table' ? process.stdout : process.stderr
     out.write(r.table.renderSummary(r.summary, { width: process.stdout.columns }))
     out.write(r.table.renderTotals(r.summary, r.counters, r))
   }

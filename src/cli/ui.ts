@@ -2,11 +2,10 @@
 // it (src/ui/: the model computed from the same exchanges and links as the table, and its server).
 
 import { Command, Option } from 'commander'
-import { resolveControlToken } from '../control/server.js'
 import type { Counters } from '../counters.js'
 import { UsageError } from '../errors.js'
-import { UiModel } from '../ui/model.js'
-import { startUiServer, type UiServer } from '../ui/server.js'
+import type { UiModel } from '../ui/model.js'
+import type { UiServer } from '../ui/server.js'
 import { intArg } from './args.js'
 import type { Output } from './outputs.js'
 
@@ -55,6 +54,8 @@ export async function openUi(flags: UiFlags, ctx: { counters?: Counters; title: 
     if (flags.uiAddress !== undefined) throw new UsageError('--ui-address needs --ui-port')
     return null
   }
+  // the server, its page model and node:http load only when a UI is asked for (start-up of every other run)
+  const [{ resolveControlToken }, { startUiServer }, { UiModel }] = await Promise.all([import('../control/server.js'), import('../ui/server.js'), import('../ui/model.js')])
   const token = resolveControlToken(flags.controlTokenFile, ctx.env)
   const model = new UiModel({ title: ctx.title, counters: ctx.counters })
   const start = (port: number): Promise<UiServer> => startUiServer(model, { port, host: flags.uiAddress, token, log: ctx.log })

@@ -12,14 +12,22 @@ import { createRequire } from 'node:module'
 export type LatencyHistogram = hdr.Histogram
 
 const require = createRequire(import.meta.url)
-const { default: Int32Histogram } = require('hdr-histogram-js/dist/Int32Histogram.js') as typeof import('hdr-histogram-js/dist/Int32Histogram.js')
-const { default: PackedHistogram } = require('hdr-histogram-js/dist/PackedHistogram.js') as typeof import('hdr-histogram-js/dist/PackedHistogram.js')
+// loaded with the first histogram (a replay to JSON lines makes none: ~12 CommonJS files less at start)
+let classes: { Int32Histogram: typeof import('hdr-histogram-js/dist/Int32Histogram.js').default; PackedHistogram: typeof import('hdr-histogram-js/dist/PackedHistogram.js').default } | null = null
+function histogramClasses(): NonNullable<typeof classes> {
+  classes ??= {
+    Int32Histogram: (require('hdr-histogram-js/dist/Int32Histogram.js') as typeof import('hdr-histogram-js/dist/Int32Histogram.js')).default,
+    PackedHistogram: (require('hdr-histogram-js/dist/PackedHistogram.js') as typeof import('hdr-histogram-js/dist/PackedHistogram.js')).default,
+  }
+  return classes
+}
 
 const HOUR_US = 3_600_000_000
 
 export function newLatencyHistogram(layout: 'fast' | 'compact' = 'compact'): LatencyHistogram {
   // what hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HOUR_US,
   // numberOfSignificantValueDigits: 2, bitBucketSize: 32 | 'packed' }) makes, autoResize its default
+  const { Int32Histogram, PackedHistogram } = histogramClasses()
   const h = layout === 'fast' ? new Int32Histogram(1, HOUR_US, 2) : new PackedHistogram(1, HOUR_US, 2)
   h.autoResize = true
   return h

@@ -6,6 +6,7 @@
 // waits stays bounded.
 
 import * as fs from 'node:fs'
+import { isatty } from 'node:tty'
 import { SinkError } from '../errors.js'
 import { encodeTrace, traceJson, type Exchange } from '../records.js'
 
@@ -42,10 +43,13 @@ export class JsonlWriter {
     if (path === undefined || path === '-') {
       this.fd = 1
       this.ownFd = false
-      this.viaStream = process.stdout.isTTY === true
-      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EPIPE') this.broken = true
-      })
+      // isatty, not process.stdout.isTTY: the stdout stream (and node's stream modules) only when used
+      this.viaStream = isatty(1)
+      if (this.viaStream) {
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EPIPE') this.broken = true
+        })
+      }
     } else {
       try {
         this.fd = fs.openSync(path, 'w')

@@ -19,12 +19,15 @@
 // output is allocated at that size and never grows, and a result of another length is refused.
 // Bad input returns null, never throws.
 
-import * as zlib from 'node:zlib'
+import { createRequire } from 'node:module'
 import { ZSTDDecoder } from 'zstddec'
 
 type ZstdSync = (b: Buffer, o: { maxOutputLength: number }) => Buffer
+/** node:zlib, loaded with the first compressed message (it brings node's streams: ~20 modules at every start otherwise) */
+let zlibModule: typeof import('node:zlib') | null = null
+const zlib = (): typeof import('node:zlib') => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib'))
 /** node:zlib's libzstd binding where the runtime has one (not Node 20) */
-const nodeZstd = (zlib as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync
+const nodeZstd = (): ZstdSync | undefined => (zlib() as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync
 /** zstddec's decoder once instantiated; null: it could not be */
 let wasmDecoder: ZSTDDecoder | null | undefined
 
@@ -145,7 +148,8 @@ export function snappyUncompress(b: Buffer, size: number): Buffer | null {
  */
 function zstdDecode(body: Buffer, size: number): Buffer | null {
   if (size === 0) return null // zstddec reads 0 as "size unknown: take the frame's"
-  if (nodeZstd !== undefined) return nodeZstd(body, { maxOutputLength: size })
+  const native = nodeZstd()
+  if (native !== undefined) return native(body, { maxOutputLength: size })
   const z = wasmZstd()
   if (z === null) return null
   const u = z.decode(body, size)
@@ -171,7 +175,7 @@ export function decompressBody(compressor: number, body: Buffer, size: number, c
         break
       }
       case Compressor.Zlib:
-        out = zlib.inflateSync(body, { maxOutputLength: Math.max(1, size) })
+        out = zlib().inflateSync(body, { maxOutputLength: Math.max(1, size) })
         break
       case Compressor.Zstd: {
         const u = zstdDecode(body, size)
