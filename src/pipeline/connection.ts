@@ -81,7 +81,21 @@ interface Order {
  */
 const orders = new WeakMap<readonly ProtocolParser[], { plain: Order; byPort: Map<number, Order> }>()
 
+/** the last order asked for: a run of connections to one server port looks nothing up */
+let lastOrder: Order | null = null
+let lastOrderParsers: readonly ProtocolParser[] | null = null
+let lastOrderPort = -1
+
 function orderFor(parsers: readonly ProtocolParser[], port: number): Order {
+  if (parsers === lastOrderParsers && port === lastOrderPort) return lastOrder!
+  const r = orderOf(parsers, port)
+  lastOrder = r
+  lastOrderParsers = parsers
+  lastOrderPort = port
+  return r
+}
+
+function orderOf(parsers: readonly ProtocolParser[], port: number): Order {
   let o = orders.get(parsers)
   if (o === undefined) orders.set(parsers, (o = { plain: { candidates: parsers, hinted: [] }, byPort: new Map() }))
   let r = o.byPort.get(port)

@@ -127,6 +127,11 @@ class Flow implements FlowInfo, ReassemblyEvents {
     this.s2c = new Reassembler(this, limits)
   }
 
+  /** how the roles were decided, as its ROLE_RANK */
+  get roleRank(): number {
+    return this.st & ROLE_MASK
+  }
+
   /** how the roles were decided */
   get roleSource(): RoleSource {
     return ROLE_SOURCES[this.st & ROLE_MASK]!
@@ -410,7 +415,8 @@ export class FlowTable {
   /** A SYN (client) or SYN-ACK (server) proves roles weaker evidence guessed. */
   private learnRoles(flow: Flow, f: Frame, ack: boolean): void {
     const source: RoleSource = ack ? 'synack' : 'syn'
-    if (ROLE_RANK[flow.roleSource] >= ROLE_RANK[source]) return
+    // ranks compared as numbers (no string-keyed lookup per SYN)
+    if (flow.roleRank >= (ack ? ROLE_RANK.synack : ROLE_RANK.syn)) return
     const fromClient = flow.dirOf(f) === 'c2s'
     // SYN comes from the client, SYN-ACK from the server
     if (fromClient === !ack) flow.roleSource = source
