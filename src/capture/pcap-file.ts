@@ -73,9 +73,9 @@ export interface CaptureFileOptions {
   /** size of the read buffer; at least 320 KiB (a whole record must fit). Default 4 MiB. */
   chunkBytes?: number
   /**
-   * Read the next chunk on libuv's thread pool while this one is parsed (a second buffer). The
-   * caller then calls refill() whenever needsRefill is true (an async reader: `podtap replay`); one
-   * that never does is served by synchronous reads as without it.
+   * Read the next chunk on libuv's thread pool while this one is parsed (a second buffer). next() and
+   * nextRaw() then also return null when a refill is due: the caller (an async reader: `podtap
+   * replay`) awaits refill() whenever needsRefill is true, and reads on.
    */
   readAhead?: boolean
 }
@@ -301,6 +301,8 @@ export class CaptureFileReader implements PacketSource, FileProgress {
   /** next() without the view: the packet's bytes as offsets into the read buffer (see RawPacket). */
   nextRaw(): RawPacket | null {
     if (this.done) return null
+    // read-ahead: null also when a refill is due (needsRefill), until the caller has awaited refill()
+    if (this.aheadOn && this.hi - this.lo < AHEAD_LOW) return null
     try {
       return this.format === 'pcap' ? this.nextPcap() : this.nextPcapng()
     } catch (e) {

@@ -26,13 +26,13 @@ async function digestAhead(src: CaptureFileReader): Promise<{ lines: string[]; r
   const out: string[] = []
   let refills = 0
   for (;;) {
-    if (src.needsRefill) {
+    const p = src.nextRaw()
+    if (p === null) {
+      if (!src.needsRefill) break
       refills++
       await src.refill()
       continue
     }
-    const p = src.nextRaw()
-    if (p === null) break
     out.push(line(p.tsUs, p.caplen, p.origLen, p.ifindex, p.linkType, p.buf.subarray(p.start, p.start + p.caplen)))
   }
   src.close()

@@ -86,7 +86,7 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
         for (;;) {
           let n = 0
           let p
-          while (n < BATCH && !src.needsRefill && (p = src.nextRaw()) !== null) {
+          while (n < BATCH && (p = src.nextRaw()) !== null) {
             pipeline.packetRaw(p)
             n++
           }
