@@ -235,18 +235,44 @@ const K_PORT = ascii(',"port":')
 const K_SERVER = ascii('},"server":{"ip":')
 const K_METHOD = ascii('},"method":')
 
+/**
+ * '},"server":{"ip":...,"port":...},"method":' per server endpoint, in a small cache (slot by port,
+ * checked against the address and port): many connections go to few servers, so a short connection's
+ * line writes its client and copies its server
+ */
+interface ServerBytes {
+  ip: string
+  port: number
+  bytes: Buffer
+}
+const SERVER_SLOTS = 64
+const serverCache: ServerBytes[] = Array.from({ length: SERVER_SLOTS }, () => ({ ip: '', port: -1, bytes: Buffer.alloc(0) }))
+
 /** '{"ip":...,"port":...},"server":{...},"method":' of two address-only peers with text addresses */
 function putPeers(b: Buffer, o: number, c: Peer, s: Peer): number {
   b.set(K_IP, o)
   o = putJsonString(b, o + K_IP.length, c.ip)
   b.set(K_PORT, o)
   o = putNumber(b, o + K_PORT.length, c.port)
+  const slot = serverCache[s.port & (SERVER_SLOTS - 1)]
+  if (slot !== undefined && slot.port === s.port && slot.ip === s.ip) {
+    b.set(slot.bytes, o)
+    return o + slot.bytes.length
+  }
+  const start = o
   b.set(K_SERVER, o)
   o = putJsonString(b, o + K_SERVER.length, s.ip)
   b.set(K_PORT, o)
   o = putNumber(b, o + K_PORT.length, s.port)
   b.set(K_METHOD, o)
-  return o + K_METHOD.length
+  o += K_METHOD.length
+  // kept for integer ports (the slot is by port); a server seen once costs one Buffer
+  if (slot !== undefined && Number.isInteger(s.port)) {
+    slot.ip = s.ip
+    slot.port = s.port
+    slot.bytes = Buffer.from(b.subarray(start, o))
+  }
+  return o
 }
 
 /**
