@@ -687,3 +687,61 @@ describe('http1 trace context headers', () => {
     ])
   })
 })
+
+describe('http1 head memo (a head the same as the last one on its side is not read again)', () => {
+  it('gives repeated heads of every kind the same results as reading their lines', () => {
+    const tp = (i: number) => `00-0af7651916cd43dd8448eb211c80319${i}-b7ad6b7169203331-01`
+    const pairs: [string, string][] = [
+      [request('GET', '/', [['Host', 'h'], ['User-Agent', 'ua/1']]), ok('a')],
+      [request('GET', '/', [['Host', 'h'], ['User-Agent', 'ua/1']]), ok('a')],
+      // trace context: an object per request, never shared between two
+      [request('GET', '/t', [['Host', 'h'], ['traceparent', tp(1)]]), ok('b')],
+      [request('GET', '/t', [['Host', 'h'], ['traceparent', tp(1)]]), ok('b')],
+      // HEAD: the same response head, with a Content-Length that frames no body
+      [request('HEAD', '/', [['Host', 'h']]), response(200, [['Content-Length', '99']])],
+      [request('HEAD', '/', [['Host', 'h']]), response(200, [['Content-Length', '99']])],
+      // chunked both ways
+      [request('POST', '/c', [['Host', 'h'], ['Transfer-Encoding', 'chunked']]) + chunked(['abc']), response(200, [['Transfer-Encoding', 'chunked']]) + chunked(['xy', 'z'])],
+      [request('POST', '/c', [['Host', 'h'], ['Transfer-Encoding', 'chunked']]) + chunked(['abc']), response(200, [['Transfer-Encoding', 'chunked']]) + chunked(['xy', 'z'])],
+      // Expect and an obs-fold line: counted or per request, so never kept
+      [request('POST', '/e', [['Host', 'h'], ['Expect', '100-continue']], 'body'), ok('c')],
+      [request('POST', '/e', [['Host', 'h'], ['Expect', '100-continue']], 'body'), ok('c')],
+      [request('GET', '/f', [['Host', 'h'], ['X-Folded', 'a'], [' b', '']]), response(204)],
+      [request('GET', '/f', [['Host', 'h'], ['X-Folded', 'a'], [' b', '']]), response(204)],
+      // an Upgrade the server declines, twice
+      [request('GET', '/ws', [['Host', 'h'], ['Upgrade', 'websocket'], ['Connection', 'Upgrade']]), ok('no')],
+      [request('GET', '/ws', [['Host', 'h'], ['Upgrade', 'websocket'], ['Connection', 'Upgrade']]), ok('no')],
+      // the Content-Length contradicts itself: given up on, twice
+      [request('GET', '/cl', [['Host', 'h'], ['Content-Length', '1'], ['Content-Length', '2']]), ok('d')],
+      [request('GET', '/cl', [['Host', 'h'], ['Content-Length', '1'], ['Content-Length', '2']]), ok('d')],
+      [request('GET', '/', [['Host', 'h'], ['User-Agent', 'ua/1']]), ok('a')],
+    ]
+    const steps: Step[] = []
+    pairs.forEach(([q, a], i) => steps.push(c2s(q, T0 + i * 1000), s2c(a, T0 + i * 1000 + 10)))
+    steps.push(end(T0 + 99_000))
+    // whole messages (the memo applies) against every split and 1 byte at a time (it never does)
+    const r = check(steps)
+    expect(r.exchanges.map((e) => [e.method, e.resource, e.status])).toEqual([
+      ['GET', '/', 200], ['GET', '/', 200], ['GET', '/t', 200], ['GET', '/t', 200], ['HEAD', '/', 200], ['HEAD', '/', 200],
+      ['POST', '/c', 200], ['POST', '/c', 200], ['POST', '/e', 200], ['POST', '/e', 200], ['GET', '/f', 204], ['GET', '/f', 204],
+      ['GET', '/ws', 200], ['GET', '/ws', 200], ['GET', '/cl', 200], ['GET', '/cl', 200], ['GET', '/', 200],
+    ])
+    expect(r.exchanges[2].trace).toEqual({ traceparent: tp(1) })
+    expect(r.exchanges[3].trace).not.toBe(r.exchanges[2].trace)
+    expect(r.exchanges[9].attrs?.expect).toBe('100-continue')
+    expect(r.counts).toEqual({ obs_fold: 2, bad_content_length: 2 })
+  })
+
+  it('keeps a head apart per limits: one read under larger limits is read again under smaller ones', () => {
+    const q = Buffer.from(request('GET', '/', [['Host', 'h'], ['X-Long', 'v'.repeat(100)]]), 'latin1')
+    const big = ctxFor({})
+    const hb = http1Parser.create(big.ctx) as Http1Handler
+    hb.data('c2s', q, T0, -1)
+    hb.data('c2s', q, T0 + 1, -1)
+    expect(big.counts).toEqual({})
+    const small = ctxFor({ maxLineBytes: 64 })
+    const hs = http1Parser.create(small.ctx) as Http1Handler
+    hs.data('c2s', q, T0 + 2, -1)
+    expect(small.counts).toEqual({ line_too_long: 1 })
+  })
+})
