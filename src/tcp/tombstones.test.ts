@@ -53,6 +53,14 @@ describe('Tombstones', () => {
     expect(t.size).toBe(3)
   })
 
+  it('at the cap the ring does not grow: the oldest close makes room (the same 4-tuples remembered)', () => {
+    const t = new Tombstones(1024, 1e9)
+    for (let i = 0; i < 5000; i++) t.add('10.0.0.1', 1000 + i, '10.0.0.2', 80, i)
+    expect((t as unknown as { c: { n: number } }).c.n).toBe(1024)
+    expect(t.size).toBe(1024)
+    expect([t.has('10.0.0.1', 1000 + 3975, '10.0.0.2', 80), t.has('10.0.0.1', 1000 + 3976, '10.0.0.2', 80), t.has('10.0.0.1', 1000 + 4999, '10.0.0.2', 80)]).toEqual([false, true, true])
+  })
+
   it('deleted 4-tuples stay deleted; the ring grows past its first size and keeps order', () => {
     const t = new Tombstones(1e6, 1000)
     for (let i = 0; i < 5000; i++) t.add('10.0.0.1', 1000 + i, '10.0.0.2', 80, i)

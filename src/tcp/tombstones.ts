@@ -210,7 +210,7 @@ export class Tombstones<L extends Indexed = Indexed> {
   closeLive(x: L, tsUs: number): ClosedFlow | null {
     const slot = x.indexSlot
     if (slot < 0) return null
-    if (this.count === this.c.n) this.grow()
+    if (this.count === this.c.n) this.makeRoom()
     const hash = this.objHash[slot] as number
     const b = this.bucketOfRef(hash, -(slot + 1))
     this.freeSlot(x)
@@ -243,7 +243,7 @@ export class Tombstones<L extends Indexed = Indexed> {
     const old = this.find(aIp, aPort, bIp, bPort)
     if (old >= 0 && (this.table[2 * old] as number) > 0) this.deleteClosedAt(old)
     const hash = this.lastHash
-    if (this.count === this.c.n) this.grow()
+    if (this.count === this.c.n) this.makeRoom()
     this.insert(hash, this.record(aIp, aPort, bIp, bPort, tsUs, hash) + 1)
     return this.closedTail()
   }
@@ -396,6 +396,16 @@ export class Tombstones<L extends Indexed = Indexed> {
     c.bIp[h] = ''
     this.head = (h + 1) & (c.n - 1)
     this.count--
+  }
+
+  /**
+   * The ring is full. At the cap, the oldest entry goes now (the cap would drop the oldest live one
+   * right after this close anyway): a ring as long as the cap never grows past it (it doubled, and the
+   * whole table was rebuilt, once the cap was reached). Below the cap it grows.
+   */
+  private makeRoom(): void {
+    if (this.live >= this.max) this.pop()
+    else this.grow()
   }
 
   /** the ring is full: keeps its live entries, in a ring twice as big when more than half are live */
