@@ -1,5 +1,5 @@
 // `podtap replay` of a capture larger than its read buffers: the file is read ahead on the thread pool
-// in 2 MiB chunks (pcap-file.ts) and the JSON lines are written behind, 1 MiB at a time (jsonl.ts).
+// in 1 MiB chunks (pcap-file.ts), the JSON lines written 1 MiB at a time (jsonl.ts).
 // 30 000 short HTTP connections (bench/make-flows.ts, ~23 MB) against what tshark reads in the same
 // file: every response, with its client, port, URI and status; lines in request-start order, the same
 // on stdout and in --jsonl FILE.
@@ -28,7 +28,7 @@ describe('podtap replay of a capture larger than its buffers', () => {
     const file = path.join(tmp, 'out.jsonl')
     const r = runCli(['replay', '--format', 'jsonl', '--no-progress', '--jsonl', file, capture], { timeoutMs: 120_000 })
     expect(r.status, r.stderr).toBe(0)
-    expect(r.stdout.length).toBeGreaterThan(4 << 20) // several background writes
+    expect(r.stdout.length).toBeGreaterThan(4 << 20) // several buffer flushes
     expect(fs.readFileSync(file, 'utf8')).toBe(r.stdout)
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { time: string; client: { ip: string; port: number }; resource: string; status: number })
     expect(lines).toHaveLength(N)

@@ -43,8 +43,6 @@ export interface ReplayResult {
 
 /** packets between yields to the event loop (progress bar, async sinks) */
 const BATCH = 20_000
-/** JSON lines waiting to be written past which the replay waits for them */
-const JSONL_QUEUE_BYTES = 16 << 20
 
 export async function replay(files: string[], o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now()
@@ -52,8 +50,8 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
   const summary = o.format === 'table' || o.summary ? new (await import('../metrics/summary.js')).Summary() : null
   const table = summary !== null ? await import('./table.js') : null
   const counters = o.counters ?? new Counters()
-  const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-', { background: true }) : null
-  const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile, { background: true }) : null
+  const stdoutJsonl = o.format === 'jsonl' ? new JsonlWriter('-') : null
+  const fileJsonl = o.jsonlFile ? new JsonlWriter(o.jsonlFile) : null
   const warnings: string[] = []
   const pipeline = new Pipeline({
     counters,
@@ -97,9 +95,6 @@ export async function replay(files: string[], o: ReplayOptions): Promise<ReplayR
             continue
           }
           if (n < BATCH) break
-          // JSON lines are written on the thread pool: a slow reader or disk slows the replay down
-          // instead of letting lines pile up
-          for (const w of [stdoutJsonl, fileJsonl]) if (w !== null && w.pendingBytes > JSONL_QUEUE_BYTES) await w.drained(JSONL_QUEUE_BYTES / 2)
           await new Promise<void>((r) => setImmediate(r))
         }
         const tail = src.truncatedTail

@@ -29,33 +29,4 @@ describe('JsonlWriter', () => {
       fs.rmSync(dir, { recursive: true, force: true })
     }
   })
-
-  it('background: the same bytes, written on the thread pool while the next buffer fills', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podtap-jsonl-'))
-    try {
-      const file = path.join(dir, 'out.jsonl')
-      const w = new JsonlWriter(file, { background: true })
-      const xs: Exchange[] = []
-      for (let i = 0; i < 30_000; i++) xs.push(exchange(i, i === 9000 ? '/h'.repeat(400_000) : `/item/${i}${i % 11 === 0 ? '?q="x"' : ''}`))
-      let peak = 0
-      for (const e of xs) {
-        w.write(e)
-        peak = Math.max(peak, w.pendingBytes)
-      }
-      expect(peak).toBeGreaterThan(0) // buffers did wait for the thread pool
-      await w.drained(0)
-      expect(w.pendingBytes).toBe(0)
-      await w.close()
-      expect(w.lines).toBe(xs.length)
-      expect(fs.readFileSync(file, 'utf8')).toBe(xs.map((e) => traceJson(e) + '\n').join(''))
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  })
-
-  it('background: a write that fails (/dev/full: no space) is thrown by close(), with its reason', async () => {
-    const w = new JsonlWriter('/dev/full', { background: true })
-    for (let i = 0; i < 10_000; i++) w.write(exchange(i, `/item/${i}`))
-    await expect(w.close()).rejects.toThrow(/writing JSON lines failed: .*(ENOSPC|no space)/i)
-  })
 })
