@@ -11,7 +11,7 @@ import type { ParsedExchange, ParserContext, ProtocolId, ProtocolParser, Upgrade
 import { looksLikeSslv2Hello, looksLikeTlsHandshake, looksLikeTlsRecords } from '../protocols/tls/detect.js'
 import { alpnLabel, TlsObserver, type TlsInfo } from '../protocols/tls/observer.js'
 import type { FlowTcpStats } from '../tcp/health.js'
-import { isPacketFlow } from '../tcp/flow-table.js'
+import { isPacketFlow, type PacketFlow } from '../tcp/flow-table.js'
 import { flip, type Dir, type EndReason, type Endpoint, type FlowInfo, type StreamHandler } from '../tcp/types.js'
 
 
@@ -131,7 +131,7 @@ const MID_S2C = 2
 const STATE_MASK = 7
 /** its records say tls: true (a TLS tap's plaintext, or encrypted) */
 const TLS = 8
-/** the flow's endpoints are the exchanges' peers (a packet flow: tcp/flow-table.ts isPacketFlow) */
+/** a packet flow (tcp/flow-table.ts isPacketFlow): its endpoints are the exchanges' peers, its counts fields */
 const SHARED_PEERS = 16
 
 /** what a connection keeps while it detects its protocol */
@@ -589,7 +589,7 @@ export class Connection implements StreamHandler, ParserContext {
     const f = this.flow
     const tcp = this.d.tcpStats?.(f)
     // a packet flow's counts are read as fields: FlowInfo's getters make an object per call
-    const pf = isPacketFlow(f) ? f : null
+    const pf = (this.flags & SHARED_PEERS) !== 0 ? (f as PacketFlow) : null
     const bytes = pf === null ? f.bytes : null
     const packets = pf === null ? f.packets : null
     const gaps = pf === null ? f.gapBytes : null
