@@ -6,9 +6,9 @@
 // prepare), bundled into dist/run/ (scripts/build-cli.mjs: fewer files for node to load at start).
 // UV_USE_IO_URING=0: libuv's asynchronous file I/O on its thread pool, not io_uring. Node 20's libuv
 // sets up io_uring with a SQPOLL kernel thread on the first asynchronous fs call (the replay's
-// read-ahead), and that thread spins: ~0.7 s of CPU on a 1 s replay,
-// a core taken from V8's compiler and GC threads (docs/architecture.md "hot path"). libuv reads the
-// variable at that first call, so setting it here also covers `node bin/podtap.js`.
+// read-ahead), and that thread spins: ~0.7 s of CPU on a 1 s replay, a core taken from V8's compiler
+// and GC threads (docs/architecture.md "hot path"). libuv reads the variable at that first call, so
+// setting it here also covers `node bin/podtap.js`.
 process.env.UV_USE_IO_URING ??= '0'
 import('../dist/run/main.js').then((m) => m.main(process.argv)).catch((err) => {
   if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.url ?? '').endsWith('/dist/run/main.js')) {

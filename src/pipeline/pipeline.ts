@@ -275,8 +275,8 @@ export class Pipeline {
 
   /** End of input: end every flow (reporting unanswered requests) and release every exchange. */
   finish(): void {
-    // nothing is released from here on (release() runs per packet): emptied whole, not shrunk (rehashed)
-    // again and again by one delete per connection while the process is at its largest
+    // nothing is released from here on (release() runs per packet): the live list is dropped whole, and
+    // connections ending below are not unlinked one by one (draining)
     this.draining = true
     this.liveHead = null
     this.flows.closeAll('shutdown', this.nowUs)

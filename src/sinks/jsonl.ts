@@ -27,7 +27,8 @@ export class JsonlWriter {
     if (path === undefined || path === '-') {
       this.fd = 1
       this.ownFd = false
-      // isatty, not process.stdout.isTTY: the stdout stream (and node's stream modules) only when used
+      // isatty, not process.stdout.isTTY: the stdout stream object is made only when lines go through it
+      // (a terminal); a file or pipe is written with fs.writeSync on fd 1
       this.viaStream = isatty(1)
       if (this.viaStream) {
         process.stdout.on('error', (err: NodeJS.ErrnoException) => {
